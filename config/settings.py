@@ -1,0 +1,231 @@
+"""Settings, read from the environment (12-factor, via django-environ).
+
+With no variables set at all the project runs on its *embedded default*: a
+SQLite file, the in-memory channel layer, the local-memory cache and a Celery
+worker thread inside the server process. Setting ``REDIS_URL`` (and usually
+``DATABASE_URL``) switches to the production topology: Redis carries the
+Celery broker, the channel layer, the cache and the live event log, and
+workers run as separate ``celery -A config worker`` processes.
+
+Every variable is listed in the README ("Settings").
+"""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+REDIS_URL: str = env.str("REDIS_URL", default="")
+PRODUCTION = bool(REDIS_URL)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+# Where the embedded default keeps its SQLite file and generated secret key.
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
+
+
+def _embedded_secret_key() -> str:
+    """A key generated once per checkout, so sessions survive restarts."""
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. The production topology (REDIS_URL set) needs "
+            "SECRET_KEY in the environment; generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
+        )
+    SECRET_KEY = _embedded_secret_key()
+
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "channels",
+    "mcp_tools",
+    "consumers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded worker thread writes while the server reads: wait for the
+    # lock instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Cache: tool results (MCP_CONFIG['CACHE_TTL']) and rate-limit counters.
+if PRODUCTION:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "mcp",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Channel layer. The pub/sub layer has no per-channel capacity (the core
+# layer silently drops past it) and measured 4-8x cheaper per message; the
+# event log covers what either may lose (docs/design.md).
+CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
+if PRODUCTION:
+    _layer_backend = {
+        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "core": "channels_redis.core.RedisChannelLayer",
+    }[CHANNEL_LAYER]
+    _layer_config: dict = {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}]}
+    if CHANNEL_LAYER == "core":
+        _layer_config.update({"capacity": 5000, "expiry": 60})
+    CHANNEL_LAYERS = {"default": {"BACKEND": _layer_backend, "CONFIG": _layer_config}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Live event log (seq numbers, replay). Redis in production, memory otherwise.
+EVENT_LOG_URL: str = REDIS_URL
+EVENT_LOG_TTL_S = env.int("EVENT_LOG_TTL_S", default=24 * 60 * 60)
+
+# --- Celery
+EMBEDDED_WORKER = env.bool("EMBEDDED_WORKER", default=not PRODUCTION)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+# A task whose worker dies is redelivered, not lost: ack after the run, and
+# reject (requeue) when the worker process vanishes.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Above the longest tool time limit, or a long task would be delivered twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=2 * 60 * 60)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=4)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- LLM providers (mcp_tools/providers)
+ANTHROPIC_API_KEY: str = env.str("ANTHROPIC_API_KEY", default="")
+ANTHROPIC_BASE_URL: str = env.str("ANTHROPIC_BASE_URL", default="")
+ANTHROPIC_MODEL: str = env.str("ANTHROPIC_MODEL", default="claude-sonnet-4-5")
+ANTHROPIC_TIMEOUT_S: float = env.float("ANTHROPIC_TIMEOUT_S", default=30.0)
+LLM_PROVIDER: str = env.str("LLM_PROVIDER", default="auto")
+OFFLINE_DELAY_S: float = env.float("OFFLINE_DELAY_S", default=0.02)
+
+# The user that `manage.py run_tool` (Gantz) records its executions as.
+RUN_TOOL_USER: str = env.str("RUN_TOOL_USER", default="gantz")
+
+GANTZ_CONFIG = Path(env.str("GANTZ_CONFIG", default=str(BASE_DIR / "gantz.yaml")))
+
+# The article's MCP_CONFIG, plus the limits the streaming service needs.
+MCP_CONFIG = {
+    "DEFAULT_TIMEOUT": env.int("MCP_DEFAULT_TIMEOUT", default=60),
+    "MAX_RETRIES": env.int("MCP_MAX_RETRIES", default=3),
+    "CACHE_TTL": env.int("MCP_CACHE_TTL", default=3600),
+    "RETRY_BACKOFF_S": env.float("MCP_RETRY_BACKOFF_S", default=1.0),
+    "RETRY_BACKOFF_MAX_S": env.float("MCP_RETRY_BACKOFF_MAX_S", default=30.0),
+    "COALESCE_MS": env.int("MCP_COALESCE_MS", default=15),
+    "COALESCE_BYTES": env.int("MCP_COALESCE_BYTES", default=512),
+    "WS_MAX_MESSAGE_BYTES": env.int("MCP_WS_MAX_MESSAGE_BYTES", default=64 * 1024),
+    "RATE_LIMIT_PER_MINUTE": env.int("MCP_RATE_LIMIT_PER_MINUTE", default=120),
+    "MAX_CONCURRENT_EXECUTIONS": env.int("MCP_MAX_CONCURRENT_EXECUTIONS", default=20),
+    "FETCH_MAX_BYTES": env.int("MCP_FETCH_MAX_BYTES", default=2 * 1024 * 1024),
+    "FETCH_TIMEOUT_S": env.float("MCP_FETCH_TIMEOUT_S", default=10.0),
+    "ALLOW_PRIVATE_URLS": env.bool("MCP_ALLOW_PRIVATE_URLS", default=False),
+    "RETENTION_DAYS": env.int("MCP_RETENTION_DAYS", default=30),
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MCP tools API",
+    "DESCRIPTION": "Run AI tools, follow their executions. Live streams: see the WebSocket protocol.",
+    "VERSION": "1.0.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"daphne": {"level": "WARNING"}, "celery": {"level": "WARNING"}},
+}

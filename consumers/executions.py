@@ -1,0 +1,182 @@
+"""``/ws/executions/``: run tools and watch your own executions.
+
+Delivery rules (PROTOCOL.md) kept here, per connection:
+
+- ``delivered[execution_id]`` is the highest seq sent for that execution.
+  A live event at or below it is a duplicate and dropped; one above
+  ``delivered + 1`` means the channel layer lost something, and the gap is
+  filled from the event log before it is sent. So a client sees every seq
+  exactly once, in order, whatever the layer did.
+- ``subscribe`` joins the group *before* reading the log, so nothing falls
+  between the replay and the live stream.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from mcp_tools import selectors, services
+from mcp_tools.errors import InvalidMessage, ServiceError
+from mcp_tools.eventlog import TERMINAL_TYPES
+from mcp_tools.events import execution_group
+
+from .protocol import MessageTooLarge, field_bool, field_object, field_seq, field_str, parse_frame
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_MESSAGE_TOO_LARGE = 1009
+
+
+class ExecutionConsumer(AsyncWebsocketConsumer):
+    """One client connection. Handlers are named ``handle_<type>``."""
+
+    async def connect(self) -> None:
+        """Called on the handshake: accept first, so 44xx close codes survive daphne."""
+        self.user = self.scope.get("user")
+        self.subscriptions: set[str] = set()
+        self.delivered: dict[str, int] = {}
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        await self.on_authenticated()
+
+    async def on_authenticated(self) -> None:
+        """Called once the user is known; the monitor adds its feed here."""
+
+    async def disconnect(self, code: int) -> None:
+        """Called when the socket closes: leave every group."""
+        for execution_id in list(getattr(self, "subscriptions", ())):
+            await self.channel_layer.group_discard(execution_group(execution_id), self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Called for every client frame."""
+        request_id = None
+        try:
+            if bytes_data is not None:
+                self._check_size(len(bytes_data))
+                raise InvalidMessage("Binary frames are not accepted; send JSON text.")
+            self._check_size(len(text_data.encode()))
+            message = parse_frame(text_data)
+            request_id = message.get("request_id")
+            await getattr(self, f"handle_{message['type']}")(message, request_id)
+        except MessageTooLarge as exc:
+            await self.send_error(exc, request_id)
+            await self.close(code=CLOSE_MESSAGE_TOO_LARGE)
+        except ServiceError as exc:
+            await self.send_error(exc, request_id)
+        except Exception:
+            logger.exception("Unexpected error handling a client message")
+            await self.send_error(ServiceError("Something went wrong on our side; the message was not handled."),
+                                  request_id)
+
+    def _check_size(self, size: int) -> None:
+        limit = settings.MCP_CONFIG["WS_MAX_MESSAGE_BYTES"]
+        if size > limit:
+            raise MessageTooLarge(f"The message is {size} bytes; the limit is {limit}.")
+
+    # --- Client messages.
+
+    async def handle_execute(self, message: dict, request_id: str | None) -> None:
+        tool = field_str(message, "tool")
+        parameters = field_object(message, "parameters", {})
+        use_cache = field_bool(message, "use_cache", True)
+        execution = await database_sync_to_async(services.execution_start)(
+            user=self.user, tool_name=tool, parameters=parameters, use_cache=use_cache)
+        execution_id = str(execution.pk)
+        await self.send_json({"type": "execution.accepted", "execution_id": execution_id, "seq": 0,
+                              "request_id": request_id, "tool": tool, "status": "pending"})
+        await self.subscribe(execution_id, after_seq=0)
+
+    async def handle_subscribe(self, message: dict, request_id: str | None) -> None:
+        execution_id = field_str(message, "execution_id")
+        after_seq = field_seq(message, "after_seq")
+        execution = await database_sync_to_async(selectors.execution_get_visible)(
+            user=self.user, execution_id=execution_id)
+        await self.subscribe(str(execution.pk), after_seq=after_seq, request_id=request_id, announce=True)
+
+    async def handle_unsubscribe(self, message: dict, request_id: str | None) -> None:
+        execution_id = field_str(message, "execution_id")
+        execution = await database_sync_to_async(selectors.execution_get_visible)(
+            user=self.user, execution_id=execution_id)
+        await self.unsubscribe(str(execution.pk))
+        await self.send_json({"type": "unsubscribed", "execution_id": str(execution.pk), "request_id": request_id})
+
+    async def handle_cancel(self, message: dict, request_id: str | None) -> None:
+        execution_id = field_str(message, "execution_id")
+        await database_sync_to_async(services.execution_cancel)(user=self.user, execution_id=execution_id)
+
+    async def handle_list_tools(self, message: dict, request_id: str | None) -> None:
+        tools = await database_sync_to_async(lambda: [selectors.tool_describe(t) for t in selectors.tools_active()])()
+        await self.send_json({"type": "tools", "tools": tools, "request_id": request_id})
+
+    async def handle_ping(self, message: dict, request_id: str | None) -> None:
+        await self.send_json({"type": "pong", "request_id": request_id})
+
+    # --- Subscriptions and delivery.
+
+    async def subscribe(self, execution_id: str, *, after_seq: int, request_id: str | None = None,
+                        announce: bool = False) -> None:
+        if execution_id not in self.subscriptions:
+            await self.channel_layer.group_add(execution_group(execution_id), self.channel_name)
+            self.subscriptions.add(execution_id)
+        events, last_seq = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
+            execution_id, after_seq=after_seq)
+        self.delivered[execution_id] = after_seq
+        if announce:
+            await self.send_json({"type": "subscribed", "execution_id": execution_id, "last_seq": last_seq,
+                                  "request_id": request_id})
+        for event in events:
+            await self.send_event(event)
+
+    async def unsubscribe(self, execution_id: str) -> None:
+        if execution_id in self.subscriptions:
+            self.subscriptions.discard(execution_id)
+            await self.channel_layer.group_discard(execution_group(execution_id), self.channel_name)
+
+    async def execution_event(self, message: dict) -> None:
+        """Called for each event published to a subscribed execution's group."""
+        event = message["event"]
+        execution_id = event["execution_id"]
+        if execution_id not in self.subscriptions:
+            return
+        last = self.delivered.get(execution_id, 0)
+        if event["seq"] <= last:
+            return
+        if event["seq"] > last + 1:
+            missed, _ = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
+                execution_id, after_seq=last)
+            for stored in missed:
+                await self.send_event(stored)
+            return
+        await self.send_event(event)
+
+    async def send_event(self, event: dict) -> None:
+        """Send one execution event unless this connection already had it."""
+        execution_id = event["execution_id"] if "execution_id" in event else None
+        if execution_id is None:
+            return
+        if event["seq"] <= self.delivered.get(execution_id, 0):
+            return
+        self.delivered[execution_id] = event["seq"]
+        await self.send_json(event)
+        if event["type"] in TERMINAL_TYPES:
+            await self.unsubscribe(execution_id)
+
+    # --- Output.
+
+    async def send_json(self, data: dict[str, Any]) -> None:
+        if data.get("request_id", "") is None:
+            data = {k: v for k, v in data.items() if k != "request_id"}
+        await self.send(text_data=json.dumps(data, separators=(",", ":")))
+
+    async def send_error(self, error: ServiceError, request_id: str | None) -> None:
+        await self.send_json({"type": "error", **error.as_dict(), "request_id": request_id})

@@ -1,0 +1,81 @@
+"""Client frames: parsing and field checks, as PROTOCOL.md states them.
+
+``parse_frame(text)`` returns the message object or raises a ``ServiceError``
+with the protocol's code (``invalid_json``, ``invalid_message``,
+``unknown_type``). Field readers (``field_str`` …) raise ``invalid_message``
+naming the field and what it should be.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mcp_tools.errors import InvalidMessage, ServiceError
+
+CLIENT_TYPES = frozenset({"execute", "subscribe", "unsubscribe", "cancel", "list_tools", "ping"})
+
+
+class InvalidJson(ServiceError):
+    code = "invalid_json"
+    default_message = "The frame is not valid JSON."
+
+
+class UnknownType(ServiceError):
+    code = "unknown_type"
+    default_message = "Unknown message type."
+
+
+class MessageTooLarge(ServiceError):
+    code = "message_too_large"
+    default_message = "The message is too large."
+
+
+_MISSING = object()
+
+
+def parse_frame(text: str) -> dict[str, Any]:
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InvalidJson() from None
+    if not isinstance(message, dict):
+        raise InvalidMessage("A message must be a JSON object with a \"type\".")
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        raise InvalidMessage("The message has no \"type\" string.")
+    request_id = message.get("request_id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidMessage("\"request_id\" must be a string.")
+    if kind not in CLIENT_TYPES:
+        raise UnknownType(f"Unknown message type {kind!r}; expected one of {', '.join(sorted(CLIENT_TYPES))}.")
+    return message
+
+
+def field_str(message: dict, name: str) -> str:
+    value = message.get(name, _MISSING)
+    if value is _MISSING:
+        raise InvalidMessage(f"\"{name}\" is required.")
+    if not isinstance(value, str) or not value:
+        raise InvalidMessage(f"\"{name}\" must be a non-empty string.")
+    return value
+
+
+def field_object(message: dict, name: str, default: dict) -> dict:
+    value = message.get(name, default)
+    if not isinstance(value, dict):
+        raise InvalidMessage(f"\"{name}\" must be an object.")
+    return value
+
+
+def field_bool(message: dict, name: str, default: bool) -> bool:
+    value = message.get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidMessage(f"\"{name}\" must be true or false.")
+    return value
+
+
+def field_seq(message: dict, name: str) -> int:
+    value = message.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidMessage(f"\"{name}\" must be an integer >= 0.")
+    return value

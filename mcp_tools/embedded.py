@@ -1,0 +1,51 @@
+"""The embedded default: a Celery worker thread inside the server process.
+
+With no ``REDIS_URL`` the broker is Celery's in-memory transport, which only
+works inside one process, so the worker lives in the server (daphne) process
+as a thread with a small thread pool. Tasks, retries and the event path are
+the very same code as in production; only the transports differ.
+
+Started by the ASGI application on its first connection (``ensure_started``),
+which also hands the server's event loop to the event publisher: the
+in-memory channel layer must only be touched from that loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_worker = None
+
+
+def ensure_started(loop: asyncio.AbstractEventLoop) -> None:
+    from .events import use_server_loop
+
+    use_server_loop(loop)
+    if settings.EMBEDDED_WORKER:
+        start_worker()
+
+
+def start_worker(*, concurrency: int | None = None) -> None:
+    """Start the in-process worker once; later calls do nothing."""
+    global _worker
+    with _lock:
+        if _worker is not None:
+            return
+        from celery.worker import WorkController
+
+        from config.celery import app
+
+        app.finalize()
+        _worker = WorkController(
+            app=app, pool="threads", concurrency=concurrency or settings.CELERY_WORKER_CONCURRENCY,
+            hostname="embedded@localhost", without_heartbeat=True, without_mingle=True, without_gossip=True,
+            loglevel=logging.WARNING,
+        )
+        threading.Thread(target=_worker.start, name="embedded-celery-worker", daemon=True).start()
+        logger.info("Embedded Celery worker started (%s threads, in-memory broker)", _worker.concurrency)

@@ -1,0 +1,95 @@
+"""One error hierarchy for every entry point.
+
+Each class declares the machine-readable ``code`` of PROTOCOL.md (or of an
+execution's ``error.code``). The WebSocket, REST and MCP layers each translate
+``ServiceError`` in exactly one place::
+
+    ServiceError
+    ├── InvalidMessage        invalid_message
+    ├── UnknownTool           unknown_tool
+    ├── InvalidParameters     invalid_parameters   (.details: list of problems)
+    ├── NotFound              not_found
+    ├── RateLimited           rate_limited         (.retry_after: seconds)
+    └── ToolError             raised while a tool runs; ends the execution
+        ├── PermanentToolError    fail at once (fetch_failed, unsupported_content, llm_error, ...)
+        │   └── ExecutionTimeout  timeout
+        └── TransientToolError    retried with backoff (llm_unavailable, fetch_timeout, ...)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    code = "internal_error"
+    default_message = "Internal error."
+
+    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            data["details"] = self.details
+        return data
+
+
+class InvalidMessage(ServiceError):
+    code = "invalid_message"
+    default_message = "The message is not valid."
+
+
+class UnknownTool(ServiceError):
+    code = "unknown_tool"
+    default_message = "No active tool has that name."
+
+
+class InvalidParameters(ServiceError):
+    code = "invalid_parameters"
+    default_message = "The parameters do not match the tool's schema."
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+    default_message = "No such execution."
+
+
+class RateLimited(ServiceError):
+    code = "rate_limited"
+    default_message = "Too many executions; try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "retry_after": self.retry_after}
+
+
+class ToolError(ServiceError):
+    """Raised while a tool runs. ``code`` ends up in ``execution.failed``."""
+
+    code = "tool_error"
+    default_message = "The tool failed."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+        self.retry_after = retry_after
+
+
+class PermanentToolError(ToolError):
+    """Retrying would not help (bad input, a page that is not text, a 4xx)."""
+
+
+class ExecutionTimeout(PermanentToolError):
+    code = "timeout"
+    default_message = "The tool ran past its time limit."
+
+
+class TransientToolError(ToolError):
+    """Worth another attempt (overloaded, rate-limited, dropped stream, timeout)."""

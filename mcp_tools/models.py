@@ -1,0 +1,112 @@
+"""The article's three models, plus what streaming needs.
+
+``ToolExecution`` keeps, besides the article's fields, the attempt number,
+token usage, whether the result came from the cache, and ``events``: the full
+event log (PROTOCOL.md's execution events with their ``seq``), saved in the
+same write that stores the result. While an execution runs its log lives in
+Redis (or memory); see ``mcp_tools/eventlog.py``.
+"""
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Tool(models.Model):
+    """MCP tool definition, loaded from gantz.yaml by ``manage.py sync_tools``."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField()
+    parameters_schema = models.JSONField(default=dict)
+    is_active = models.BooleanField(default=True)
+    timeout = models.IntegerField(default=60, help_text="Seconds an execution may run.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ToolExecution(models.Model):
+    """One run of a tool for one user, from ``pending`` to a terminal state."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        RETRYING = "retrying", "Retrying"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE_STATUSES = (Status.PENDING, Status.RUNNING, Status.RETRYING)
+    TERMINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tool = models.ForeignKey(Tool, on_delete=models.CASCADE, related_name="executions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tool_executions")
+    parameters = models.JSONField(default=dict)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    celery_task_id = models.CharField(max_length=100, null=True, blank=True)
+    duration_ms = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # Streaming additions.
+    attempt = models.PositiveIntegerField(default=0, help_text="1 for the first run, +1 per retry.")
+    cached = models.BooleanField(default=False)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    events = models.JSONField(default=list, blank=True, help_text="The event log, saved when the execution ends.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life from the worker.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.tool.name} - {self.status}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL_STATUSES
+
+
+class ToolUsageStats(models.Model):
+    """Aggregate tool usage statistics, updated with F() expressions only."""
+
+    tool = models.OneToOneField(Tool, on_delete=models.CASCADE, related_name="stats")
+    total_executions = models.IntegerField(default=0)
+    successful_executions = models.IntegerField(default=0)
+    failed_executions = models.IntegerField(default=0)
+    cancelled_executions = models.IntegerField(default=0)
+    cached_executions = models.IntegerField(default=0)
+    total_duration_ms = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    last_execution = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "tool usage stats"
+
+    def __str__(self) -> str:
+        return f"stats for {self.tool}"
+
+    @property
+    def success_rate(self) -> float:
+        if self.total_executions == 0:
+            return 0
+        return self.successful_executions / self.total_executions
+
+    @property
+    def average_duration_ms(self) -> float:
+        if self.successful_executions == 0:
+            return 0
+        return self.total_duration_ms / self.successful_executions

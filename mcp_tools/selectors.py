@@ -1,0 +1,89 @@
+"""Reads: who may see which execution, stored events, the monitor snapshot.
+
+Writes live in ``services.py``; these functions never change anything.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from .errors import NotFound
+from .eventlog import Event, get_event_log
+from .models import Tool, ToolExecution, ToolUsageStats
+
+
+def tools_active() -> QuerySet[Tool]:
+    return Tool.objects.filter(is_active=True)
+
+
+def tool_describe(tool: Tool) -> dict[str, Any]:
+    return {"name": tool.name, "description": tool.description, "parameters_schema": tool.parameters_schema}
+
+
+def executions_visible_to(user) -> QuerySet[ToolExecution]:
+    """Staff see every execution; everybody else only their own."""
+    executions = ToolExecution.objects.select_related("tool", "user")
+    return executions if user.is_staff else executions.filter(user=user)
+
+
+def execution_get_visible(*, user, execution_id: Any) -> ToolExecution:
+    """The execution, or NotFound: the same answer whether it exists or is someone else's."""
+    try:
+        key = uuid.UUID(str(execution_id))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound() from None
+    try:
+        return executions_visible_to(user).get(pk=key)
+    except ToolExecution.DoesNotExist:
+        raise NotFound() from None
+
+
+def execution_events(execution_id: Any, *, after_seq: int = 0) -> tuple[list[Event], int]:
+    """Stored events with seq > after_seq, and the highest seq stored.
+
+    Live executions are read from the event log; once the log has expired the
+    row's saved copy answers (every execution has at least its pending event,
+    so an empty log means an expired one).
+    """
+    execution_id = str(execution_id)
+    log = get_event_log()
+    events = log.read(execution_id, after_seq)
+    last_seq = events[-1]["seq"] if events else log.last_seq(execution_id)
+    if last_seq:
+        return events, last_seq
+    saved = ToolExecution.objects.filter(pk=execution_id).values_list("events", flat=True).first() or []
+    return [e for e in saved if e["seq"] > after_seq], len(saved)
+
+
+def stats_by_tool() -> dict[str, dict[str, Any]]:
+    stats = {}
+    for row in ToolUsageStats.objects.select_related("tool"):
+        stats[row.tool.name] = {
+            "total_executions": row.total_executions,
+            "successful_executions": row.successful_executions,
+            "failed_executions": row.failed_executions,
+            "cancelled_executions": row.cancelled_executions,
+            "cached_executions": row.cached_executions,
+            "success_rate": row.success_rate,
+            "average_duration_ms": row.average_duration_ms,
+            "input_tokens": row.input_tokens,
+            "output_tokens": row.output_tokens,
+            "last_execution": row.last_execution.isoformat() if row.last_execution else None,
+        }
+    return stats
+
+
+def monitor_snapshot(*, limit: int = 500) -> dict[str, Any]:
+    active = (ToolExecution.objects.filter(status__in=ToolExecution.ACTIVE_STATUSES)
+              .select_related("tool", "user").order_by("created_at")[:limit])
+    return {
+        "type": "monitor.snapshot",
+        "executions": [
+            {"execution_id": str(e.pk), "tool": e.tool.name, "user": e.user.get_username(),
+             "status": e.status, "created_at": e.created_at.isoformat(), "attempt": e.attempt}
+            for e in active
+        ],
+        "stats": stats_by_tool(),
+    }

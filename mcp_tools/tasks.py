@@ -1,0 +1,24 @@
+"""Celery tasks. Thin: each takes ids, the work lives in runner/services."""
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from .models import ToolExecution
+from .runner import execution_run
+
+
+@shared_task(name="mcp_tools.execute_tool_async", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def execute_tool_async(execution_id: str, use_cache: bool = True) -> None:
+    """Run one execution; retries happen inside, announced as ``retrying``."""
+    execution_run(execution_id, use_cache=use_cache)
+
+
+@shared_task(name="mcp_tools.cleanup_old_executions")
+def cleanup_old_executions(days: int | None = None) -> dict[str, int]:
+    """Delete executions older than ``days`` (default: MCP_CONFIG['RETENTION_DAYS'])."""
+    days = settings.MCP_CONFIG["RETENTION_DAYS"] if days is None else days
+    cutoff = timezone.now() - timezone.timedelta(days=days)
+    deleted, _ = ToolExecution.objects.filter(created_at__lt=cutoff).delete()
+    return {"deleted": deleted}

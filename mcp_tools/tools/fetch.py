@@ -1,0 +1,317 @@
+"""Fetching a user-supplied URL without becoming a proxy into our own network.
+
+A tool that fetches "any URL" runs inside our network, so a hostile URL can
+point it at the database, the cloud metadata service or an admin panel
+(server-side request forgery, SSRF). ``fetch_page`` therefore checks where a
+request will *land*, not what the URL looks like::
+
+    page = fetch_page("https://example.com/post", max_bytes=2_000_000, timeout_s=10)
+    text = extract_main_text(page)
+
+The rules, each closing a known bypass:
+
+- only ``http`` and ``https``;
+- resolve the host and check **every** address: ``127.1``, ``0x7f.1`` and
+  ``2130706433`` are all 127.0.0.1, and a name may resolve to a public *and* a
+  private address. IPv6 forms that wrap an IPv4 address (``::ffff:a.b.c.d``,
+  NAT64 ``64:ff9b::/96``, 6to4 ``2002::/16``) are unwrapped and the IPv4 checked;
+- connect to the address that was checked (the URL's host is replaced by the
+  IP; ``Host`` and TLS SNI keep the name), so a DNS answer that changes between
+  check and connect (DNS rebinding) cannot redirect the request;
+- follow redirects by hand, re-checking scheme and address at every hop;
+- ignore proxy settings from the environment, cap the body's bytes and the
+  total time.
+
+``allow_private=True`` (local development, tests) admits loopback and private
+addresses; a callable ``(ip) -> bool`` admits exactly the non-public addresses
+it approves. Unspecified, multicast and cloud-metadata addresses are refused
+whatever the policy.
+"""
+from __future__ import annotations
+
+import codecs
+import ipaddress
+import logging
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import trafilatura
+
+from mcp_tools.errors import PermanentToolError, TransientToolError
+
+logger = logging.getLogger(__name__)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], list[str]]
+PrivatePolicy = bool | Callable[[IPAddress], bool]
+
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Always refused, even when private addresses are allowed: no legitimate page
+# lives there, and the metadata service hands out cloud credentials.
+METADATA_ADDRESSES = frozenset({
+    ipaddress.ip_address("169.254.169.254"),
+    ipaddress.ip_address("fd00:ec2::254"),
+})
+NAT64_NETWORK = ipaddress.ip_network("64:ff9b::/96")
+RETRYABLE_CLIENT_STATUSES = frozenset({408, 429})
+REQUEST_HEADERS = {
+    "User-Agent": "mcp-tools-fetch/1.0",
+    "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,text/*;q=0.8",
+    # Uncompressed, so the byte cap bounds what crosses the wire too.
+    "Accept-Encoding": "identity",
+}
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    """A fetched text resource. ``text`` holds at most ``max_bytes`` bytes of
+    body; ``truncated`` says whether the server had more."""
+
+    url: str
+    final_url: str
+    status_code: int
+    content_type: str
+    text: str
+    truncated: bool
+
+
+def fetch_page(url: str, *, max_bytes: int, timeout_s: float,
+               allow_private: PrivatePolicy = False, max_redirects: int = 5,
+               resolver: Resolver | None = None) -> FetchedPage:
+    """Fetch ``url`` (GET), following up to ``max_redirects`` checked redirects.
+
+    ``timeout_s`` bounds every network operation and the whole fetch."""
+    resolve = resolver or _system_resolver
+    deadline = time.monotonic() + timeout_s
+    current = _parse_url(url)
+    with httpx.Client(trust_env=False, follow_redirects=False,
+                      headers=REQUEST_HEADERS) as client:
+        for _hop in range(max_redirects + 1):
+            ip = _checked_address(current, resolve, allow_private)
+            with (_transport_errors(current),
+                  _open_pinned(client, current, ip, deadline) as response):
+                if not response.is_redirect:
+                    return _read_page(response, url, current, max_bytes, deadline)
+                current = _redirect_target(response, current)
+    raise PermanentToolError(f"{url} redirected more than {max_redirects} times.",
+                             code="too_many_redirects")
+
+
+def extract_main_text(page: FetchedPage) -> str:
+    """The readable main text of ``page``, without markup or page furniture."""
+    if page.content_type in HTML_TYPES:
+        text = _html_main_text(page.text, page.final_url)
+    else:
+        text = page.text
+    text = _normalise_whitespace(text)
+    if not text:
+        raise PermanentToolError(f"No readable text found at {page.final_url}.",
+                                 code="no_content")
+    return text
+
+
+# --- URL and address checks -------------------------------------------------
+
+def _parse_url(raw: str) -> httpx.URL:
+    try:
+        url = httpx.URL(raw)
+        port = url.port
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise PermanentToolError(f"Not a valid URL: {raw!r}.", code="invalid_url") from exc
+    if url.scheme not in ALLOWED_SCHEMES:
+        raise PermanentToolError(
+            f"Only http and https URLs can be fetched, not {url.scheme or 'none'!r}.",
+            code="invalid_url")
+    if not url.host or (port is not None and not 0 < port < 65536):
+        raise PermanentToolError(f"Not a valid URL: {raw!r}.", code="invalid_url")
+    return url.copy_with(fragment=None)
+
+
+def _checked_address(url: httpx.URL, resolve: Resolver,
+                     allow_private: PrivatePolicy) -> IPAddress:
+    """Resolve ``url``'s host once and return the address to connect to."""
+    addresses = _resolve(url, resolve)
+    for ip in addresses:
+        if not is_address_allowed(ip, allow_private):
+            logger.warning("Blocked fetch of %s: it resolves to %s", url.host, ip)
+            raise PermanentToolError(
+                f"Refusing to fetch {url.host}: it is not a public address.",
+                code="blocked_address")
+    return addresses[0]
+
+
+def _resolve(url: httpx.URL, resolve: Resolver) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(url.host)]
+    except ValueError:
+        pass  # a name, not an IP literal
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        answers = resolve(url.host, port)
+    except socket.gaierror as exc:
+        if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)):
+            raise PermanentToolError(f"Could not resolve host {url.host}.",
+                                     code="fetch_failed") from exc
+        raise TransientToolError(f"Could not resolve host {url.host} right now.",
+                                 code="fetch_unavailable") from exc
+    if not answers:
+        raise PermanentToolError(f"Could not resolve host {url.host}.", code="fetch_failed")
+    return [ipaddress.ip_address(answer) for answer in answers]
+
+
+def _system_resolver(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def is_address_allowed(ip: IPAddress, allow_private: PrivatePolicy = False) -> bool:
+    """Whether a connection to ``ip`` is acceptable under ``allow_private``."""
+    ip = _unwrap_ipv4(ip)
+    if ip.is_unspecified or ip.is_multicast or ip in METADATA_ADDRESSES:
+        return False
+    # is_global alone is not enough: it is true for some reserved ranges.
+    if ip.is_global and not (ip.is_reserved or ip.is_private or ip.is_link_local):
+        return True
+    if callable(allow_private):
+        return bool(allow_private(ip))
+    return allow_private
+
+
+def _unwrap_ipv4(ip: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address carries (mapped, NAT64, 6to4), else ``ip``."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in NAT64_NETWORK:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    return ip
+
+
+# --- HTTP ---------------------------------------------------------------------
+
+@contextmanager
+def _open_pinned(client: httpx.Client, url: httpx.URL, ip: IPAddress,
+                 deadline: float) -> Iterator[httpx.Response]:
+    """Stream a GET of ``url`` from ``ip``; httpx never sees the name to resolve."""
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    request = client.build_request(
+        "GET", url.copy_with(host=str(ip)),
+        headers={"Host": url.netloc.decode("ascii")},
+        timeout=httpx.Timeout(_remaining(deadline)), extensions=extensions)
+    response = client.send(request, stream=True)
+    try:
+        yield response
+    finally:
+        response.close()
+
+
+def _redirect_target(response: httpx.Response, url: httpx.URL) -> httpx.URL:
+    """The absolute URL a redirect points to, checked like the original."""
+    location = response.headers["location"]
+    try:
+        target = str(url.join(location))
+    except httpx.InvalidURL as exc:
+        raise PermanentToolError(f"{url} redirected to an invalid URL.",
+                                 code="invalid_url") from exc
+    logger.debug("HTTP %s redirect %s -> %s", response.status_code, url, target)
+    return _parse_url(target)
+
+
+def _read_page(response: httpx.Response, requested: str, final: httpx.URL,
+               max_bytes: int, deadline: float) -> FetchedPage:
+    _raise_for_status(response, final)
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not (content_type.startswith("text/") or content_type in HTML_TYPES):
+        raise PermanentToolError(
+            f"{final} is {content_type or 'of unknown type'}, not a text page.",
+            code="unsupported_content")
+    body, truncated = _read_capped(response, max_bytes, deadline)
+    return FetchedPage(url=requested, final_url=str(final),
+                       status_code=response.status_code, content_type=content_type,
+                       text=body.decode(_charset(response), errors="replace"),
+                       truncated=truncated)
+
+
+def _raise_for_status(response: httpx.Response, url: httpx.URL) -> None:
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    message = f"Fetching {url} failed with HTTP {status}."
+    if status >= 500 or status in RETRYABLE_CLIENT_STATUSES:
+        raise TransientToolError(message, code="fetch_unavailable",
+                                 retry_after=_retry_after(response))
+    raise PermanentToolError(message, code="fetch_failed")
+
+
+def _read_capped(response: httpx.Response, max_bytes: int,
+                 deadline: float) -> tuple[bytes, bool]:
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            return bytes(body[:max_bytes]), True
+        _remaining(deadline)  # a server dripping bytes must not outlast the budget
+    return bytes(body), False
+
+
+def _charset(response: httpx.Response) -> str:
+    charset = response.charset_encoding or "utf-8"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        return "utf-8"
+    return charset
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "")))
+    except ValueError:
+        return None
+
+
+def _remaining(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TransientToolError("The page took too long to fetch.", code="fetch_timeout")
+    return remaining
+
+
+@contextmanager
+def _transport_errors(url: httpx.URL) -> Iterator[None]:
+    """Translate httpx's transport failures into the tool error hierarchy."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise TransientToolError(f"Fetching {url.host} timed out.",
+                                 code="fetch_timeout") from exc
+    except httpx.TransportError as exc:
+        raise TransientToolError(f"Could not connect to {url.host}.",
+                                 code="fetch_unavailable") from exc
+
+
+# --- Text extraction ------------------------------------------------------------
+
+def _html_main_text(html: str, url: str) -> str:
+    text = trafilatura.extract(html, url=url, include_comments=False,
+                               include_tables=True, favor_recall=True)
+    if text:
+        return text
+    logger.debug("No main text found in %s; falling back to the page's text", url)
+    _tree, text, _length = trafilatura.baseline(html)
+    return text or trafilatura.html2txt(html) or ""
+
+
+def _normalise_whitespace(text: str) -> str:
+    """Collapse runs of spaces, keep paragraph breaks (at most one blank line)."""
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
