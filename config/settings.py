@@ -176,7 +176,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # --- LLM providers (mcp_tools/providers)
 ANTHROPIC_API_KEY: str = env.str("ANTHROPIC_API_KEY", default="")
 ANTHROPIC_BASE_URL: str = env.str("ANTHROPIC_BASE_URL", default="")
-ANTHROPIC_MODEL: str = env.str("ANTHROPIC_MODEL", default="claude-sonnet-4-5")
+ANTHROPIC_MODEL: str = env.str("ANTHROPIC_MODEL", default="claude-sonnet-5-5")
 ANTHROPIC_TIMEOUT_S: float = env.float("ANTHROPIC_TIMEOUT_S", default=30.0)
 LLM_PROVIDER: str = env.str("LLM_PROVIDER", default="auto")
 OFFLINE_DELAY_S: float = env.float("OFFLINE_DELAY_S", default=0.02)

@@ -37,15 +37,22 @@ def start_worker(*, concurrency: int | None = None) -> None:
     with _lock:
         if _worker is not None:
             return
-        from celery.worker import WorkController
+        _worker = threading.Thread(target=_run_worker, args=(concurrency or settings.CELERY_WORKER_CONCURRENCY,),
+                                   name="embedded-celery-worker", daemon=True)
+        _worker.start()
 
-        from config.celery import app
 
-        app.finalize()
-        _worker = WorkController(
-            app=app, pool="threads", concurrency=concurrency or settings.CELERY_WORKER_CONCURRENCY,
-            hostname="embedded@localhost", without_heartbeat=True, without_mingle=True, without_gossip=True,
-            loglevel=logging.WARNING,
-        )
-        threading.Thread(target=_worker.start, name="embedded-celery-worker", daemon=True).start()
-        logger.info("Embedded Celery worker started (%s threads, in-memory broker)", _worker.concurrency)
+def _run_worker(concurrency: int) -> None:
+    # Built in its own thread: Celery's Django fixup runs the system checks,
+    # which touch the database and must not run on the server's event loop.
+    from celery.worker import WorkController
+
+    from config.celery import app
+
+    app.finalize()
+    worker = WorkController(
+        app=app, pool="threads", concurrency=concurrency, hostname="embedded@localhost",
+        without_heartbeat=True, without_mingle=True, without_gossip=True, loglevel=logging.WARNING,
+    )
+    logger.info("Embedded Celery worker starting (%d threads, in-memory broker)", concurrency)
+    worker.start()

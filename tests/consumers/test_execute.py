@@ -1,0 +1,53 @@
+"""execute over /ws/executions/ on the embedded default (in-process worker)."""
+from __future__ import annotations
+
+import pytest
+
+from mcp_tools.models import ToolExecution, ToolUsageStats
+from tests.conftest import assert_contiguous, receive, receive_until_terminal, send, streamed_text
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REPORT = {"type": "execute", "tool": "generate_report", "parameters": {"data": {"sales": [3, 5, 8]}},
+          "request_id": "r1"}
+
+
+async def test_execute_streams_accepted_status_deltas_and_result(tools, alice, connect):
+    comm = await connect(alice)
+    await send(comm, REPORT)
+    accepted = await receive(comm)
+    assert accepted["type"] == "execution.accepted"
+    assert accepted["seq"] == 0 and accepted["request_id"] == "r1"
+    assert accepted["tool"] == "generate_report" and accepted["status"] == "pending"
+    events = await receive_until_terminal(comm)
+    assert_contiguous(events)
+    assert [e["status"] for e in events[:2]] == ["pending", "running"]
+    completed = events[-1]
+    assert completed["type"] == "execution.completed"
+    assert completed["cached"] is False
+    assert streamed_text(events) == completed["result"]["report"]
+    assert completed["result"]["model"] == "offline"
+    execution = await ToolExecution.objects.aget(pk=accepted["execution_id"])
+    assert execution.status == "completed"
+    assert execution.result == completed["result"]
+    assert [e["seq"] for e in execution.events] == [e["seq"] for e in events]
+    stats = await ToolUsageStats.objects.aget(tool__name="generate_report")
+    assert stats.total_executions == 1 and stats.successful_executions == 1
+
+
+async def test_second_identical_execute_is_answered_from_cache_and_still_recorded(tools, alice, connect):
+    comm = await connect(alice)
+    await send(comm, REPORT)
+    await receive(comm)
+    first = await receive_until_terminal(comm)
+    await send(comm, REPORT)
+    accepted = await receive(comm)
+    second = await receive_until_terminal(comm)
+    assert second[-1]["cached"] is True
+    assert second[-1]["result"] == first[-1]["result"]
+    assert streamed_text(second) == first[-1]["result"]["report"]
+    assert_contiguous(second)
+    assert await ToolExecution.objects.filter(user=alice).acount() == 2
+    stats = await ToolUsageStats.objects.aget(tool__name="generate_report")
+    assert (stats.total_executions, stats.cached_executions) == (2, 1)
+    assert (await ToolExecution.objects.aget(pk=accepted["execution_id"])).cached is True
