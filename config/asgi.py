@@ -1,6 +1,12 @@
-"""ASGI entry point: HTTP (Django) and WebSockets (consumers/) in one app.
+"""ASGI entry point: HTTP (Django), the MCP endpoint and WebSockets in one app.
 
-    daphne config.asgi:application
+    daphne config.asgi:application        (or: uvicorn config.asgi:application)
+
+``/mcp`` is the MCP streamable HTTP endpoint (``mcp_tools/mcp/asgi.py``);
+every other HTTP path is Django. The ``"lifespan"`` entry lets servers that
+speak the ASGI lifespan protocol (uvicorn) start and stop the MCP session
+manager; daphne sends no lifespan events, so the first ``/mcp`` request starts
+it instead (see ``mcp_tools/mcp/asgi.py``).
 """
 from __future__ import annotations
 
@@ -17,10 +23,12 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from consumers.routing import websocket_application  # noqa: E402
 from mcp_tools import embedded  # noqa: E402
+from mcp_tools.mcp.asgi import mcp_http, with_mcp  # noqa: E402
 
 router = ProtocolTypeRouter({
-    "http": ASGIStaticFilesHandler(django_asgi_app),
+    "http": with_mcp(ASGIStaticFilesHandler(django_asgi_app)),
     "websocket": websocket_application(),
+    "lifespan": mcp_http.lifespan,
 })
 
 

@@ -11,10 +11,12 @@ Every variable is listed in the README ("Settings").
 """
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -22,6 +24,10 @@ env = environ.Env()
 
 REDIS_URL: str = env.str("REDIS_URL", default="")
 PRODUCTION = bool(REDIS_URL)
+# Prefix of every Redis key, channel and queue of this deployment, so several
+# deployments (or concurrent test runs on one machine) can share one Redis.
+_TEST_RUN = bool(os.environ.get("PYTEST_VERSION"))
+REDIS_NAMESPACE: str = env.str("REDIS_NAMESPACE", default=f"mcptest{os.getpid()}" if _TEST_RUN else "mcp")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 # Where the embedded default keeps its SQLite file and generated secret key.
@@ -62,6 +68,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "mcp_tools",
     "consumers",
@@ -98,6 +105,9 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
+if _TEST_RUN:
+    # One test database per run: concurrent runs must not drop each other's.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{Path(str(DATABASES['default']['NAME'])).stem}_{REDIS_NAMESPACE}"}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -130,7 +140,7 @@ if PRODUCTION:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "mcp",
+            "KEY_PREFIX": REDIS_NAMESPACE,
         }
     }
 else:
@@ -145,7 +155,7 @@ if PRODUCTION:
         "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "core": "channels_redis.core.RedisChannelLayer",
     }[CHANNEL_LAYER]
-    _layer_config: dict = {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}]}
+    _layer_config: dict = {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}], "prefix": f"{REDIS_NAMESPACE}:asgi"}
     if CHANNEL_LAYER == "core":
         _layer_config.update({"capacity": 5000, "expiry": 60})
     CHANNEL_LAYERS = {"default": {"BACKEND": _layer_backend, "CONFIG": _layer_config}}
@@ -159,6 +169,7 @@ EVENT_LOG_TTL_S = env.int("EVENT_LOG_TTL_S", default=24 * 60 * 60)
 # --- Celery
 EMBEDDED_WORKER = env.bool("EMBEDDED_WORKER", default=not PRODUCTION)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_TASK_DEFAULT_QUEUE = REDIS_NAMESPACE
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -204,6 +215,16 @@ MCP_CONFIG = {
     "RETENTION_DAYS": env.int("MCP_RETENTION_DAYS", default=30),
 }
 
+# Celery beat (`celery -A config beat`): delete executions older than the
+# retention, daily. `manage.py cleanup_executions` runs the same task by hand.
+CELERY_BEAT_SCHEDULE = {
+    "cleanup-old-executions": {
+        "task": "mcp_tools.cleanup_old_executions",
+        "schedule": crontab(hour=3, minute=30),
+        "kwargs": {"days": MCP_CONFIG["RETENTION_DAYS"]},
+    },
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -214,11 +235,22 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # One error envelope for the whole API: {"error": {"code", "message", ...}} (mcp_tools/api/exceptions.py).
+    "EXCEPTION_HANDLER": "mcp_tools.api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MCP tools API",
     "DESCRIPTION": "Run AI tools, follow their executions. Live streams: see the WebSocket protocol.",
     "VERSION": "1.0.0",
+    # Swagger UI served from the sidecar package, so /api/docs/ works without internet.
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mcp_tools.api.schema.add_event_stream",  # the SSE view is not a DRF view
+    ],
 }
 
 LOGGING = {
@@ -227,5 +259,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}, "celery": {"level": "WARNING"}},
+    "loggers": {
+        "daphne": {"level": "WARNING"},
+        "celery": {"level": env.str("CELERY_LOG_LEVEL", default="WARNING")},
+    },
 }

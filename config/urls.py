@@ -1,7 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from mcp_tools import web
+
 urlpatterns = [
+    path("admin/monitor/", include("mcp_tools.admin_monitor")),
     path("admin/", admin.site.urls),
+    path("api/", include("mcp_tools.api.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", web.index, name="index"),
 ]

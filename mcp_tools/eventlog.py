@@ -64,7 +64,7 @@ return n
 
 
 class RedisEventLog:
-    def __init__(self, url: str, *, prefix: str = "mcp:log") -> None:
+    def __init__(self, url: str, *, prefix: str) -> None:
         import redis
 
         self.redis = redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30)
@@ -137,5 +137,5 @@ class MemoryEventLog:
 @lru_cache(maxsize=1)
 def get_event_log() -> EventLog:
     if settings.EVENT_LOG_URL:
-        return RedisEventLog(settings.EVENT_LOG_URL)
+        return RedisEventLog(settings.EVENT_LOG_URL, prefix=f"{settings.REDIS_NAMESPACE}:log")
     return MemoryEventLog()

@@ -211,9 +211,15 @@ class ExecutionPublisher:
                 self.dispatcher.loop.call_soon_threadsafe(self._arm_timer)
         return not self.ended
 
-    def finish(self, event: Event) -> bool:
-        """Publish a terminal event; False if another party ended it first."""
-        seq = self.publish(event)
+    def finish(self, event: Event, *, on_claimed: Callable[[], None] | None = None) -> bool:
+        """Publish a terminal event; False if another party ended it first.
+
+        ``on_claimed`` runs after the log accepted the event and before anyone
+        is told, so a client that sees the terminal event finds the row final.
+        """
+        with self._lock:
+            self._flush_locked()
+            seq = self._publish_locked(event, on_logged=on_claimed)
         self.dispatcher.flush()
         return seq is not None
 
@@ -237,7 +243,7 @@ class ExecutionPublisher:
         self._buffered_bytes = 0
         self._publish_locked(delta_event(text))
 
-    def _publish_locked(self, event: Event) -> int | None:
+    def _publish_locked(self, event: Event, *, on_logged: Callable[[], None] | None = None) -> int | None:
         if self.ended:
             return None
         event = {**event, "execution_id": self.execution_id}
@@ -245,6 +251,8 @@ class ExecutionPublisher:
         if seq is None:
             self.ended = True
             return None
+        if on_logged is not None:
+            on_logged()
         event["seq"] = seq
         if self.listener is not None:
             self.listener(event)

@@ -67,18 +67,21 @@ class _Run:
         code = getattr(error, "code", "internal_error")
         message = getattr(error, "message", None) or "The tool failed unexpectedly."
         duration_ms = self.duration_ms()
-        if self.publisher.finish(failed_event(code, message, duration_ms=duration_ms)):
-            execution_finalize(self.execution, status=ToolExecution.Status.FAILED, duration_ms=duration_ms,
-                               error=message, error_code=code, attempt=attempt)
+        self.publisher.finish(failed_event(code, message, duration_ms=duration_ms), on_claimed=lambda: execution_finalize(
+            self.execution, status=ToolExecution.Status.FAILED, duration_ms=duration_ms, error=message,
+            error_code=code, attempt=attempt))
 
     def complete(self, result: dict[str, Any], ctx: ToolContext, attempt: int, use_cache: bool) -> None:
         duration_ms = self.duration_ms()
-        if self.publisher.finish(completed_event(result, duration_ms=duration_ms, cached=False)):
+
+        def record() -> None:
             execution_finalize(self.execution, status=ToolExecution.Status.COMPLETED, duration_ms=duration_ms,
                                result=result, attempt=attempt, input_tokens=ctx.usage.input_tokens,
                                output_tokens=ctx.usage.output_tokens)
             if use_cache:
                 result_cache_store(self.execution.tool, self.execution.parameters, result)
+
+        self.publisher.finish(completed_event(result, duration_ms=duration_ms, cached=False), on_claimed=record)
 
     def backoff(self, attempt: int, retry_after: float | None) -> None:
         """Exponential backoff with full jitter; ``retry-after`` wins when given."""

@@ -146,10 +146,10 @@ def execution_answer_from_cache(execution: ToolExecution, publisher: ExecutionPu
         publisher.publish({"type": "execution.delta", "text": text[start:start + CACHED_PIECE_CHARS]})
     duration_ms = int((time.monotonic() - started) * 1000)
     result = cached["result"]
-    if publisher.finish(completed_event(result, duration_ms=duration_ms, cached=True)):
-        # No tokens spent: the cached result's own usage is not counted again.
-        execution_finalize(execution, status=ToolExecution.Status.COMPLETED, duration_ms=duration_ms,
-                           result=result, cached=True, attempt=1)
+    # No tokens spent: the cached result's own usage is not counted again.
+    publisher.finish(completed_event(result, duration_ms=duration_ms, cached=True), on_claimed=lambda: execution_finalize(
+        execution, status=ToolExecution.Status.COMPLETED, duration_ms=duration_ms, result=result, cached=True,
+        attempt=1))
 
 
 def execution_cancel(*, user, execution_id: Any) -> ToolExecution:
@@ -163,8 +163,8 @@ def execution_cancel(*, user, execution_id: Any) -> ToolExecution:
     if execution.is_terminal:
         return execution
     duration_ms = int((timezone.now() - execution.created_at).total_seconds() * 1000)
-    if publisher_for(execution).finish(cancelled_event(duration_ms=duration_ms)):
-        execution_finalize(execution, status=ToolExecution.Status.CANCELLED, duration_ms=duration_ms)
+    publisher_for(execution).finish(cancelled_event(duration_ms=duration_ms), on_claimed=lambda: execution_finalize(
+        execution, status=ToolExecution.Status.CANCELLED, duration_ms=duration_ms))
     execution.refresh_from_db()
     return execution
 

@@ -20,6 +20,7 @@ from rest_framework.authtoken.models import Token
 
 from mcp_tools.registry import sync_tools
 from tests.fake_anthropic import fake_anthropic  # noqa: F401  (fixture)
+from tests.stack import _stack_session, clear_app_keys, stack  # noqa: F401  (fixtures)
 
 TERMINAL = {"execution.completed", "execution.failed", "execution.cancelled"}
 ORIGIN = (b"origin", b"http://localhost")
@@ -32,7 +33,10 @@ def _isolated(settings):
 
     settings.OFFLINE_DELAY_S = 0.0
     settings.LLM_PROVIDER = "offline"
-    cache.clear()
+    if settings.PRODUCTION:
+        clear_app_keys()  # FLUSHDB would also drop Celery's queue bindings
+    else:
+        cache.clear()
 
 
 @pytest.fixture
