@@ -26,7 +26,8 @@ from mcp_tools.errors import InvalidMessage, ServiceError
 from mcp_tools.eventlog import TERMINAL_TYPES
 from mcp_tools.events import execution_group
 
-from .protocol import MessageTooLarge, field_bool, field_object, field_seq, field_str, parse_frame
+from .protocol import (MessageTooLarge, check_envelope, decode_frame, field_bool, field_object, field_seq, field_str,
+                       request_id_of)
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,9 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
                 self._check_size(len(bytes_data))
                 raise InvalidMessage("Binary frames are not accepted; send JSON text.")
             self._check_size(len(text_data.encode()))
-            message = parse_frame(text_data)
-            request_id = message.get("request_id")
+            frame = decode_frame(text_data)
+            request_id = request_id_of(frame)
+            message = check_envelope(frame)
             await getattr(self, f"handle_{message['type']}")(message, request_id)
         except MessageTooLarge as exc:
             await self.send_error(exc, request_id)

@@ -1,8 +1,8 @@
 """Client frames: parsing and field checks, as PROTOCOL.md states them.
 
-``parse_frame(text)`` returns the message object or raises a ``ServiceError``
-with the protocol's code (``invalid_json``, ``invalid_message``,
-``unknown_type``). Field readers (``field_str`` …) raise ``invalid_message``
+``decode_frame(text)`` then ``check_envelope(obj)`` return the message or
+raise a ``ServiceError`` with the protocol's code (``invalid_json``,
+``invalid_message``, ``unknown_type``). Field readers (``field_str`` …) raise ``invalid_message``
 naming the field and what it should be.
 """
 from __future__ import annotations
@@ -33,18 +33,28 @@ class MessageTooLarge(ServiceError):
 _MISSING = object()
 
 
-def parse_frame(text: str) -> dict[str, Any]:
+def decode_frame(text: str) -> Any:
     try:
-        message = json.loads(text)
+        return json.loads(text)
     except (ValueError, RecursionError):
         raise InvalidJson() from None
+
+
+def request_id_of(message: Any) -> str | None:
+    """The client's request_id, echoed even when the rest of the message is wrong."""
+    if isinstance(message, dict) and isinstance(message.get("request_id"), str):
+        return message["request_id"]
+    return None
+
+
+def check_envelope(message: Any) -> dict[str, Any]:
+    """A dict with a known ``type`` and, if any, a string ``request_id``."""
     if not isinstance(message, dict):
         raise InvalidMessage("A message must be a JSON object with a \"type\".")
     kind = message.get("type")
     if not isinstance(kind, str):
         raise InvalidMessage("The message has no \"type\" string.")
-    request_id = message.get("request_id")
-    if request_id is not None and not isinstance(request_id, str):
+    if message.get("request_id") is not None and not isinstance(message["request_id"], str):
         raise InvalidMessage("\"request_id\" must be a string.")
     if kind not in CLIENT_TYPES:
         raise UnknownType(f"Unknown message type {kind!r}; expected one of {', '.join(sorted(CLIENT_TYPES))}.")

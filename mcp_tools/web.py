@@ -53,7 +53,8 @@ CONTENT_SECURITY_POLICY = "; ".join([
 
 def history_entry(execution: ToolExecution) -> dict[str, Any]:
     """What the page's history list shows for one execution."""
-    label = json.dumps(execution.parameters, ensure_ascii=False, separators=(", ", ": "))
+    # Compact, as the page writes the label of an execution it starts itself.
+    label = json.dumps(execution.parameters, ensure_ascii=False, separators=(",", ":"))
     if len(label) > HISTORY_LABEL_CHARS:
         label = label[:HISTORY_LABEL_CHARS - 1] + "…"
     return {

@@ -178,7 +178,7 @@ def _start_fake_anthropic(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     return popen, line.removeprefix("listening on ")
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status < 500
@@ -201,7 +201,7 @@ def _stack_session(django_db_setup, django_db_blocker, tmp_path_factory):
     stack.daphne = stack.spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                           "config.asgi:application"])
     try:
-        wait_until(lambda: _http_ok(stack.http_url + "/admin/login/") or stack.daphne.popen.poll() is not None,
+        wait_until(lambda: http_ok(stack.http_url + "/admin/login/") or stack.daphne.popen.poll() is not None,
                    timeout=STARTUP_TIMEOUT_S, what="daphne")
         assert stack.daphne.popen.poll() is None, stack.daphne.log()[-3000:]
         stack.start_worker()

@@ -22,6 +22,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status as http_status
 from rest_framework import viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -39,6 +40,7 @@ from .serializers import (
 
 logger = logging.getLogger(__name__)
 
+EXECUTION_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The execution's id.")
 TOOL_ID = OpenApiParameter("id", OpenApiTypes.STR, OpenApiParameter.PATH,
                            description="The tool's numeric id, or its name (e.g. generate_report).")
 ERRORS = {
@@ -118,6 +120,13 @@ class ToolViewSet(viewsets.ReadOnlyModelViewSet):
                         status=http_status.HTTP_202_ACCEPTED)
 
 
+class ExecutionPagination(PageNumberPagination):
+    """``?page=N``, and ``?page_size=N`` (up to 500) for scripts that want fewer round trips."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
 def own_execution(*, user, execution_id: Any) -> ToolExecution:
     """The caller's own execution, or NotFound (for staff too: the REST API is per user)."""
     execution = selectors.execution_get_visible(user=user, execution_id=execution_id)
@@ -127,13 +136,14 @@ def own_execution(*, user, execution_id: Any) -> ToolExecution:
 
 
 @extend_schema_view(list=extend_schema(summary="Your executions, newest first"),
-                    retrieve=extend_schema(summary="One of your executions"))
+                    retrieve=extend_schema(summary="One of your executions", parameters=[EXECUTION_ID]))
 class ToolExecutionViewSet(viewsets.ReadOnlyModelViewSet):
     """The caller's own executions; anyone else's id answers 404, as an unknown one does."""
 
     serializer_class = ToolExecutionSerializer
     permission_classes = [IsAuthenticated]
     filterset_class = ToolExecutionFilter
+    pagination_class = ExecutionPagination
 
     def get_queryset(self) -> QuerySet[ToolExecution]:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
@@ -144,7 +154,7 @@ class ToolExecutionViewSet(viewsets.ReadOnlyModelViewSet):
     def get_object(self) -> ToolExecution:
         return own_execution(user=self.request.user, execution_id=self.kwargs["pk"])
 
-    @extend_schema(summary="Status, result and error of one execution",
+    @extend_schema(summary="Status, result and error of one execution", parameters=[EXECUTION_ID],
                    responses={200: ExecutionStatusSerializer, 404: ErrorSerializer})
     @action(detail=True, methods=["get"])
     def status(self, request: Request, pk: str | None = None) -> Response:

@@ -162,6 +162,11 @@ class MCPHttpApp:
             raise RuntimeError("The MCP session manager stopped or could not start.") from running.error
         return running
 
+    def is_running(self) -> bool:
+        """Whether a session manager is serving requests now."""
+        running = self._running
+        return running is not None and running.ready.is_set() and not running.task.done()
+
     async def stop(self) -> None:
         running, self._running = self._running, None
         if running is None or running.loop is not asyncio.get_running_loop():

@@ -112,7 +112,8 @@ export class ExecutionView {
       this.attempt = event.attempt || this.attempt + 1;
       this.text = ""; // PROTOCOL.md: the output starts again
       this.scheduleRender();
-      const reason = event.reason ? `: ${event.reason}` : "";
+      const why = event.message || event.reason;
+      const reason = why ? `: ${why}` : "";
       return this.showStatus("retrying", `Retrying, attempt ${this.attempt}${reason}`);
     }
     if (event.status === "running") {

@@ -104,7 +104,7 @@ export class SchemaForm {
 
   jsonEditor(kind, property, id) {
     const placeholder = kind === "array" ? '[1, 2, 3]' : '{"key": "value"}';
-    const editor = make("textarea", { id, rows: "8", spellcheck: "false", class: "json-editor", placeholder });
+    const editor = make("textarea", { id, rows: "6", spellcheck: "false", class: "json-editor", placeholder });
     if (property.default !== undefined) editor.value = JSON.stringify(property.default, null, 2);
     editor.addEventListener("input", () => this.checkJson(editor));
     editor.addEventListener("keydown", (event) => {
