@@ -116,6 +116,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+elif (DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+      and DATABASES["default"]["CONN_MAX_AGE"] == 0 and env.int("DB_POOL_MAX_SIZE", default=20)):
+    # Under ASGI every concurrent sync request runs in a thread of its own, with a
+    # connection of its own: 100 parallel API calls exceeded PostgreSQL's default
+    # max_connections (100) and failed. A pool per process bounds that; requests
+    # wait (up to DB_POOL_TIMEOUT_S) for a free connection instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+        "timeout": env.float("DB_POOL_TIMEOUT_S", default=30.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -213,6 +223,18 @@ MCP_CONFIG = {
     "FETCH_TIMEOUT_S": env.float("MCP_FETCH_TIMEOUT_S", default=10.0),
     "ALLOW_PRIVATE_URLS": env.bool("MCP_ALLOW_PRIVATE_URLS", default=False),
     "RETENTION_DAYS": env.int("MCP_RETENTION_DAYS", default=30),
+    # Liveness: a running execution's worker beats every HEARTBEAT_INTERVAL_S;
+    # the reaper ends executions whose beat is older than HEARTBEAT_STALE_S.
+    "HEARTBEAT_INTERVAL_S": env.float("MCP_HEARTBEAT_INTERVAL_S", default=5.0),
+    "HEARTBEAT_STALE_S": env.float("MCP_HEARTBEAT_STALE_S", default=30.0),
+    "PENDING_STALE_S": env.float("MCP_PENDING_STALE_S", default=2 * 60 * 60),
+    "REAPER_INTERVAL_S": env.float("MCP_REAPER_INTERVAL_S", default=30.0),
+    # WebSocket connections: a silent subscription is checked against the event
+    # log this often (catches events the channel layer lost); connections per
+    # user (per server process); idle connections without subscriptions close.
+    "WS_CATCHUP_INTERVAL_S": env.float("MCP_WS_CATCHUP_INTERVAL_S", default=3.0),
+    "WS_MAX_CONNECTIONS_PER_USER": env.int("MCP_WS_MAX_CONNECTIONS_PER_USER", default=20),
+    "WS_IDLE_TIMEOUT_S": env.float("MCP_WS_IDLE_TIMEOUT_S", default=15 * 60),
 }
 
 # Celery beat (`celery -A config beat`): delete executions older than the
@@ -222,6 +244,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mcp_tools.cleanup_old_executions",
         "schedule": crontab(hour=3, minute=30),
         "kwargs": {"days": MCP_CONFIG["RETENTION_DAYS"]},
+    },
+    # Ends executions whose worker vanished (no heartbeat) so none stays running forever.
+    "reap-stale-executions": {
+        "task": "mcp_tools.reap_stale_executions",
+        "schedule": MCP_CONFIG["REAPER_INTERVAL_S"],
     },
 }
 

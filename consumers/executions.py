@@ -12,8 +12,10 @@ Delivery rules (PROTOCOL.md) kept here, per connection:
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -22,7 +24,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from mcp_tools import selectors, services
-from mcp_tools.errors import InvalidMessage, ServiceError
+from mcp_tools.errors import InvalidMessage, RateLimited, ServiceError
 from mcp_tools.eventlog import TERMINAL_TYPES
 from mcp_tools.events import execution_group
 
@@ -34,6 +36,30 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_MESSAGE_TOO_LARGE = 1009
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_IDLE = 4408
+CLOSE_TOO_MANY_CONNECTIONS = 4429
+
+
+class ConnectionCounter:
+    """Open connections per user, in this server process (exact, nothing to leak)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+
+    def open(self, user_id: int) -> bool:
+        if self.counts.get(user_id, 0) >= settings.MCP_CONFIG["WS_MAX_CONNECTIONS_PER_USER"]:
+            return False
+        self.counts[user_id] = self.counts.get(user_id, 0) + 1
+        return True
+
+    def close(self, user_id: int) -> None:
+        self.counts[user_id] -= 1
+        if not self.counts[user_id]:
+            del self.counts[user_id]
+
+
+connections = ConnectionCounter()
 
 
 class ExecutionConsumer(AsyncWebsocketConsumer):
@@ -44,10 +70,20 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         self.user = self.scope.get("user")
         self.subscriptions: set[str] = set()
         self.delivered: dict[str, int] = {}
+        self.last_event_at: dict[str, float] = {}
+        self.last_client_frame_at = time.monotonic()
+        self.watchdog: asyncio.Task | None = None
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        if not connections.open(self.user.pk):
+            limit = settings.MCP_CONFIG["WS_MAX_CONNECTIONS_PER_USER"]
+            await self.send_error(RateLimited(f"At most {limit} open connections per user.", retry_after=5), None)
+            await self.close(code=CLOSE_TOO_MANY_CONNECTIONS)
+            return
+        self.counted = True
+        self.watchdog = asyncio.create_task(self.watch())
         await self.on_authenticated()
 
     async def on_authenticated(self) -> None:
@@ -55,8 +91,47 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes: leave every group."""
+        if getattr(self, "watchdog", None) is not None:
+            self.watchdog.cancel()
+        if getattr(self, "counted", False):
+            connections.close(self.user.pk)
         for execution_id in list(getattr(self, "subscriptions", ())):
-            await self.channel_layer.group_discard(execution_group(execution_id), self.channel_name)
+            try:
+                await self.channel_layer.group_discard(execution_group(execution_id), self.channel_name)
+            except Exception:  # the layer may be down; its membership expires by itself
+                logger.warning("group_discard failed for %s", execution_id, exc_info=True)
+
+    async def watch(self) -> None:
+        """Runs while connected: catch up silent subscriptions from the event log
+        (the channel layer may have lost their latest events) and close idle
+        connections. If the event store itself is unreachable, say so and close
+        with 1011 so the client reconnects and resubscribes with ``after_seq``."""
+        config = settings.MCP_CONFIG
+        interval = config["WS_CATCHUP_INTERVAL_S"]
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            if not self.subscriptions and now - self.last_client_frame_at > config["WS_IDLE_TIMEOUT_S"]:
+                await self.close(code=CLOSE_IDLE)
+                return
+            try:
+                for execution_id in list(self.subscriptions):
+                    if now - self.last_event_at.get(execution_id, 0) >= interval:
+                        await self.catch_up(execution_id)
+            except Exception:
+                logger.warning("Event store unreachable; closing the connection", exc_info=True)
+                await self.send_error(ServiceError("The event service is unavailable; reconnect and resubscribe "
+                                                   "with after_seq."), None)
+                await self.close(code=CLOSE_INTERNAL_ERROR)
+                return
+
+    async def catch_up(self, execution_id: str) -> None:
+        """Send what the log holds beyond what this connection has delivered."""
+        self.last_event_at[execution_id] = time.monotonic()
+        missed, _ = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
+            execution_id, after_seq=self.delivered.get(execution_id, 0))
+        for event in missed:
+            await self.send_event(event)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called for every client frame."""
@@ -65,6 +140,7 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
             if bytes_data is not None:
                 self._check_size(len(bytes_data))
                 raise InvalidMessage("Binary frames are not accepted; send JSON text.")
+            self.last_client_frame_at = time.monotonic()
             self._check_size(len(text_data.encode()))
             frame = decode_frame(text_data)
             request_id = request_id_of(frame)
@@ -133,6 +209,7 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         events, last_seq = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
             execution_id, after_seq=after_seq)
         self.delivered[execution_id] = after_seq
+        self.last_event_at[execution_id] = time.monotonic()
         if announce:
             await self.send_json({"type": "subscribed", "execution_id": execution_id, "last_seq": last_seq,
                                   "request_id": request_id})
@@ -153,11 +230,9 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         last = self.delivered.get(execution_id, 0)
         if event["seq"] <= last:
             return
-        if event["seq"] > last + 1:
-            missed, _ = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
-                execution_id, after_seq=last)
-            for stored in missed:
-                await self.send_event(stored)
+        self.last_event_at[execution_id] = time.monotonic()
+        if event["seq"] > last + 1:  # the channel layer lost something: fill from the log
+            await self.catch_up(execution_id)
             return
         await self.send_event(event)
 

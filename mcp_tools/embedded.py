@@ -40,6 +40,9 @@ def start_worker(*, concurrency: int | None = None) -> None:
         _worker = threading.Thread(target=_run_worker, args=(concurrency or settings.CELERY_WORKER_CONCURRENCY,),
                                    name="embedded-celery-worker", daemon=True)
         _worker.start()
+        from .liveness import start_reaper_thread
+
+        start_reaper_thread()
 
 
 def _run_worker(concurrency: int) -> None:

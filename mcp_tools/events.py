@@ -252,7 +252,12 @@ class ExecutionPublisher:
             self.ended = True
             return None
         if on_logged is not None:
-            on_logged()
+            try:
+                on_logged()
+            except Exception:
+                # The event is the truth and is logged: tell the clients anyway.
+                # The reaper repairs the row from the log (liveness.py).
+                logger.exception("Recording the end of %s failed", self.execution_id)
         event["seq"] = seq
         if self.listener is not None:
             self.listener(event)

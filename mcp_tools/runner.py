@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from .errors import ExecutionTimeout, PermanentToolError, ToolError, TransientToolError
 from .events import ExecutionPublisher, completed_event, failed_event
+from .liveness import Heartbeat
 from .models import ToolExecution
 from .providers import get_provider
 from .services import execution_finalize, publisher_for, result_cache_store
@@ -97,6 +98,11 @@ class _Run:
 
 
 def execution_run(execution_id: str, *, use_cache: bool = True) -> None:
+    with Heartbeat(execution_id):
+        _execution_run(execution_id, use_cache=use_cache)
+
+
+def _execution_run(execution_id: str, *, use_cache: bool) -> None:
     try:
         execution = ToolExecution.objects.select_related("tool", "user").get(pk=execution_id)
     except ToolExecution.DoesNotExist:

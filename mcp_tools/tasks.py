@@ -22,3 +22,11 @@ def cleanup_old_executions(days: int | None = None) -> dict[str, int]:
     cutoff = timezone.now() - timezone.timedelta(days=days)
     deleted, _ = ToolExecution.objects.filter(created_at__lt=cutoff).delete()
     return {"deleted": deleted}
+
+
+@shared_task(name="mcp_tools.reap_stale_executions")
+def reap_stale_executions() -> dict[str, int]:
+    """End executions whose worker vanished (see mcp_tools/liveness.py)."""
+    from .liveness import executions_reap
+
+    return executions_reap()

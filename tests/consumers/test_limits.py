@@ -1,0 +1,57 @@
+"""Connection limits, idle policy and recovery of events the channel layer lost."""
+from __future__ import annotations
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from mcp_tools.events import ExecutionPublisher
+from mcp_tools.models import Tool, ToolExecution
+from tests.conftest import ORIGIN, receive, receive_until_terminal, send
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_connections_per_user_are_limited_with_4429(tools, alice, connect, settings):
+    from config.asgi import application
+
+    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "WS_MAX_CONNECTIONS_PER_USER": 2}
+    first, second = await connect(alice), await connect(alice)
+    third = WebsocketCommunicator(application, "/ws/executions/",
+                                  headers=[ORIGIN, (b"authorization", f"Token {alice.auth_token.key}".encode())])
+    assert (await third.connect(timeout=10))[0]
+    error = await receive(third)
+    assert error["code"] == "rate_limited" and error["retry_after"] > 0
+    assert await third.receive_output(timeout=5) == {"type": "websocket.close", "code": 4429}
+    await second.disconnect()
+    again = await connect(alice)  # a slot is free again
+    await send(again, {"type": "ping"})
+    assert await receive(again) == {"type": "pong"}
+    await send(first, {"type": "ping"})
+    assert await receive(first) == {"type": "pong"}
+
+
+async def test_idle_connection_without_subscriptions_is_closed_with_4408(alice, connect, settings):
+    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "WS_IDLE_TIMEOUT_S": 0.2, "WS_CATCHUP_INTERVAL_S": 0.1}
+    comm = await connect(alice)
+    assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 4408}
+
+
+async def test_events_lost_by_the_channel_layer_are_recovered_from_the_log(tools, alice, connect, settings):
+    """An event that reached the log but never the group (the last one, so no later
+    event reveals the gap) is delivered by the connection's catch-up."""
+    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "WS_CATCHUP_INTERVAL_S": 0.2}
+    execution = await ToolExecution.objects.acreate(tool=await Tool.objects.aget(name="generate_report"), user=alice)
+    publisher = ExecutionPublisher(execution_id=str(execution.pk), tool="generate_report", user="alice")
+    publisher.status("pending")
+    comm = await connect(alice)
+    await send(comm, {"type": "subscribe", "execution_id": str(execution.pk)})
+    assert (await receive(comm))["type"] == "subscribed"
+    assert (await receive(comm))["status"] == "pending"
+    publisher.log.append(str(execution.pk), {"type": "execution.status", "status": "running",
+                                             "execution_id": str(execution.pk)})  # logged, never sent
+    recovered = await receive(comm, timeout=5)
+    assert (recovered["seq"], recovered["status"]) == (2, "running")
+    publisher.status("running", attempt=1)  # seq 3 arrives live, no duplicate of seq 2
+    publisher.finish({"type": "execution.cancelled", "status": "cancelled", "duration_ms": 1})
+    rest = await receive_until_terminal(comm)
+    assert [e["seq"] for e in rest] == [3, 4]
