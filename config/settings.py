@@ -105,7 +105,7 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
-if _TEST_RUN:
+if _TEST_RUN and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # One test database per run: concurrent runs must not drop each other's.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{Path(str(DATABASES['default']['NAME'])).stem}_{REDIS_NAMESPACE}"}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
