@@ -87,3 +87,23 @@ def test_fifty_parallel_executions_count_exactly_fifty(stack, tools, alice):
     stats = ToolUsageStats.objects.get(tool__name="generate_report")
     assert stats.total_executions - before == 50
     assert stats.successful_executions == ToolExecution.objects.filter(status="completed").count()
+
+
+def test_cancel_from_another_process_stops_the_claude_stream(stack, tools, alice):
+    stack.anthropic.set_default({"tokens": 2000, "delay_ms": 10})
+    with ws_connect(stack.ws_url, alice.auth_token.key) as ws:
+        send(ws, {"type": "execute", "tool": "generate_report", "parameters": {"data": {"c": 1}}})
+        execution_id = recv(ws)["execution_id"]
+        seen = recv_until(ws, lambda m: m["type"] == "execution.delta")
+        send(ws, {"type": "cancel", "execution_id": execution_id})
+        rest = recv_until_terminal(ws)
+        send(ws, {"type": "ping"})
+        assert recv(ws) == {"type": "pong"}  # nothing after the terminal event
+    assert rest[-1]["type"] == "execution.cancelled"
+    assert_contiguous(seen + rest)
+    wait_until(lambda: stack.anthropic.requests()[-1]["done"], timeout=10, what="the Claude stream to close")
+    request = stack.anthropic.requests()[-1]
+    assert request["disconnected_early"] and request["pieces_sent"] < 2000
+    execution = ToolExecution.objects.get(pk=execution_id)
+    assert execution.status == "cancelled" and execution.events[-1]["type"] == "execution.cancelled"
+    assert ToolUsageStats.objects.get(tool__name="generate_report").cancelled_executions == 1
