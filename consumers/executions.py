@@ -22,6 +22,8 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from mcp_tools import selectors, services
 from mcp_tools.errors import InvalidMessage, RateLimited, ServiceError
@@ -32,6 +34,9 @@ from .protocol import (MessageTooLarge, check_envelope, decode_frame, field_bool
                        request_id_of)
 
 logger = logging.getLogger(__name__)
+
+# Outages of PostgreSQL or Redis: the client gets internal_error with a message it can act on.
+BACKING_SERVICE_ERRORS = (DatabaseError, RedisError)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -151,6 +156,10 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_MESSAGE_TOO_LARGE)
         except ServiceError as exc:
             await self.send_error(exc, request_id)
+        except BACKING_SERVICE_ERRORS:
+            logger.warning("A backing service is unavailable", exc_info=True)
+            await self.send_error(ServiceError("The database or Redis is unavailable right now; nothing was done. "
+                                               "Retry shortly."), request_id)
         except Exception:
             logger.exception("Unexpected error handling a client message")
             await self.send_error(ServiceError("Something went wrong on our side; the message was not handled."),

@@ -144,3 +144,15 @@ async def test_internal_error_keeps_the_connection(tools, alice, connect, monkey
                                                                  "parameters": {"data": {}}, "request_id": "i"},
                                           "internal_error", request_id="i")
     assert "secret" not in error["message"]
+
+
+async def test_database_outage_is_an_internal_error_the_client_can_act_on(tools, alice, connect, monkeypatch):
+    from django.db import OperationalError
+
+    def down(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(services, "execution_start", down)
+    error = await assert_error_then_alive(await connect(alice), {"type": "execute", "tool": "generate_report",
+                                                                 "parameters": {"data": {}}}, "internal_error")
+    assert "unavailable" in error["message"] and "Retry" in error["message"]
