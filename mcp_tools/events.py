@@ -105,11 +105,13 @@ class Dispatcher:
 
     def send(self, group: str, message: dict) -> None:
         self._ready.wait()
+        if self.loop.is_closed():
+            return  # the server is shutting down; the event is in the log
         self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message))
 
     def flush(self, timeout_s: float = 10.0) -> None:
-        if _on_loop(self.loop):
-            return  # cannot block the loop on itself; ordering still holds
+        if _on_loop(self.loop) or not self.loop.is_running():
+            return  # cannot block the loop on itself; a stopped loop sends nothing more
         self._ready.wait()
         done: concurrent.futures.Future = concurrent.futures.Future()
         self.loop.call_soon_threadsafe(self.queue.put_nowait, done)

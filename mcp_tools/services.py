@@ -105,12 +105,13 @@ def execution_start(*, user, tool_name: str, parameters: Any = None, use_cache: 
     tool = tool_get_active(tool_name)
     parameters = parameters_validate(tool, {} if parameters is None else parameters)
     limits_check(user)
+    cached = cache.get(cache_key(tool.name, parameters)) if use_cache else None
+    queued = cached is None and not inline
     execution = ToolExecution.objects.create(
-        tool=tool, user=user, parameters=parameters, celery_task_id=None if inline else str(uuid.uuid4()),
+        tool=tool, user=user, parameters=parameters, celery_task_id=str(uuid.uuid4()) if queued else None,
     )
     publisher = publisher_for(execution)
     publisher.status(ToolExecution.Status.PENDING)
-    cached = cache.get(cache_key(tool.name, parameters)) if use_cache else None
     if cached is not None:
         execution_answer_from_cache(execution, publisher, cached)
     elif inline:

@@ -164,6 +164,7 @@ def _stack_env(database_name: str, anthropic_url: str, data_dir: Path) -> dict[s
         # Load tests run many executions for one user; the limits have tests of their own.
         "MCP_MAX_CONCURRENT_EXECUTIONS": "10000",
         "MCP_RATE_LIMIT_PER_MINUTE": "100000",
+        "MCP_WS_MAX_CONNECTIONS_PER_USER": "10000",
         "DATA_DIR": str(data_dir),
         "PYTHONUNBUFFERED": "1",
         "CELERY_LOG_LEVEL": "INFO",  # the stack waits for the worker's "ready." line
