@@ -35,9 +35,14 @@ _MISSING = object()
 
 def decode_frame(text: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise InvalidJson() from None
+
+
+def _reject_constant(name: str) -> None:
+    """NaN and Infinity are Python's extension, not JSON; no database stores them."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def request_id_of(message: Any) -> str | None:
@@ -51,6 +56,10 @@ def check_envelope(message: Any) -> dict[str, Any]:
     """A dict with a known ``type`` and, if any, a string ``request_id``."""
     if not isinstance(message, dict):
         raise InvalidMessage("A message must be a JSON object with a \"type\".")
+    try:  # \ud800-style escapes decode to lone surrogates, which no database or client accepts
+        json.dumps(message, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidMessage("The message contains invalid Unicode (an unpaired surrogate escape).") from None
     kind = message.get("type")
     if not isinstance(kind, str):
         raise InvalidMessage("The message has no \"type\" string.")

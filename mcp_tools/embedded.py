@@ -20,7 +20,8 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_worker = None
+_worker: threading.Thread | None = None
+_reaper_started = False
 
 
 def ensure_started(loop: asyncio.AbstractEventLoop) -> None:
@@ -32,17 +33,20 @@ def ensure_started(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def start_worker(*, concurrency: int | None = None) -> None:
-    """Start the in-process worker once; later calls do nothing."""
-    global _worker
+    """Start the in-process worker; later calls do nothing while it is alive
+    (a worker thread that died, e.g. on a failed start-up check, is replaced)."""
+    global _worker, _reaper_started
     with _lock:
-        if _worker is not None:
+        if _worker is not None and _worker.is_alive():
             return
         _worker = threading.Thread(target=_run_worker, args=(concurrency or settings.CELERY_WORKER_CONCURRENCY,),
                                    name="embedded-celery-worker", daemon=True)
         _worker.start()
-        from .liveness import start_reaper_thread
+        if not _reaper_started:
+            from .liveness import start_reaper_thread
 
-        start_reaper_thread()
+            start_reaper_thread()
+            _reaper_started = True
 
 
 def _run_worker(concurrency: int) -> None:

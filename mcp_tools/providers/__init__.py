@@ -26,7 +26,6 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .anthropic import AnthropicProvider
 from .base import LLMProvider, LLMRequest, TextStream, Usage
 from .offline import OfflineProvider
 
@@ -39,7 +38,7 @@ DEFAULT_TIMEOUT_S = 60.0
 PROVIDER_CHOICES = ("auto", "anthropic", "offline")
 
 __all__ = [
-    "AnthropicProvider", "DEFAULT_MODEL", "LLMProvider", "LLMRequest", "LLMSettings",
+    "DEFAULT_MODEL", "LLMProvider", "LLMRequest", "LLMSettings",
     "OfflineProvider", "TextStream", "Usage", "get_provider", "provider_from_settings",
 ]
 
@@ -97,8 +96,11 @@ def provider_from_settings(config: LLMSettings) -> LLMProvider:
 
 
 @lru_cache(maxsize=8)
-def _anthropic_provider(api_key: str, base_url: str | None, model: str,
-                        timeout_s: float) -> AnthropicProvider:
+def _anthropic_provider(api_key: str, base_url: str | None, model: str, timeout_s: float) -> LLMProvider:
     # One SDK client per configuration: its connection pool is reused across calls.
+    # Imported here: the SDK takes seconds to import, which every `run_tool`
+    # process (one per Gantz call) would pay even on the offline provider.
+    from .anthropic import AnthropicProvider
+
     logger.info("Using Anthropic model %s (base URL: %s)", model, base_url or "SDK default")
     return AnthropicProvider(api_key=api_key, base_url=base_url, model=model, timeout_s=timeout_s)

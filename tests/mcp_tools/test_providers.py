@@ -23,12 +23,12 @@ import pytest
 from mcp_tools.errors import PermanentToolError, ToolError, TransientToolError
 from mcp_tools.providers import (
     DEFAULT_MODEL,
-    AnthropicProvider,
     LLMRequest,
     LLMSettings,
     OfflineProvider,
     provider_from_settings,
 )
+from mcp_tools.providers.anthropic import AnthropicProvider
 from mcp_tools.providers.offline import SUMMARY_HEADER, split_pieces
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic  # noqa: F401  (fixture)
 
