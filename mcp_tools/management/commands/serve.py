@@ -35,6 +35,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Admin:      http://{base}/admin/   (monitor: http://{base}/admin/monitor/)")
         self.stdout.write(f"REST API:   http://{base}/api/   (docs: http://{base}/api/docs/)")
         self.stdout.write(f"WebSocket:  ws://{base}/ws/executions/")
+        self.stdout.write(f"MCP:        http://{base}/mcp   (Authorization: Bearer <token>)")
         if not options["no_demo_user"]:
             username, password, token = self.demo_user()
             self.stdout.write(f"Demo user:  {username} / {password}   token: {token}")
