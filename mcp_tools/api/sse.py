@@ -34,7 +34,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -91,14 +91,14 @@ def _resume_point(request: HttpRequest) -> int:
 async def execution_events_view(request: HttpRequest, pk: str) -> HttpResponse:
     """``GET /api/executions/{id}/events/``: the stream, or a JSON error before it starts."""
     try:
-        user = await sync_to_async(_authenticate)(request)
+        user = await database_sync_to_async(_authenticate)(request)
     except drf_exceptions.AuthenticationFailed as exc:
         return _unauthenticated(str(exc.detail))
     if user is None:
         return _unauthenticated("Authentication credentials were not provided.")
     try:
         after_seq = _resume_point(request)
-        execution = await sync_to_async(own_execution)(user=user, execution_id=pk)
+        execution = await database_sync_to_async(own_execution)(user=user, execution_id=pk)
     except ServiceError as exc:
         http_status, body, headers = service_error_parts(exc)
         return JsonResponse(body, status=http_status, headers=headers)
@@ -128,8 +128,9 @@ class _Relay:
         self.ended = False
 
     async def from_log(self) -> list[str]:
-        events, _ = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
-            self.execution_id, after_seq=self.delivered)
+        # database_sync_to_async: the connection (a pooled one) is given back after each read.
+        events, _ = await database_sync_to_async(selectors.execution_events)(self.execution_id,
+                                                                            after_seq=self.delivered)
         return self._accept(events)
 
     async def from_layer(self, event: Event) -> list[str]:

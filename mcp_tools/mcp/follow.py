@@ -48,7 +48,7 @@ async def follow_execution(execution_id: str, *, on_event: EventCallback) -> Eve
     await layer.group_add(group, channel)
     send, receive = anyio.create_memory_object_stream[dict](math.inf)
     try:
-        async with receive, anyio.create_task_group() as tasks:
+        async with send, receive, anyio.create_task_group() as tasks:
             tasks.start_soon(_pump, layer, channel, send)
             terminal = await _Follower(execution_id, on_event).run(receive)
             tasks.cancel_scope.cancel()

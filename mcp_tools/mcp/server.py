@@ -27,6 +27,8 @@ The answer is the tool's result, or a tool error (``results.py``). When the
 client cancels (``notifications/cancelled``, or closing the request on the
 2026-07-28 protocol) the SDK cancels this handler, and the execution is
 cancelled with ``services.execution_cancel``, which stops the provider stream.
+The same happens when the call's session ends under it (the client deletes
+it, it idles out, the server shuts down): nobody is left to receive the answer.
 """
 from __future__ import annotations
 
@@ -59,7 +61,8 @@ INSTRUCTIONS = ("AI tools of this service. Every call is recorded as an executio
 def build_server(*, user_for: UserResolver) -> Server:
     """A low-level MCP server whose tools are the active Tool rows."""
 
-    async def list_tools(ctx: ServerRequestContext, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    async def list_tools(ctx: ServerRequestContext,
+                         params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=await _active_tools())
 
     async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
@@ -95,8 +98,10 @@ class ToolCall:
 
     async def run(self, tool_name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         try:
-            execution = await database_sync_to_async(services.execution_start)(
-                user=self.user, tool_name=tool_name, parameters=arguments)
+            # Shielded: a cancel arriving meanwhile is raised just after, with the id known.
+            with anyio.CancelScope(shield=True):
+                execution = await database_sync_to_async(services.execution_start)(
+                    user=self.user, tool_name=tool_name, parameters=arguments)
         except ServiceError as exc:
             return results.service_error_result(exc)
         execution_id = str(execution.pk)
@@ -118,7 +123,7 @@ class ToolCall:
             await self.ctx.session.report_progress(self.deltas, None, "".join(self.text))
 
     async def cancel(self, execution_id: str) -> None:
-        logger.info("MCP client cancelled execution %s", execution_id)
+        logger.info("MCP call for execution %s was cancelled; cancelling the execution", execution_id)
         try:
             await database_sync_to_async(services.execution_cancel)(user=self.user, execution_id=execution_id)
         except Exception:

@@ -134,3 +134,20 @@ async def test_only_get_is_allowed(tools, alice, asgi_http):
     execution = await start(alice, inline=True)
     response = await asgi_http.post(f"/api/executions/{execution.pk}/events/", headers=token_headers(alice))
     assert response.status_code == 405
+
+
+async def test_stream_leaves_the_execution_group_when_the_client_goes_away(tools, alice):
+    from channels.layers import get_channel_layer
+
+    from mcp_tools.events import execution_group
+
+    tool = await Tool.objects.aget(name="generate_report")
+    execution = await ToolExecution.objects.acreate(tool=tool, user=alice, parameters=REPORT_PARAMETERS)
+    await sync_to_async(services.publisher_for(execution).status)("pending")
+    layer = get_channel_layer()
+    group = execution_group(str(execution.pk))
+    chunks = sse.event_stream(str(execution.pk), after_seq=0, ended=False)
+    await anext(chunks)
+    assert len(layer.groups.get(group, {})) == 1
+    await chunks.aclose()  # what Django does when the client disconnects
+    assert not layer.groups.get(group)

@@ -17,8 +17,14 @@ from tests.stack import wait_until
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_uvicorn_lifespan_runs_the_session_manager_from_startup_to_shutdown(uvicorn_server):
+def test_uvicorn_lifespan_runs_the_session_manager_from_startup_to_shutdown(uvicorn_server, tools, alice):
     assert mcp_http.is_running()  # started by lifespan.startup, before any /mcp request
+
+    async def scenario():
+        async with http_session(uvicorn_server.url + "/mcp", alice.auth_token.key) as session:
+            return await session.call_tool("generate_report", {"data": {"a": 1}})
+
+    assert not anyio.run(scenario).is_error
     uvicorn_server.server.should_exit = True
     uvicorn_server.thread.join(20)
     assert not uvicorn_server.thread.is_alive()

@@ -12,6 +12,12 @@ and nothing else, and on failure exits non-zero with one line on stderr::
 
 The execution is recorded like any other (as ``--user``, default
 ``settings.RUN_TOOL_USER``), through the same service path, run inline.
+
+Gantz kills a script once its ``timeout`` (the same gantz.yaml value as the
+tool's ``timeout``) has passed since the spawn, and a killed run would leave
+its execution ``running`` for ever. So a ``Deadline`` watchdog ends the
+execution itself a little before that (cancelled, counted as such) and exits
+with ``error: timeout: ...``.
 """
 from __future__ import annotations
 
@@ -19,6 +25,8 @@ import json
 import logging
 import os
 import sys
+import threading
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -32,6 +40,67 @@ from mcp_tools.registry import resolve_tool_name
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# The watchdog fires this much before the tool's timeout: the cancel and the exit take a moment.
+TIMEOUT_MARGIN_S = 2.0
+TIMEOUT_MARGIN_RATIO = 0.1
+# Until the execution exists (its first event) an expired watchdog looks again this often.
+WATCH_POLL_S = 0.1
+
+
+def process_age_s() -> float:
+    """Seconds since this process was spawned, where Gantz's clock starts (Linux /proc; else 0)."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime_s - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class Deadline:
+    """Cancels the execution and exits before Gantz's timeout kills the process."""
+
+    def __init__(self, *, tool: Tool, user) -> None:
+        self.tool = tool
+        self.user = user
+        self.execution_id: str | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        budget_s = tool.timeout - max(TIMEOUT_MARGIN_S, TIMEOUT_MARGIN_RATIO * tool.timeout)
+        self._remaining_s = max(0.0, budget_s - process_age_s())
+        self._thread = threading.Thread(target=self._watch, name="gantz-deadline", daemon=True)
+
+    def __enter__(self) -> Deadline:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        with self._lock:  # once this is set, the watchdog can no longer exit the process
+            self._stop.set()
+
+    def seen(self, event: dict) -> None:
+        """Listener for published events: learns the execution's id from its first one."""
+        self.execution_id = self.execution_id or event.get("execution_id")
+
+    def _watch(self) -> None:
+        if self._stop.wait(self._remaining_s):
+            return
+        while self.execution_id is None:  # expired before the execution even existed
+            if self._stop.wait(WATCH_POLL_S):
+                return
+        self._expire()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            execution = services.execution_cancel(user=self.user, execution_id=self.execution_id)
+            if execution.status != ToolExecution.Status.CANCELLED:
+                return  # it ended on its own meanwhile; the main thread prints that
+            sys.stderr.write(f"error: timeout: {self.tool.name} did not finish within its {self.tool.timeout}s "
+                             "timeout; the execution was cancelled.\n")
+            sys.stderr.flush()
+            os._exit(EXIT_FAILED)  # the main thread may be blocked in the provider's stream
 
 
 def coerce(value: str, schema: dict[str, Any]) -> Any:
@@ -94,10 +163,15 @@ class Command(BaseCommand):
         tool = services.tool_get_active(resolve_tool_name(options["tool"]))
         parameters = collect_parameters(tool, params_json=options["params"], pairs=options["param"])
         user = self.user(options["user"])
-        listener = self.show_text if options["stream"] else None
-        with events.listening(listener):
-            execution = services.execution_start(user=user, tool_name=tool.name, parameters=parameters,
-                                                 use_cache=not options["no_cache"], inline=True)
+        with Deadline(tool=tool, user=user) as deadline:
+            def listener(event: dict) -> None:
+                deadline.seen(event)
+                if options["stream"]:
+                    self.show_text(event)
+
+            with events.listening(listener):
+                execution = services.execution_start(user=user, tool_name=tool.name, parameters=parameters,
+                                                     use_cache=not options["no_cache"], inline=True)
         if options["stream"]:
             sys.stderr.write("\n")
         execution.refresh_from_db()
