@@ -65,6 +65,8 @@ class ConnectionCounter:
 
 
 connections = ConnectionCounter()
+# Channel-layer messages whose handlers never touch the database (see ``dispatch``).
+DATABASE_FREE_MESSAGES = frozenset({"execution.event", "monitor.event"})
 
 
 class ExecutionConsumer(AsyncWebsocketConsumer):
@@ -78,6 +80,8 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         self.last_event_at: dict[str, float] = {}
         self.last_client_frame_at = time.monotonic()
         self.watchdog: asyncio.Task | None = None
+        # Replay, gap fill and catch-up read the log and send; one at a time.
+        self.delivery_lock = asyncio.Lock()
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -132,11 +136,14 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
 
     async def catch_up(self, execution_id: str) -> None:
         """Send what the log holds beyond what this connection has delivered."""
-        self.last_event_at[execution_id] = time.monotonic()
-        missed, _ = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
-            execution_id, after_seq=self.delivered.get(execution_id, 0))
-        for event in missed:
-            await self.send_event(event)
+        async with self.delivery_lock:
+            if execution_id not in self.subscriptions:
+                return
+            self.last_event_at[execution_id] = time.monotonic()
+            missed, _ = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
+                execution_id, after_seq=self.delivered.get(execution_id, 0))
+            for event in missed:
+                await self.send_event(event)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called for every client frame."""
@@ -176,7 +183,11 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         tool = field_str(message, "tool")
         parameters = field_object(message, "parameters", {})
         use_cache = field_bool(message, "use_cache", True)
-        execution = await database_sync_to_async(services.execution_start)(
+        # Not thread-sensitive: executes from many connections run side by side
+        # (each with its own pooled connection) instead of queueing behind
+        # channels' one sync thread, which made `accepted` wait seconds at 100
+        # starts per second (bench/, docs/benchmarks.md).
+        execution = await database_sync_to_async(services.execution_start, thread_sensitive=False)(
             user=self.user, tool_name=tool, parameters=parameters, use_cache=use_cache)
         execution_id = str(execution.pk)
         await self.send_json({"type": "execution.accepted", "execution_id": execution_id, "seq": 0,
@@ -212,23 +223,39 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
 
     async def subscribe(self, execution_id: str, *, after_seq: int, request_id: str | None = None,
                         announce: bool = False) -> None:
-        if execution_id not in self.subscriptions:
-            await self.channel_layer.group_add(execution_group(execution_id), self.channel_name)
-            self.subscriptions.add(execution_id)
-        events, last_seq = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
-            execution_id, after_seq=after_seq)
-        self.delivered[execution_id] = after_seq
-        self.last_event_at[execution_id] = time.monotonic()
-        if announce:
-            await self.send_json({"type": "subscribed", "execution_id": execution_id, "last_seq": last_seq,
-                                  "request_id": request_id})
-        for event in events:
-            await self.send_event(event)
+        # Under the delivery lock: the watchdog's catch-up must not send events
+        # between the reset of ``delivered`` and the replay (it would send them twice).
+        async with self.delivery_lock:
+            if execution_id not in self.subscriptions:
+                await self.channel_layer.group_add(execution_group(execution_id), self.channel_name)
+                self.subscriptions.add(execution_id)
+            self.delivered[execution_id] = after_seq
+            self.last_event_at[execution_id] = time.monotonic()
+            events, last_seq = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
+                execution_id, after_seq=after_seq)
+            if announce:
+                await self.send_json({"type": "subscribed", "execution_id": execution_id, "last_seq": last_seq,
+                                      "request_id": request_id})
+            for event in events:
+                await self.send_event(event)
 
     async def unsubscribe(self, execution_id: str) -> None:
         if execution_id in self.subscriptions:
             self.subscriptions.discard(execution_id)
             await self.channel_layer.group_discard(execution_group(execution_id), self.channel_name)
+
+    async def dispatch(self, message: dict) -> None:
+        """Called for every message; live events skip channels' database clean-up.
+
+        channels runs ``close_old_connections`` in its one sync thread before
+        every handler. Live events touch no database, and at thousands per
+        second that hop cost a quarter of daphne's CPU and queued every event
+        behind one thread (bench/, docs/benchmarks.md).
+        """
+        if message["type"] in DATABASE_FREE_MESSAGES:
+            await getattr(self, message["type"].replace(".", "_"))(message)
+        else:
+            await super().dispatch(message)
 
     async def execution_event(self, message: dict) -> None:
         """Called for each event published to a subscribed execution's group."""

@@ -25,6 +25,8 @@ import contextvars
 import logging
 import os
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -109,6 +111,13 @@ class Dispatcher:
             return  # the server is shutting down; the event is in the log
         self.loop.call_soon_threadsafe(self.queue.put_nowait, (group, message))
 
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> None:
+        """Run ``callback`` in a flusher thread after ``delay_s``: never on the loop itself,
+        which must not wait on the event log's synchronous Redis round trip."""
+        self._ready.wait()
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.loop.call_later, delay_s, _flusher_pool().submit, callback)
+
     def flush(self, timeout_s: float = 10.0) -> None:
         if _on_loop(self.loop) or not self.loop.is_running():
             return  # cannot block the loop on itself; a stopped loop sends nothing more
@@ -144,6 +153,21 @@ def listening(callback: Callable[[Event], None] | None):
 
 _dispatcher: Dispatcher | None = None
 _dispatcher_lock = threading.Lock()
+# Threads that send coalesced text whose window closed with no newer piece to
+# carry it; (pid, pool), rebuilt in a forked child.
+FLUSHER_THREADS = 4
+_flushers: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
+# Publishers of this process that are streaming text: the adaptive window's load.
+_streaming: weakref.WeakSet = weakref.WeakSet()
+
+
+def _flusher_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _flushers
+    with _dispatcher_lock:
+        if _flushers is None or _flushers[0] != os.getpid():
+            _flushers = (os.getpid(), concurrent.futures.ThreadPoolExecutor(
+                max_workers=FLUSHER_THREADS, thread_name_prefix="delta-flusher"))
+        return _flushers[1]
 
 
 def use_server_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -169,10 +193,16 @@ def get_dispatcher() -> Dispatcher:
 class ExecutionPublisher:
     """Numbers, logs and sends the events of one execution run.
 
-    ``text`` coalesces pieces: a delta leaves when the buffer reaches
-    ``COALESCE_BYTES`` or ``COALESCE_MS`` after its first piece, whichever
-    comes first. ``ended`` turns true once the log refuses an append, i.e.
-    the execution was ended elsewhere (cancelled) and the run should stop.
+    ``text`` coalesces pieces, at most one delta per *window*: a piece that
+    arrives a window or more after the last delta leaves at once (a stream
+    slower than the window adds no delay), faster pieces wait for the window
+    to close or for ``COALESCE_BYTES``, whichever comes first. The window is
+    ``COALESCE_MS``, widened when this process streams more executions than
+    ``COALESCE_DELTAS_PER_S`` allows (1,000 streams and a budget of 2,000/s:
+    500 ms), so the channel layer and the servers carry a bounded number of
+    messages whatever the load (docs/benchmarks.md). ``ended`` turns true once
+    the log refuses an append, i.e. the execution was ended elsewhere
+    (cancelled) and the run should stop.
     """
 
     def __init__(self, *, execution_id: str, tool: str, user: str) -> None:
@@ -187,8 +217,10 @@ class ExecutionPublisher:
         self._buffer: list[str] = []
         self._buffered_bytes = 0
         self._timer_armed = False
+        self._last_delta_at = float("-inf")
         self._window_s = settings.MCP_CONFIG["COALESCE_MS"] / 1000
         self._max_bytes = settings.MCP_CONFIG["COALESCE_BYTES"]
+        self._deltas_per_s = settings.MCP_CONFIG.get("COALESCE_DELTAS_PER_S", 0)
 
     def publish(self, event: Event) -> int | None:
         """Append one event to the log and send it; returns its seq, or None if ended."""
@@ -203,15 +235,23 @@ class ExecutionPublisher:
         """Buffer a piece of streamed text; False once the execution has ended."""
         if not piece:
             return not self.ended
+        _streaming.add(self)
         with self._lock:
             self._buffer.append(piece)
             self._buffered_bytes += len(piece.encode())
-            if self._buffered_bytes >= self._max_bytes:
+            wait_s = self._last_delta_at + self.window_s() - time.monotonic()
+            if wait_s <= 0 or self._buffered_bytes >= self._max_bytes:
                 self._flush_locked()
             elif not self._timer_armed:
                 self._timer_armed = True
-                self.dispatcher.loop.call_soon_threadsafe(self._arm_timer)
+                self.dispatcher.call_later(wait_s, self._on_timer)
         return not self.ended
+
+    def window_s(self) -> float:
+        """The coalescing window now: COALESCE_MS, or wider under this process's load."""
+        if not self._deltas_per_s:
+            return self._window_s
+        return max(self._window_s, len(_streaming) / self._deltas_per_s)
 
     def finish(self, event: Event, *, on_claimed: Callable[[], None] | None = None) -> bool:
         """Publish a terminal event; False if another party ended it first.
@@ -219,6 +259,7 @@ class ExecutionPublisher:
         ``on_claimed`` runs after the log accepted the event and before anyone
         is told, so a client that sees the terminal event finds the row final.
         """
+        _streaming.discard(self)
         with self._lock:
             self._flush_locked()
             seq = self._publish_locked(event, on_logged=on_claimed)
@@ -229,9 +270,6 @@ class ExecutionPublisher:
         with self._lock:
             self._flush_locked()
 
-    def _arm_timer(self) -> None:
-        self.dispatcher.loop.call_later(self._window_s, self._on_timer)
-
     def _on_timer(self) -> None:
         with self._lock:
             self._timer_armed = False
@@ -241,9 +279,10 @@ class ExecutionPublisher:
         if not self._buffer:
             return
         text = "".join(self._buffer)
+        self._last_delta_at = time.monotonic()
+        self._publish_locked(delta_event(text))  # if the log is unreachable this raises and the text stays
         self._buffer.clear()
         self._buffered_bytes = 0
-        self._publish_locked(delta_event(text))
 
     def _publish_locked(self, event: Event, *, on_logged: Callable[[], None] | None = None) -> int | None:
         if self.ended:

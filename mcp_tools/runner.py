@@ -23,9 +23,11 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import connection
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from .errors import ExecutionTimeout, PermanentToolError, ToolError, TransientToolError
 from .events import ExecutionPublisher, completed_event, failed_event
@@ -93,8 +95,25 @@ class _Run:
             delay = random.uniform(0, min(cap, self.config["RETRY_BACKOFF_S"] * 2 ** (attempt - 2)))
         waiter = threading.Event()
         end = time.monotonic() + delay
-        while time.monotonic() < end and not self.publisher.log.is_ended(self.publisher.execution_id):
+        while time.monotonic() < end and not self._ended_elsewhere():
             waiter.wait(min(BACKOFF_POLL_S, max(0.0, end - time.monotonic())))
+
+    def _ended_elsewhere(self) -> bool:
+        try:
+            return self.publisher.log.is_ended(self.publisher.execution_id)
+        except RedisError:
+            return False  # cannot tell during an outage; keep waiting
+
+
+def _release_database_connection() -> None:
+    """Hand the connection back while the provider streams (seconds to minutes).
+
+    Held for the whole stream, it capped a worker at its pool size (20 streams
+    at once, bench/); the final write takes one again. Not inside a
+    transaction (the inline path under a test's atomic block).
+    """
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def execution_run(execution_id: str, *, use_cache: bool = True) -> None:
@@ -131,8 +150,9 @@ def _execution_run(execution_id: str, *, use_cache: bool) -> None:
             return
         if publisher.status(ToolExecution.Status.RUNNING, attempt=attempt) is None:
             return
-        ctx = ToolContext(provider=get_provider(), emit=publisher.text, check=run.check, config=run.config)
+        _release_database_connection()
         try:
+            ctx = ToolContext(provider=get_provider(), emit=publisher.text, check=run.check, config=run.config)
             if implementation is None:
                 raise PermanentToolError(f"{execution.tool.name} has no implementation.", code="not_implemented")
             result = implementation(execution.parameters, ctx)
@@ -143,6 +163,14 @@ def _execution_run(execution_id: str, *, use_cache: bool) -> None:
             if publisher.ended:
                 return
             reason, message, retry_after = exc.code, exc.message, exc.retry_after
+            continue
+        except RedisError:
+            # The event log is unreachable: nothing can be published; try again
+            # after a backoff (announcing it needs Redis back, and so does the reaper).
+            logger.warning("Execution %s attempt %d: event store unavailable", execution_id, attempt, exc_info=True)
+            reason, message, retry_after = ("event_store_unavailable",
+                                            "The event store (Redis) was unreachable.", None)
+            run.backoff(attempt + 1, None)
             continue
         except SoftTimeLimitExceeded:
             run.fail(ExecutionTimeout(), attempt)

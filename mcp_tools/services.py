@@ -186,7 +186,10 @@ def execution_finalize(execution: ToolExecution, *, status: str, duration_ms: in
     }
     if attempt is not None:
         fields["attempt"] = attempt
-    ToolExecution.objects.filter(pk=execution.pk).update(**fields)
+    # Conditional: a second finalization (a reaper pass racing another) changes nothing and counts nothing.
+    active = ToolExecution.objects.filter(pk=execution.pk, status__in=ToolExecution.ACTIVE_STATUSES)
+    if not active.update(**fields):
+        return
     stats_record(tool_id=execution.tool_id, status=status, duration_ms=duration_ms, cached=cached,
                  input_tokens=input_tokens, output_tokens=output_tokens)
     get_event_log().expire(str(execution.pk), settings.EVENT_LOG_TTL_S)

@@ -1,7 +1,7 @@
 """Celery tasks. Thin: each takes ids, the work lives in runner/services."""
 from __future__ import annotations
 
-from celery import shared_task
+from celery import shared_task, signals
 from django.conf import settings
 from django.utils import timezone
 
@@ -30,3 +30,14 @@ def reap_stale_executions() -> dict[str, int]:
     from .liveness import executions_reap
 
     return executions_reap()
+
+
+@signals.worker_init.connect
+def preload_provider_sdk(**kwargs) -> None:
+    """Import the anthropic SDK once in the worker's main process, before the
+    pool forks: imported lazily in each child it took seconds of a tool's
+    time limit on the first execution there."""
+    from .providers import LLMSettings
+
+    if LLMSettings.from_django().provider != "offline":
+        import mcp_tools.providers.anthropic  # noqa: F401
