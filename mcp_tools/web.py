@@ -43,7 +43,8 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data:",
-    "connect-src 'self'",
+    # Older browsers do not count ws(s) to the same host as 'self'.
+    "connect-src 'self' ws://{host} wss://{host}",
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'self'",
@@ -81,5 +82,5 @@ def index(request: HttpRequest) -> HttpResponse:
         "history": user_history(request.user),
         "page_config": {"ws_path": WS_PATH, "login_url": reverse("login")},
     })
-    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(host=request.get_host())
     return response

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -57,3 +58,6 @@ def ui(stack, monkeypatch, request) -> Iterator[UI]:
         finally:
             context.close()
             browser.close()
+            # Connections opened by the test body belong to this context; close them
+            # here, or the test database cannot be dropped at the end of the run.
+            connections.close_all()

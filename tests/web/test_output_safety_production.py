@@ -23,9 +23,11 @@ Sales *rose* in `north`, see [the source](https://example.com/report?a=1&b=2).
 - first point
 - second point
   - nested point
+    - deeper point
 
 1. one
-2. two
+
+2. two (a loose list is still one list)
 
 | region | sales |
 |---|---:|
@@ -69,9 +71,11 @@ def test_markdown_output_is_rendered_as_structure(stack, tools, alice, ui):
     link = shown.get_by_role("link", name="the source")
     expect(link).to_have_attribute("href", "https://example.com/report?a=1&b=2")
     expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
-    expect(shown.locator("ul > li")).to_have_count(2)
-    expect(shown.locator("ul ul > li")).to_have_text("nested point")
-    expect(shown.locator("ol > li")).to_have_count(2)
+    expect(shown.locator(":scope > ul > li")).to_have_count(2)
+    expect(shown.locator(":scope > ul > li > ul > li")).to_contain_text("nested point")
+    expect(shown.locator("ul ul ul > li")).to_have_text("deeper point")
+    expect(shown.locator(":scope > ol")).to_have_count(1)
+    expect(shown.locator(":scope > ol > li")).to_have_count(2)
     expect(shown.locator("table td")).to_have_text(["north", "16"])
     expect(shown.locator("pre code")).to_have_text('print("<b>not bold</b>")')
     expect(shown.locator("blockquote")).to_have_text("quoted")

@@ -145,6 +145,37 @@ def test_dropped_socket_mid_stream_resumes_with_exact_text(stack, tools, alice, 
     assert page.evaluate("window.__mcp.views.values().next().value.text") == words(200)
 
 
+def test_duplicate_and_out_of_order_events_never_reach_the_text(stack, tools, alice, ui):
+    stack.anthropic.set_default({"tokens": 150, "delay_ms": 25})
+    log_in(ui, alice)
+    page = ui.page
+    card = run_report(page, '{"k": "dedupe"}')
+    running_with_text(card, "w10 ")
+    # Frames as a misbehaving server or network path might deliver them, fed to the real socket handler.
+    page.evaluate("""(id) => {
+        const seq = window.__mcp.client.lastSeq(id);
+        const frame = (event) => window.__mcp.socket.dispatchEvent(
+            new MessageEvent('message', {data: JSON.stringify({execution_id: id, ...event})}));
+        frame({type: 'execution.delta', seq: seq, text: 'DUPLICATE '});
+        frame({type: 'execution.delta', seq: seq + 5, text: 'FROM THE FUTURE '});
+    }""", card.get_attribute("data-execution-id"))
+    expect(card).to_have_attribute("data-status", "completed")
+    expect(output(card)).to_have_text(words(150).strip())
+
+
+def test_reopening_an_execution_that_is_gone_says_so(stack, tools, alice, ui):
+    with ws_connect(stack.ws_url, alice.auth_token.key) as ws:
+        send(ws, {"type": "execute", "tool": "generate_report", "parameters": {"data": {"gone": True}}})
+        execution_id = recv(ws)["execution_id"]
+        recv_until_terminal(ws)
+    log_in(ui, alice)
+    ToolExecution.objects.filter(pk=execution_id).delete()
+    ui.page.locator("#history li").first.get_by_role("button").click()
+    card = ui.page.locator(f'article.execution[data-execution-id="{execution_id}"]')
+    expect(card).to_have_attribute("data-status", "error")
+    expect(card.locator(".execution-status")).to_have_text("This execution is no longer available.")
+
+
 def test_retrying_drops_the_earlier_text_and_says_which_attempt(stack, tools, alice, ui):
     stack.anthropic.set_script([{"tokens": 30, "delay_ms": 20, "drop_after": 6}, {"tokens": 30, "delay_ms": 20}])
     log_in(ui, alice)
@@ -193,11 +224,13 @@ def test_new_execution_joins_the_history_and_updates_its_status(stack, tools, al
     log_in(ui, alice)
     card = run_report(ui.page, '{"k": "history"}')
     expect(card).to_have_attribute("data-status", "completed")
-    entry = ui.page.locator(f'#history li[data-execution-id="{card.get_attribute("data-execution-id")}"]')
+    execution_id = card.get_attribute("data-execution-id")
+    entry = ui.page.locator("#history li").first
+    expect(entry).to_have_attribute("data-execution-id", execution_id)
     expect(entry.locator(".badge")).to_have_text("completed")
     ui.page.reload()
-    expect(ui.page.locator("#history li").first).to_have_attribute(
-        "data-execution-id", card.get_attribute("data-execution-id"))
+    expect(ui.page.locator("#history li").first).to_have_attribute("data-execution-id", execution_id)
+    expect(ui.page.locator("#history li").first.locator(".badge")).to_have_text("completed")
 
 
 def test_ended_session_stops_reconnecting_and_asks_to_log_in(stack, tools, alice, ui):
@@ -215,8 +248,8 @@ def test_narrow_screen_keyboard_only_run(stack, tools, alice, ui):
     stack.anthropic.set_default({"tokens": 40})
     log_in(ui, alice)
     page = ui.page
-    unlabeled = page.evaluate("""() => [...document.querySelectorAll('#tool-form input, #tool-form select,
-        #tool-form textarea')].filter((el) => el.labels.length === 0).map((el) => el.id)""")
+    unlabeled = page.evaluate("""() => [...document.querySelectorAll('#tool-form :is(input, select, textarea)')]
+        .filter((control) => control.labels.length === 0).map((control) => control.id)""")
     assert unlabeled == []
     choose_tool(page, "generate_report")
     editor = page.get_by_label("data")

@@ -59,6 +59,7 @@ def test_page_loads_its_modules_and_socket_path_with_a_strict_content_policy(ali
     assert config == {"ws_path": "/ws/executions/", "login_url": "/accounts/login/"}
     policy = response["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "connect-src 'self' ws://testserver wss://testserver" in policy
     assert 'action="/accounts/logout/"' in html and 'method="post"' in html
 
 
@@ -81,7 +82,7 @@ async def asgi_get(path: str) -> tuple[int, dict[bytes, bytes], bytes]:
         if not message.get("more_body", False):
             break
     await communicator.wait(10)
-    return start["status"], dict(start["headers"]), body
+    return start["status"], {key.lower(): value for key, value in start["headers"]}, body
 
 
 async def test_the_asgi_app_serves_the_page_modules_without_a_build_step():

@@ -174,7 +174,10 @@ function show(view, executionId) {
   els.transcript.appendChild(view.element);
   els.transcriptEmpty.hidden = true;
   markOnScreen(executionId, true);
-  view.element.scrollIntoView({ block: "nearest" });
+  // Scroll the output column, not the page, when it is the column that scrolls.
+  const box = scroller();
+  if (box === els.transcript) box.scrollTop = box.scrollHeight;
+  else view.element.scrollIntoView({ block: "nearest" });
 }
 
 function closeView(view) {

@@ -30,6 +30,17 @@ function seconds(ms) {
   return ms < 10000 ? `${(ms / 1000).toFixed(2)} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
+/* Mid-stream, "**two high" would show its asterisks until the closing pair
+   arrives; close a dangling ** or ` on the last line for display only. */
+function closeOpenMarkers(text) {
+  const lastLine = text.slice(text.lastIndexOf("\n") + 1);
+  const fences = (text.match(/^\s*(```|~~~)/gm) || []).length;
+  if (fences % 2) return text; // inside a code block: nothing to close
+  if ((lastLine.match(/`/g) || []).length % 2) return `${text}\``;
+  const bold = (lastLine.match(/\*\*/g) || []).length % 2 && !/\*\*\s*$/.test(lastLine);
+  return bold ? `${text.trimEnd()}**` : text;
+}
+
 export class ExecutionView {
   constructor({ tool, label, onStop = () => {}, onClose = () => {}, onStatus = () => {}, beforeRender, afterRender }) {
     counter += 1;
@@ -163,7 +174,7 @@ export class ExecutionView {
   renderNow() {
     this.framePending = false;
     const memo = this.beforeRender(this);
-    this.output.replaceChildren(render(this.text));
+    this.output.replaceChildren(render(this.ended ? this.text : closeOpenMarkers(this.text)));
     this.afterRender(this, memo);
   }
 }

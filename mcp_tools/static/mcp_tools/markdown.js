@@ -31,7 +31,7 @@ const LIST_ITEM = /^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$/;
 const TABLE_DIVIDER = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
 
 function el(tag, children) {
-  let node = document.createElement(tag);
+  const node = document.createElement(tag);
   (children || []).forEach(function (child) {
     node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
   });
@@ -43,20 +43,20 @@ function el(tag, children) {
 function renderBlocks(lines, parent, options) {
   let i = 0;
   while (i < lines.length) {
-    let line = lines[i];
+    const line = lines[i];
     if (!line.trim()) { i += 1; continue; }
-    let next = blockAt(lines, i, options);
+    const next = blockAt(lines, i, options);
     parent.appendChild(next.node);
     i = next.end;
   }
 }
 
 function blockAt(lines, i, options) {
-  let line = lines[i];
+  const line = lines[i];
   let match;
   if ((match = FENCE.exec(line))) return codeBlock(lines, i, match);
   if ((match = HEADING.exec(line))) {
-    let level = Math.min(6, match[1].length + options.headingOffset);
+    const level = Math.min(6, match[1].length + options.headingOffset);
     return { node: inlineInto(el("h" + level), match[2] || ""), end: i + 1 };
   }
   if (RULE.test(line)) return { node: el("hr"), end: i + 1 };
@@ -67,20 +67,20 @@ function blockAt(lines, i, options) {
 }
 
 function startsBlock(lines, i) {
-  let line = lines[i];
+  const line = lines[i];
   return !line.trim() || FENCE.test(line) || HEADING.test(line) || RULE.test(line) ||
     QUOTE.test(line) || LIST_ITEM.test(line) || isTableStart(lines, i);
 }
 
 function codeBlock(lines, i, match) {
-  let fence = match[1];
+  const fence = match[1];
   let body = [];
   let j = i + 1;
   while (j < lines.length && !closesFence(lines[j], fence)) {
     body.push(lines[j]);
     j += 1;
   }
-  let code = el("code", [body.join("\n")]);
+  const code = el("code", [body.join("\n")]);
   if (match[2]) code.className = "language-" + match[2].replace(/[^\w-]/g, "");
   return { node: el("pre", [code]), end: Math.min(j + 1, lines.length) };
 }
@@ -91,19 +91,19 @@ function closesFence(line, fence) {
 }
 
 function quoteBlock(lines, i, options) {
-  let inner = [];
+  const inner = [];
   let j = i;
   while (j < lines.length && QUOTE.test(lines[j])) {
     inner.push(QUOTE.exec(lines[j])[1]);
     j += 1;
   }
-  let node = el("blockquote");
+  const node = el("blockquote");
   renderBlocks(inner, node, options);
   return { node: node, end: j };
 }
 
 function paragraph(lines, i) {
-  let text = [lines[i].trim()];
+  const text = [lines[i].trim()];
   let j = i + 1;
   while (j < lines.length && !startsBlock(lines, j)) {
     text.push(lines[j].trim());
@@ -115,28 +115,39 @@ function paragraph(lines, i) {
 /* Lists: an item's content is its first line plus following lines indented
    past its marker; deeper-indented items inside it form a nested list. */
 function listBlock(lines, i, options) {
-  let first = LIST_ITEM.exec(lines[i]);
-  let indent = first[1].length;
-  let ordered = /\d/.test(first[2]);
-  let list = el(ordered ? "ol" : "ul");
+  const first = LIST_ITEM.exec(lines[i]);
+  const indent = first[1].length;
+  const ordered = /\d/.test(first[2]);
+  const list = el(ordered ? "ol" : "ul");
   if (ordered && parseInt(first[2], 10) !== 1) list.setAttribute("start", String(parseInt(first[2], 10)));
   let j = i;
   while (j < lines.length) {
-    let match = LIST_ITEM.exec(lines[j]);
+    const match = LIST_ITEM.exec(lines[j]);
     if (!match || match[1].length !== indent || /\d/.test(match[2]) !== ordered) break;
-    let body = [match[3]];
+    // Continuation lines are indented to the item's text; strip that much.
+    const strip = new RegExp("^ {0," + (match[0].length - match[3].length) + "}");
+    const body = [match[3]];
     j += 1;
     while (j < lines.length && belongsToItem(lines[j], indent, lines[j - 1])) {
-      body.push(lines[j].replace(new RegExp("^\\s{0," + (indent + 4) + "}"), ""));
+      body.push(lines[j].replace(strip, ""));
       j += 1;
     }
     list.appendChild(listItem(body, options));
+    j = nextItemAfterBlanks(lines, j, indent, ordered);
   }
   return { node: list, end: j };
 }
 
+/* A "loose" list has blank lines between its items: still one list. */
+function nextItemAfterBlanks(lines, j, indent, ordered) {
+  let k = j;
+  while (k < lines.length && !lines[k].trim()) k += 1;
+  const match = k > j && k < lines.length ? LIST_ITEM.exec(lines[k]) : null;
+  return match && match[1].length === indent && /\d/.test(match[2]) === ordered ? k : j;
+}
+
 function belongsToItem(line, indent, previous) {
-  let leading = line.length - line.replace(/^\s+/, "").length;
+  const leading = line.length - line.replace(/^\s+/, "").length;
   if (!line.trim()) return false;
   if (leading > indent) return true;
   // A lazy continuation line: plain text right under an item's text.
@@ -145,9 +156,9 @@ function belongsToItem(line, indent, previous) {
 }
 
 function listItem(body, options) {
-  let item = el("li");
-  let nestedAt = body.findIndex(function (line, k) { return k > 0 && (LIST_ITEM.test(line) || FENCE.test(line)); });
-  let head = nestedAt === -1 ? body : body.slice(0, nestedAt);
+  const item = el("li");
+  const nestedAt = body.findIndex(function (line, k) { return k > 0 && (LIST_ITEM.test(line) || FENCE.test(line)); });
+  const head = nestedAt === -1 ? body : body.slice(0, nestedAt);
   inlineInto(item, head.map(function (l) { return l.trim(); }).join("\n"));
   if (nestedAt !== -1) renderBlocks(body.slice(nestedAt), item, options);
   return item;
@@ -159,8 +170,8 @@ function isTableStart(lines, i) {
 }
 
 function tableCells(line) {
-  let trimmed = line.trim().replace(/^\|/, "").replace(/\|$/, "");
-  let cells = [];
+  const trimmed = line.trim().replace(/^\|/, "").replace(/\|$/, "");
+  const cells = [];
   let current = "";
   for (let k = 0; k < trimmed.length; k += 1) {
     if (trimmed[k] === "\\" && trimmed[k + 1] === "|") { current += "|"; k += 1; continue; }
@@ -172,27 +183,27 @@ function tableCells(line) {
 }
 
 function tableBlock(lines, i) {
-  let header = tableCells(lines[i]);
-  let aligns = tableCells(lines[i + 1]).map(function (cell) {
+  const header = tableCells(lines[i]);
+  const aligns = tableCells(lines[i + 1]).map(function (cell) {
     if (/^:-+:$/.test(cell)) return "center";
     if (/-+:$/.test(cell)) return "right";
     return "";
   });
-  let headRow = el("tr", header.map(function (cell, k) { return tableCell("th", cell, aligns[k]); }));
+  const headRow = el("tr", header.map(function (cell, k) { return tableCell("th", cell, aligns[k]); }));
   let body = el("tbody");
   let j = i + 2;
   while (j < lines.length && lines[j].trim() && lines[j].indexOf("|") !== -1) {
-    let cells = tableCells(lines[j]);
+    const cells = tableCells(lines[j]);
     body.appendChild(el("tr", header.map(function (_, k) { return tableCell("td", cells[k] || "", aligns[k]); })));
     j += 1;
   }
-  let wrapper = el("div", [el("table", [el("thead", [headRow]), body])]);
+  const wrapper = el("div", [el("table", [el("thead", [headRow]), body])]);
   wrapper.className = "table-scroll";
   return { node: wrapper, end: j };
 }
 
 function tableCell(tag, text, align) {
-  let cell = inlineInto(el(tag), text);
+  const cell = inlineInto(el(tag), text);
   if (tag === "th") cell.setAttribute("scope", "col");
   if (align) cell.style.textAlign = align;
   return cell;
@@ -208,7 +219,7 @@ function inlineInto(parent, text) {
     buffer = "";
   }
   while (i < text.length) {
-    let c = text[i];
+    const c = text[i];
     let found = null;
     if (c === "\\" && i + 1 < text.length && ESCAPABLE.indexOf(text[i + 1]) !== -1) {
       buffer += text[i + 1];
@@ -233,7 +244,7 @@ function inlineInto(parent, text) {
 }
 
 function codeSpan(text, i) {
-  let run = /^`+/.exec(text.slice(i))[0];
+  const run = /^`+/.exec(text.slice(i))[0];
   let close = text.indexOf(run, i + run.length);
   while (close !== -1 && text[close + run.length] === "`") close = text.indexOf(run, close + run.length + 1);
   if (close === -1) return null;
@@ -243,17 +254,17 @@ function codeSpan(text, i) {
 }
 
 function emphasis(text, i) {
-  let c = text[i];
-  let double = text[i + 1] === c;
+  const c = text[i];
+  const double = text[i + 1] === c;
   if (c === "~" && !double) return null;
-  let marker = double ? c + c : c;
-  let start = i + marker.length;
+  const marker = double ? c + c : c;
+  const start = i + marker.length;
   if (start >= text.length || /\s/.test(text[start])) return null;
   // Intra-word underscores (snake_case names) are not emphasis.
   if (c === "_" && i > 0 && /\w/.test(text[i - 1])) return null;
   let close = findCloser(text, start, marker);
   if (close === -1) return null;
-  let tag = c === "~" ? "del" : (double ? "strong" : "em");
+  const tag = c === "~" ? "del" : (double ? "strong" : "em");
   return { node: inlineInto(el(tag), text.slice(start, close)), end: close + marker.length };
 }
 
@@ -262,8 +273,8 @@ function findCloser(text, from, marker) {
   while (true) {
     let close = text.indexOf(marker, at);
     if (close === -1) return -1;
-    let single = marker.length === 1;
-    let doubled = single && (text[close + 1] === marker || text[close - 1] === marker);
+    const single = marker.length === 1;
+    const doubled = single && (text[close + 1] === marker || text[close - 1] === marker);
     let ok = close > from && !/\s/.test(text[close - 1]) && !doubled;
     if (ok && marker[0] === "_" && /\w/.test(text[close + marker.length] || "")) ok = false;
     if (ok) return close;
@@ -280,13 +291,13 @@ function link(text, i, isImage) {
     if (text[j] === "]") { depth -= 1; if (depth === 0) break; }
   }
   if (j >= text.length || text[j + 1] !== "(") return null;
-  let target = /^\(\s*<?([^\s<>()]*)>?(?:\s+"[^"]*")?\s*\)/.exec(text.slice(j + 1));
+  const target = /^\(\s*<?([^\s<>()]*)>?(?:\s+"[^"]*")?\s*\)/.exec(text.slice(j + 1));
   if (!target) return null;
-  let label = text.slice(i + 1, j);
-  let href = safeHref(target[1]);
-  let end = j + 1 + target[0].length;
+  const label = text.slice(i + 1, j);
+  const href = safeHref(target[1]);
+  const end = j + 1 + target[0].length;
   if (!href) return { node: inlineInto(el("span"), label), end: end };
-  let anchor = el("a");
+  const anchor = el("a");
   anchor.setAttribute("href", href);
   anchor.setAttribute("rel", "noopener noreferrer nofollow");
   anchor.setAttribute("target", "_blank");
@@ -297,7 +308,7 @@ function link(text, i, isImage) {
 
 function safeHref(raw) {
   try {
-    let url = new URL(raw, window.location.href);
+    const url = new URL(raw, window.location.href);
     if (SAFE_PROTOCOLS.indexOf(url.protocol) === -1) return null;
     // Relative links would point into this application; only absolute ones are kept.
     return /^(https?:|mailto:)/i.test(raw) ? url.href : null;
@@ -307,8 +318,8 @@ function safeHref(raw) {
 }
 
 export function render(text, options) {
-  let settings = { headingOffset: options && options.headingOffset != null ? options.headingOffset : 3 };
-  let fragment = document.createDocumentFragment();
+  const settings = { headingOffset: options && options.headingOffset != null ? options.headingOffset : 3 };
+  const fragment = document.createDocumentFragment();
   renderBlocks(String(text).replace(/\r\n?/g, "\n").split("\n"), fragment, settings);
   return fragment;
 }
