@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from django.conf import settings
+from redis import exceptions as redis_errors
 
 Event = dict[str, Any]
 
@@ -39,6 +40,7 @@ class EventLog(Protocol):
     def last_seq(self, execution_id: str) -> int: ...
     def is_ended(self, execution_id: str) -> bool: ...
     def expire(self, execution_id: str, ttl_s: int) -> None: ...
+    def available(self) -> bool: ...
 
 
 def _with_seq(raw: list[str | bytes], first_seq: int) -> list[Event]:
@@ -89,6 +91,12 @@ class RedisEventLog:
     def is_ended(self, execution_id: str) -> bool:
         return bool(self.redis.exists(self._keys(execution_id)[1]))
 
+    def available(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis_errors.RedisError:
+            return False
+
     def expire(self, execution_id: str, ttl_s: int) -> None:
         pipe = self.redis.pipeline()
         for key in self._keys(execution_id):
@@ -126,6 +134,9 @@ class MemoryEventLog:
     def is_ended(self, execution_id: str) -> bool:
         with self._lock:
             return execution_id in self._ended
+
+    def available(self) -> bool:
+        return True
 
     def expire(self, execution_id: str, ttl_s: int) -> None:
         """Drop the entries at once (the row holds them by now); the ended

@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # How often a backoff wait looks whether the execution was cancelled meanwhile.
 BACKOFF_POLL_S = 0.2
+# How often a run whose event log became unreachable looks whether it is back.
+EVENT_STORE_POLL_S = 0.5
 
 
 class _Run:
@@ -97,6 +99,15 @@ class _Run:
         end = time.monotonic() + delay
         while time.monotonic() < end and not self._ended_elsewhere():
             waiter.wait(min(BACKOFF_POLL_S, max(0.0, end - time.monotonic())))
+
+    def wait_for_event_store(self) -> bool:
+        """Poll the event log until it answers; False once the time limit is reached."""
+        waiter = threading.Event()
+        while time.monotonic() < self.deadline:
+            if self.publisher.log.available():
+                return True
+            waiter.wait(EVENT_STORE_POLL_S)
+        return False
 
     def _ended_elsewhere(self) -> bool:
         try:
@@ -165,12 +176,13 @@ def _execution_run(execution_id: str, *, use_cache: bool) -> None:
             reason, message, retry_after = exc.code, exc.message, exc.retry_after
             continue
         except RedisError:
-            # The event log is unreachable: nothing can be published; try again
-            # after a backoff (announcing it needs Redis back, and so does the reaper).
+            # The event log is unreachable: nothing can be published. Wait for it
+            # (within the time limit), then start the attempt again, announced.
             logger.warning("Execution %s attempt %d: event store unavailable", execution_id, attempt, exc_info=True)
+            if not run.wait_for_event_store():
+                raise
             reason, message, retry_after = ("event_store_unavailable",
-                                            "The event store (Redis) was unreachable.", None)
-            run.backoff(attempt + 1, None)
+                                            "The event store (Redis) was unreachable.", 0)
             continue
         except SoftTimeLimitExceeded:
             run.fail(ExecutionTimeout(), attempt)
