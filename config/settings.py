@@ -151,6 +151,9 @@ if PRODUCTION:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": REDIS_NAMESPACE,
+            # Threads wait for a free connection instead of failing: a worker's
+            # hundreds of streams (heartbeats) exceeded redis-py 8's default 100.
+            "OPTIONS": {"pool_class": "redis.BlockingConnectionPool", "max_connections": 100, "timeout": 10},
         }
     }
 else:
@@ -216,6 +219,9 @@ MCP_CONFIG = {
     "RETRY_BACKOFF_MAX_S": env.float("MCP_RETRY_BACKOFF_MAX_S", default=30.0),
     "COALESCE_MS": env.int("MCP_COALESCE_MS", default=15),
     "COALESCE_BYTES": env.int("MCP_COALESCE_BYTES", default=512),
+    # Deltas per second one worker process aims to stay under: past it the
+    # coalescing window widens with the number of streams (0 = fixed window).
+    "COALESCE_DELTAS_PER_S": env.int("MCP_COALESCE_DELTAS_PER_S", default=500),
     "WS_MAX_MESSAGE_BYTES": env.int("MCP_WS_MAX_MESSAGE_BYTES", default=64 * 1024),
     "RATE_LIMIT_PER_MINUTE": env.int("MCP_RATE_LIMIT_PER_MINUTE", default=120),
     "MAX_CONCURRENT_EXECUTIONS": env.int("MCP_MAX_CONCURRENT_EXECUTIONS", default=20),

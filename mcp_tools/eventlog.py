@@ -65,11 +65,20 @@ return n
 """
 
 
+REDIS_POOL_MAX_CONNECTIONS = 100
+REDIS_POOL_TIMEOUT_S = 10
+
+
 class RedisEventLog:
     def __init__(self, url: str, *, prefix: str) -> None:
         import redis
 
-        self.redis = redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30)
+        # A blocking pool: a worker streaming hundreds of executions at once made
+        # redis-py 8's default pool raise MaxConnectionsError past 100
+        # connections (bench/); here a thread waits for a free connection.
+        self.redis = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
+            url, max_connections=REDIS_POOL_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT_S, socket_timeout=10,
+            health_check_interval=30))
         self.prefix = prefix
         self._append = self.redis.register_script(_APPEND_LUA)
 

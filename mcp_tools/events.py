@@ -198,8 +198,8 @@ class ExecutionPublisher:
     slower than the window adds no delay), faster pieces wait for the window
     to close or for ``COALESCE_BYTES``, whichever comes first. The window is
     ``COALESCE_MS``, widened when this process streams more executions than
-    ``COALESCE_DELTAS_PER_S`` allows (1,000 streams and a budget of 2,000/s:
-    500 ms), so the channel layer and the servers carry a bounded number of
+    ``COALESCE_DELTAS_PER_S`` allows (500 streams and a budget of 500/s:
+    one second), so the channel layer and the servers carry a bounded number of
     messages whatever the load (docs/benchmarks.md). ``ended`` turns true once
     the log refuses an append, i.e. the execution was ended elsewhere
     (cancelled) and the run should stop.

@@ -72,9 +72,13 @@ class _Run:
         code = getattr(error, "code", "internal_error")
         message = getattr(error, "message", None) or "The tool failed unexpectedly."
         duration_ms = self.duration_ms()
-        self.publisher.finish(failed_event(code, message, duration_ms=duration_ms), on_claimed=lambda: execution_finalize(
-            self.execution, status=ToolExecution.Status.FAILED, duration_ms=duration_ms, error=message,
-            error_code=code, attempt=attempt))
+
+        def record() -> None:
+            execution_finalize(self.execution, status=ToolExecution.Status.FAILED, duration_ms=duration_ms,
+                               error=message, error_code=code, attempt=attempt)
+            _release_database_connection()  # finish() then waits on the channel layer without holding it
+
+        self.publisher.finish(failed_event(code, message, duration_ms=duration_ms), on_claimed=record)
 
     def complete(self, result: dict[str, Any], ctx: ToolContext, attempt: int, use_cache: bool) -> None:
         duration_ms = self.duration_ms()
@@ -85,6 +89,7 @@ class _Run:
                                output_tokens=ctx.usage.output_tokens)
             if use_cache:
                 result_cache_store(self.execution.tool, self.execution.parameters, result)
+            _release_database_connection()  # finish() then waits on the channel layer without holding it
 
         self.publisher.finish(completed_event(result, duration_ms=duration_ms, cached=False), on_claimed=record)
 

@@ -35,6 +35,9 @@ default applies. Keys (all optional):
     drop_after   close the TCP connection abruptly after that many pieces
     stall_after  send nothing for ``stall_s`` seconds (default 30) after that many pieces
     stall_s      see stall_after
+    stamp        true: each streamed piece is "<index>:<time_ns> " instead, its index and the
+                 moment it was written (CLOCK_REALTIME), so a benchmark client on the same
+                 machine can time every token end to end (``bench/``); ``tokens`` sets the count
 
 Two ways to use it:
 
@@ -140,7 +143,7 @@ class FakeAnthropic:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> FakeAnthropic:
-        server = ThreadingHTTPServer((self.host, self.port), _Handler)
+        server = _Server((self.host, self.port), _Handler)
         server.daemon_threads = True
         server.fake = self  # type: ignore[attr-defined]
         self._server = server
@@ -230,6 +233,12 @@ class FakeAnthropic:
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
             (self._connections.add if add else self._connections.discard)(conn)
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a benchmark opening hundreds
+    # of streams at once would see refused SYNs retried a second later.
+    request_queue_size = 1024
 
 
 def _shutdown_quietly(conn: socket.socket) -> None:
@@ -400,8 +409,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return True
             if index and delay:
                 self._pause(delay)
+            text = f"{index}:{time.time_ns()} " if behavior.get("stamp") else pieces[index]
             self._event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                "delta": {"type": "text_delta", "text": pieces[index]}})
+                                                "delta": {"type": "text_delta", "text": text}})
             self.fake._update(entry, pieces_sent=index + 1)
         return True
 

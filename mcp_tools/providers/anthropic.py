@@ -70,9 +70,11 @@ class AnthropicProvider:
     @contextmanager
     def stream(self, request: LLMRequest) -> Iterator[TextStream]:
         """Open the HTTP stream; leaving the block closes it, finished or not."""
-        manager = self._client.messages.stream(**self._call_arguments(request))
+        # The raw event stream, not ``messages.stream()``: that helper also builds a
+        # snapshot of the whole message on every event, which doubled the worker's
+        # CPU per token (bench/, docs/benchmarks.md); ``_pieces`` reads the raw events.
         with translate_errors(self._api_key):
-            sdk_stream = manager.__enter__()
+            sdk_stream = self._client.messages.create(**self._call_arguments(request), stream=True)
         text_stream = TextStream(pieces=iter(()), model=self.model)
         pieces = self._pieces(sdk_stream, text_stream)
         text_stream.pieces = pieces

@@ -67,6 +67,10 @@ def expected_outcomes(frame: Frame, world: World) -> set[str]:
     return allowed
 
 
+def _refuse_constant(constant: str) -> Any:
+    raise ValueError(constant)
+
+
 def not_interoperable(text: str, value: Any) -> bool:
     """Whether the frame holds NaN / Infinity or an escaped lone surrogate."""
     def refuse(constant: str) -> Any:
@@ -166,7 +170,8 @@ def sent_request_id(frame: Frame, world: World) -> str | None:
     if frame.data is not None or frame.size() > world.limit:
         return None
     try:
-        message = json.loads(frame.text)
+        # NaN / Infinity make the frame invalid JSON to the server: nothing to echo.
+        message = json.loads(frame.text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         return None
     if isinstance(message, dict) and isinstance(message.get("request_id"), str):

@@ -1,0 +1,199 @@
+"""The relay benchmark: the service next to the raw Redis pub/sub → WebSocket limit.
+
+    .venv/bin/python bench/run.py            # full run (~15 min on 2 cores)
+    .venv/bin/python bench/run.py --quick    # small counts, one repeat (development)
+
+Starts everything itself (PostgreSQL database ``mcp_bench``, Redis database
+14 under a namespace of its own, the fake Messages API, daphne or uvicorn,
+Celery workers, the reference relay), runs every case on every variant,
+interleaved and repeated, and writes ``test-artifacts/bench/report.md`` (the
+table for ``docs/benchmarks.md``) and ``results.json`` (every run). Not part
+of the test suite: pytest only collects ``tests/``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.cases import Case, CpuSampler, measure_idle_memory, run_case  # noqa: E402
+from bench.report import machine, render  # noqa: E402
+from bench.stack import LOG_DIR, ROOT, BenchStack, Proc, Variant, redis_server_pid, spawn, wait_until  # noqa: E402
+
+logger = logging.getLogger("bench")
+
+FULL_CASES = [
+    Case("1x50", streams=1, tokens=200, rate=50),
+    Case("startup", streams=1, tokens=10, rate=0, executions=20, relay=False),
+    Case("100x50", streams=100, tokens=200, rate=50, ramp_s=1),
+    Case("1000x10", streams=1000, tokens=200, rate=10, ramp_s=5),
+    Case("max", streams=50, tokens=1000, rate=0, ramp_s=0.2),
+    Case("execs", streams=20, tokens=10, rate=0, executions=10, relay=False),
+]
+QUICK_CASES = [
+    Case("1x50", streams=1, tokens=100, rate=50),
+    Case("startup", streams=1, tokens=10, rate=0, executions=5, relay=False),
+    Case("100x50", streams=20, tokens=100, rate=50, ramp_s=0.5),
+    Case("1000x10", streams=100, tokens=50, rate=10, ramp_s=1),
+    Case("max", streams=10, tokens=500, rate=0),
+    Case("execs", streams=10, tokens=10, rate=0, executions=5, relay=False),
+]
+VARIANTS = {
+    "daphne-pubsub": Variant("daphne-pubsub"),
+    "uvicorn-pubsub": Variant("uvicorn-pubsub", server="uvicorn"),
+    "daphne-core": Variant("daphne-core", layer="core"),
+    # The fixed 15 ms window (no load-adaptive widening): for comparison, not in the default set.
+    "daphne-fixed": Variant("daphne-fixed", extra_env=(("MCP_COALESCE_DELTAS_PER_S", "0"),)),
+}
+DEFAULT_VARIANTS = "daphne-pubsub,uvicorn-pubsub,daphne-core"
+RAW = "raw-relay"
+WARM_UP = Case("warm-up", streams=10, tokens=20, rate=0)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Token relay benchmark (docs/benchmarks.md).")
+    parser.add_argument("--quick", action="store_true", help="small counts, one repeat")
+    parser.add_argument("--repeats", type=int, help="default 3 (full) or 1 (quick)")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma list of {', '.join(VARIANTS)}")
+    parser.add_argument("--cases", default="", help="comma list of case names (default: all)")
+    parser.add_argument("--heavy-variants", default="daphne-pubsub,uvicorn-pubsub",
+                        help="variants that also run the 1000-stream case")
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--idle-connections", type=int, help="default 1000 (full) or 200 (quick)")
+    parser.add_argument("--coalesce-ms", type=int, help="MCP_COALESCE_MS for every variant")
+    parser.add_argument("--coalesce-bytes", type=int, help="MCP_COALESCE_BYTES for every variant")
+    parser.add_argument("--deltas-per-s", type=int, help="MCP_COALESCE_DELTAS_PER_S for every variant")
+    parser.add_argument("--out", default=str(LOG_DIR))
+    return parser.parse_args()
+
+
+def start_relay(stack: BenchStack, sampler: CpuSampler) -> tuple[Proc, str]:
+    from bench.stack import free_port
+
+    port = free_port()
+    proc = spawn("raw-relay", [sys.executable, "-m", "bench.relay", "serve", "--port", str(port), "--redis",
+                               stack.redis_url, "--prefix", f"{stack.namespace}:relay:"], stack.base_env())
+    wait_until(lambda: "listening" in proc.log() or not proc.alive(), timeout=30, what="raw relay")
+    sampler.watch("relay", proc.pid)
+    return proc, f"ws://127.0.0.1:{port}"
+
+
+def run_variant(name: str, cases: list[Case], args, stack: BenchStack, sampler: CpuSampler) -> dict[str, dict]:
+    """Start one variant (or the raw relay), run its cases, stop it; figures by case name."""
+    results: dict[str, dict] = {}
+    heavy = set(args.heavy_variants.split(","))
+    if name == RAW:
+        relay, url = start_relay(stack, sampler)
+        try:
+            for case in (c for c in cases if c.relay):
+                results[case.name] = run_case(case, stack=stack, server=None, relay_url=url, sampler=sampler,
+                                              client_processes=args.client_processes)
+                log_case(name, case, results[case.name])
+        finally:
+            relay.stop()
+            sampler.forget("relay")
+        return results
+    variant = VARIANTS[name]
+    if args.coalesce_ms is not None or args.coalesce_bytes is not None:
+        variant = Variant(**{**variant.__dict__, "coalesce_ms": args.coalesce_ms, "coalesce_bytes": args.coalesce_bytes})
+    if args.deltas_per_s is not None:
+        variant = Variant(**{**variant.__dict__,
+                             "extra_env": (*variant.extra_env, ("MCP_COALESCE_DELTAS_PER_S", str(args.deltas_per_s)))})
+    server = stack.start_variant(variant)
+    sampler.watch("asgi", server.asgi.pid)
+    sampler.watch("worker", *(w.pid for w in server.workers))
+    try:
+        # First use costs (imports, connection pools, query plans) are not what a case measures.
+        run_case(WARM_UP, stack=stack, server=server, relay_url="", sampler=sampler, client_processes=1)
+        for case in cases:
+            if case.name == "1000x10" and name not in heavy:
+                continue
+            results[case.name] = run_case(case, stack=stack, server=server, relay_url="", sampler=sampler,
+                                          client_processes=args.client_processes)
+            log_case(name, case, results[case.name])
+            for proc in [server.asgi, *server.workers]:
+                if not proc.alive():
+                    raise RuntimeError(f"{proc.name} died:\n{proc.log()[-3000:]}")
+    finally:
+        stack.stop_variant(server)
+        sampler.forget("asgi")
+        sampler.forget("worker")
+    return results
+
+
+def log_case(variant: str, case: Case, figures: dict) -> None:
+    def f(key: str, fmt: str = "{:.1f}") -> str:
+        value = figures.get(key)
+        return "-" if value is None else fmt.format(value)
+
+    print(f"  {variant:15} {case.name:8} tok/s {f('tokens_per_s', '{:.0f}'):>6}  keep-up {f('keep_up', '{:.3f}')}  "
+          f"p50 {f('lat_p50_ms')} p99 {f('lat_p99_ms')} ms  accepted {f('accepted_p50_ms')} first {f('first_delta_p50_ms')}"
+          f"  tok/delta {f('tokens_per_delta')}  lost {figures['lost']} reord {figures['reordered']}"
+          f"  errors {figures['errors']} {figures['error_sample'][:1]}", flush=True)
+
+
+def db_queries(stack: BenchStack) -> dict:
+    """Queries per execution at 10 and 10,000 tokens (bench/dbqueries.py, in its own process)."""
+    out = subprocess.run([sys.executable, "-m", "bench.dbqueries"], cwd=ROOT, env=stack.base_env(),
+                         capture_output=True, text=True, timeout=300)
+    if out.returncode:
+        return {"error": out.stderr[-2000:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    args = parse_args()
+    # A plain SIGTERM would skip the ``finally`` blocks and leave the servers running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    cases = QUICK_CASES if args.quick else FULL_CASES
+    if args.cases:
+        cases = [c for c in cases if c.name in args.cases.split(",")]
+    repeats = args.repeats or (1 if args.quick else 3)
+    variants = [RAW, *[v for v in args.variants.split(",") if v]]
+    started = time.time()
+    stack = BenchStack(redis_db=14).setup(users=max(c.streams for c in cases) + 20)
+    sampler = CpuSampler()
+    sampler.watch("redis", redis_server_pid())
+    sampler.watch("fake_api", stack.fake.pid)
+    runs: list[dict] = []
+    memory: dict[str, dict] = {}
+    try:
+        for rep in range(repeats):
+            # Interleaved: every variant once per repeat, so a noisy minute hits all of them.
+            for name in (variants if rep % 2 == 0 else [variants[0], *reversed(variants[1:])]):
+                print(f"repeat {rep + 1}/{repeats}: {name}", flush=True)
+                runs.append({"repeat": rep, "variant": name, "cases": run_variant(name, cases, args, stack, sampler)})
+        for name in sorted({VARIANTS[v].server for v in variants if v != RAW}):
+            server = stack.start_variant(Variant(f"{name}-idle", server=name))
+            try:
+                memory[name] = measure_idle_memory(server, stack, connections=args.idle_connections
+                                                   or (200 if args.quick else 1000),
+                                                   client_processes=args.client_processes)
+                print(f"  idle memory {name}: {memory[name]}", flush=True)
+            finally:
+                stack.stop_variant(server)
+        queries = db_queries(stack)
+        print(f"  db queries: {queries}", flush=True)
+    finally:
+        stack.teardown()
+    results = {"machine": machine(), "args": vars(args), "cases": [c.__dict__ for c in cases], "runs": runs,
+               "memory": memory, "db_queries": queries, "wall_s": time.time() - started,
+               "python": platform.python_version()}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    report = render(results)
+    (out / "report.md").write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""The production topology for the benchmark: real processes, started and stopped here.
+
+``BenchStack`` owns everything one benchmark run needs and nothing it does not:
+
+* a PostgreSQL database ``mcp_bench`` (dropped, created and migrated at start),
+* Redis on 127.0.0.1:6379, a dedicated database number and a namespace of its
+  own (``REDIS_NAMESPACE``), so other runs on the same Redis are untouched,
+* the fake Messages API (``tests/fake_anthropic.py``) as a subprocess,
+* for each *variant* (server × channel layer × coalescing …): an ASGI server
+  process (daphne or uvicorn) and Celery worker processes, restarted per
+  variant because the settings are read from the environment at start::
+
+    stack = BenchStack(redis_db=14).setup(users=1000)
+    server = stack.start_variant(Variant("daphne-pubsub"))
+    ...
+    stack.stop_variant(server); stack.teardown()
+
+Process output goes to ``test-artifacts/bench/*.log``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = ROOT / "test-artifacts" / "bench"
+STARTUP_TIMEOUT_S = 60
+DATABASE = "mcp_bench"
+PG_URL = "postgres://postgres@127.0.0.1:5432"
+BENCH_PASSWORD_HASH = "!"  # unusable password: the bench users authenticate by token only
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, *, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+    return value
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of the service under test.
+
+    ``server``: daphne | uvicorn; ``layer``: pubsub | core (CHANNEL_LAYER);
+    ``coalesce_ms`` / ``coalesce_bytes``: MCP_COALESCE_MS / MCP_COALESCE_BYTES;
+    ``workers`` × ``threads``: Celery worker processes, each a threads pool.
+    """
+
+    name: str
+    server: str = "daphne"
+    layer: str = "pubsub"
+    coalesce_ms: int | None = None
+    coalesce_bytes: int | None = None
+    workers: int = 2
+    threads: int = 600
+    extra_env: tuple[tuple[str, str], ...] = ()
+
+    def env(self) -> dict[str, str]:
+        env = {"CHANNEL_LAYER": self.layer, **dict(self.extra_env)}
+        if self.coalesce_ms is not None:
+            env["MCP_COALESCE_MS"] = str(self.coalesce_ms)
+        if self.coalesce_bytes is not None:
+            env["MCP_COALESCE_BYTES"] = str(self.coalesce_bytes)
+        return env
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
+
+
+@dataclass
+class Server:
+    """A running variant: the ASGI server and its Celery workers."""
+
+    variant: Variant
+    port: int
+    asgi: Proc
+    workers: list[Proc] = field(default_factory=list)
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+def spawn(name: str, args: list[str], env: dict[str, str]) -> Proc:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"{name}.log"
+    log_file = open(log_path, "wb")
+    popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    return Proc(name, popen, log_path)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status < 500
+    except OSError:
+        return False
+
+
+def redis_server_pid(port: int = 6379) -> int | None:
+    """The pid of the redis-server listening on ``port`` (shared with other runs: see docs)."""
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if (proc.info["name"] or "").startswith("redis-server") and f":{port}" in " ".join(proc.info["cmdline"] or []):
+            return proc.pid
+    return None
+
+
+class BenchStack:
+    """Database, Redis namespace and fake Messages API for one run; variants on top."""
+
+    def __init__(self, *, redis_db: int = 14) -> None:
+        self.namespace = f"bench{os.getpid()}"
+        self.redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+        self.fake: subprocess.Popen | None = None
+        self.fake_url = ""
+        self.tokens: list[str] = []
+
+    def base_env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "REDIS_URL": self.redis_url,
+            "REDIS_NAMESPACE": self.namespace,
+            "DATABASE_URL": f"{PG_URL}/{DATABASE}",
+            "SECRET_KEY": "bench-only-secret-key",
+            "ALLOWED_HOSTS": "localhost,127.0.0.1",
+            "ANTHROPIC_API_KEY": "bench-key",
+            "ANTHROPIC_BASE_URL": self.fake_url,
+            "ANTHROPIC_TIMEOUT_S": "60",
+            "LLM_PROVIDER": "anthropic",
+            "MCP_MAX_CONCURRENT_EXECUTIONS": "1000000",
+            "MCP_RATE_LIMIT_PER_MINUTE": "1000000",
+            "LOG_LEVEL": "WARNING",
+            "CELERY_LOG_LEVEL": "INFO",  # the "ready." line tells us a worker consumes
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    # -- run-wide set-up ------------------------------------------------------
+
+    def setup(self, *, users: int) -> BenchStack:
+        self._start_fake()
+        self._create_database()
+        self.tokens = self._create_users(users)
+        return self
+
+    def _start_fake(self) -> None:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.fake = subprocess.Popen([sys.executable, "-m", "tests.fake_anthropic", "--port", "0"], cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=open(LOG_DIR / "fake-api.log", "wb"), text=True,
+                                     start_new_session=True)
+        line = self.fake.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"fake Messages API did not start: {line!r}")
+        self.fake_url = line.removeprefix("listening on ")
+
+    def fake_control(self, path: str, body: Any) -> None:
+        request = urllib.request.Request(self.fake_url + path, data=json.dumps(body).encode(), method="POST",
+                                         headers={"content-type": "application/json"})
+        urllib.request.urlopen(request, timeout=30).read()
+
+    def _create_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {DATABASE}")
+        for command in (["migrate", "--noinput", "-v", "0"], ["sync_tools"]):
+            subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=self.base_env(), check=True,
+                           stdout=subprocess.DEVNULL)
+
+    def _create_users(self, count: int) -> list[str]:
+        """``count`` users with DRF tokens, one per benchmark client; returns the keys."""
+        import psycopg
+
+        tokens = [os.urandom(20).hex() for _ in range(count)]
+        with psycopg.connect(f"{PG_URL}/{DATABASE}", autocommit=True) as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, is_staff,"
+                " is_active, date_joined) VALUES (%s, false, %s, '', '', '', false, true, now())",
+                [(BENCH_PASSWORD_HASH, f"bench{i}") for i in range(count)])
+            cur.executemany(
+                "INSERT INTO authtoken_token (key, user_id, created) "
+                "SELECT %s, id, now() FROM auth_user WHERE username = %s",
+                [(key, f"bench{i}") for i, key in enumerate(tokens)])
+        return tokens
+
+    def teardown(self) -> None:
+        if self.fake is not None:
+            self.fake.terminate()
+            self.fake.wait(10)
+        self.clear_redis()
+
+    def clear_redis(self) -> None:
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        keys = [k for pattern in (f"{self.namespace}*", f"*{self.namespace}*")
+                for k in client.scan_iter(pattern, count=1000)]
+        if keys:
+            client.delete(*set(keys))
+
+    # -- variants ---------------------------------------------------------------
+
+    def start_variant(self, variant: Variant) -> Server:
+        env = {**self.base_env(), **variant.env()}
+        port = free_port()
+        if variant.server == "uvicorn":
+            args = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+                    "--port", str(port), "--log-level", "warning", "--no-access-log", "--backlog", "4096"]
+        else:
+            args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
+                    "config.asgi:application"]
+        server = Server(variant, port, spawn(f"{variant.name}-asgi", args, env))
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/admin/login/") or not server.asgi.alive(),
+                   timeout=STARTUP_TIMEOUT_S, what=f"{variant.server} on port {port}")
+        if not server.asgi.alive():
+            raise RuntimeError(f"{variant.server} died:\n{server.asgi.log()[-3000:]}")
+        for index in range(variant.workers):
+            server.workers.append(self._start_worker(variant, index, env))
+        return server
+
+    def _start_worker(self, variant: Variant, index: int, env: dict[str, str]) -> Proc:
+        # The threads pool: a streamed LLM call is I/O-bound and long, so one
+        # process holds many (prefork would need a process per stream).
+        worker = spawn(f"{variant.name}-worker{index}", [
+            sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", str(variant.threads),
+            "-n", f"{self.namespace}-{index}@%h", "--without-mingle", "--without-gossip", "--without-heartbeat",
+            "--loglevel=INFO"], env)
+        wait_until(lambda: "ready." in worker.log() or not worker.alive(), timeout=STARTUP_TIMEOUT_S,
+                   what=f"celery worker {index}")
+        if not worker.alive():
+            raise RuntimeError(f"celery worker died:\n{worker.log()[-3000:]}")
+        return worker
+
+    def stop_variant(self, server: Server) -> None:
+        for proc in [server.asgi, *server.workers]:
+            proc.stop()
