@@ -23,16 +23,16 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+from tests.stack import free_port, http_ok, wait_until  # noqa: F401  (re-exported for bench.run)
 
 logger = logging.getLogger(__name__)
 
@@ -43,20 +43,6 @@ DATABASE = "mcp_bench"
 PG_URL = "postgres://postgres@127.0.0.1:5432"
 BENCH_PASSWORD_HASH = "!"  # unusable password: the bench users authenticate by token only
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition, *, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-    return value
 
 
 @dataclass(frozen=True)
@@ -133,14 +119,6 @@ def spawn(name: str, args: list[str], env: dict[str, str]) -> Proc:
     popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                              start_new_session=True)
     return Proc(name, popen, log_path)
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status < 500
-    except OSError:
-        return False
 
 
 def redis_server_pid(port: int = 6379) -> int | None:

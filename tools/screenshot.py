@@ -15,11 +15,9 @@ import argparse
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -30,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from tests.e2e.helpers import page_server  # noqa: E402
+from tests.stack import free_port, http_ok, wait_until  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -64,28 +63,6 @@ degree, the Sun.
 
 In short: the Moon sets the rhythm, the Sun adjusts the size, and the shape of each coast does the rest.
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition, what: str, timeout: float = STARTUP_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not come up within {timeout}s")
-        time.sleep(0.1)
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status < 500
-    except OSError:
-        return False
 
 
 def post_json(url: str, body) -> None:
@@ -185,7 +162,7 @@ def main() -> None:
         base_url = f"http://127.0.0.1:{port}"
         stack.enter_context(process([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                      "config.asgi:application"], env, data_dir / "daphne.log"))
-        wait_for(lambda: http_ok(base_url + "/accounts/login/"), "daphne")
+        wait_until(lambda: http_ok(base_url + "/accounts/login/"), timeout=STARTUP_TIMEOUT_S, what="daphne")
         article_url = stack.enter_context(page_server())
         drive_page(base_url, anthropic_url, article_url, args.out)
     print(f"wrote {args.out}")
