@@ -126,10 +126,10 @@ class Stack:
             "-n", f"worker{index}-{os.getpid()}@%h", "--loglevel=INFO", "--without-mingle", "--without-gossip",
         ])
         offset = len(worker.log()) if worker.log_path.exists() else 0
+        self.workers.append(worker)  # before waiting: a worker that never gets ready is still stopped at teardown
         wait_until(lambda: "ready." in worker.log()[offset:] or worker.popen.poll() is not None,
                    timeout=STARTUP_TIMEOUT_S, what=f"celery worker{index}")
         assert worker.popen.poll() is None, worker.log()[-3000:]
-        self.workers.append(worker)
         return worker
 
     def run_manage(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
