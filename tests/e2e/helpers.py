@@ -21,27 +21,29 @@ Spring tides happen when Sun and Moon line up; neap tides when they are at right
 </article><footer>Copyright nobody</footer></body></html>"""
 
 
-class _PageHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        body = ARTICLE_HTML.encode()
-        self.send_response(200)
-        self.send_header("content-type", "text/html; charset=utf-8")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def _handler(status: int, body: bytes) -> type[BaseHTTPRequestHandler]:
+    class PageHandler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(status)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
-    def log_message(self, *args) -> None:
-        pass
+        def log_message(self, *args) -> None:
+            pass
+
+    return PageHandler
 
 
 @contextmanager
-def page_server() -> Iterator[str]:
-    """Serve ARTICLE_HTML on 127.0.0.1; yields its URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PageHandler)
+def page_server(*, status: int = 200, html: str = ARTICLE_HTML, path: str = "/article") -> Iterator[str]:
+    """Serve ``html`` with ``status`` at every path on 127.0.0.1; yields the URL of ``path``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(status, html.encode()))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/article"
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
     finally:
         server.shutdown()
         server.server_close()

@@ -23,15 +23,12 @@ import os
 import shutil
 import signal
 import subprocess
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
 import redis
 
+from tests.e2e.helpers import page_server
 from tests.stack import free_port, wait_until
 
 START_TIMEOUT_S = 30
@@ -147,28 +144,6 @@ class PrivatePostgres:
             return False
 
 
-class _NotFound(BaseHTTPRequestHandler):
-    """Every path answers 404 with a small HTML body."""
-
-    def do_GET(self) -> None:  # noqa: N802
-        body = b"<html><body><h1>Not found</h1></body></html>"
-        self.send_response(404)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@contextmanager
-def not_found_server() -> Iterator[str]:
+def not_found_server():
     """``with not_found_server() as url:`` a URL on 127.0.0.1 that answers 404."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/missing"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return page_server(status=404, html="<html><body><h1>Not found</h1></body></html>", path="/missing")
