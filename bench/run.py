@@ -13,9 +13,11 @@ of the test suite: pytest only collects ``tests/``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,6 +73,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--coalesce-ms", type=int, help="MCP_COALESCE_MS for every variant")
     parser.add_argument("--coalesce-bytes", type=int, help="MCP_COALESCE_BYTES for every variant")
     parser.add_argument("--deltas-per-s", type=int, help="MCP_COALESCE_DELTAS_PER_S for every variant")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the server and workers with py-spy during each case (pip install py-spy)")
     parser.add_argument("--out", default=str(LOG_DIR))
     return parser.parse_args()
 
@@ -116,8 +120,10 @@ def run_variant(name: str, cases: list[Case], args, stack: BenchStack, sampler: 
         for case in cases:
             if case.name == "1000x10" and name not in heavy:
                 continue
-            results[case.name] = run_case(case, stack=stack, server=server, relay_url="", sampler=sampler,
-                                          client_processes=args.client_processes)
+            with profiled(args, f"{name}-{case.name}", {"asgi": [server.asgi.pid],
+                                                       "worker": [w.pid for w in server.workers]}):
+                results[case.name] = run_case(case, stack=stack, server=server, relay_url="", sampler=sampler,
+                                              client_processes=args.client_processes)
             log_case(name, case, results[case.name])
             for proc in [server.asgi, *server.workers]:
                 if not proc.alive():
@@ -127,6 +133,31 @@ def run_variant(name: str, cases: list[Case], args, stack: BenchStack, sampler: 
         sampler.forget("asgi")
         sampler.forget("worker")
     return results
+
+
+@contextlib.contextmanager
+def profiled(args, label: str, pids: dict[str, list[int]]):
+    """With ``--profile``: py-spy samples each process for the block's duration
+    (raw folded stacks, ``profile-<variant>-<case>-<process>.txt`` in ``--out``)."""
+    if not args.profile:
+        yield
+        return
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    # --gil: only the thread holding the GIL is sampled, so the stacks show where
+    # Python spends CPU, not where hundreds of threads wait for the GIL.
+    samplers = [subprocess.Popen([py_spy, "record", "--pid", str(pid), "--gil", "--rate", "100", "--format", "raw",
+                                  "-o", str(out / f"profile-{label}-{role}{i}.txt")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for role, role_pids in pids.items() for i, pid in enumerate(role_pids)]
+    try:
+        yield
+    finally:
+        for sampler in samplers:
+            sampler.send_signal(signal.SIGINT)
+        for sampler in samplers:
+            sampler.wait(30)
 
 
 def log_case(variant: str, case: Case, figures: dict) -> None:
