@@ -169,6 +169,10 @@ if PRODUCTION:
         "core": "channels_redis.core.RedisChannelLayer",
     }[CHANNEL_LAYER]
     _layer_config: dict = {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}], "prefix": f"{REDIS_NAMESPACE}:asgi"}
+    if CHANNEL_LAYER == "pubsub":
+        # JSON on the wire lets the event log's script publish live events to
+        # the groups itself, in the same step that numbers them (events.Outbox).
+        _layer_config["serializer_format"] = "json"
     if CHANNEL_LAYER == "core":
         _layer_config.update({"capacity": 5000, "expiry": 60})
     CHANNEL_LAYERS = {"default": {"BACKEND": _layer_backend, "CONFIG": _layer_config}}

@@ -16,7 +16,9 @@ def queries_for_one_execution(fake_anthropic, settings, alice, tokens: int) -> i
     settings.ANTHROPIC_API_KEY = "test-key"
     settings.ANTHROPIC_BASE_URL = fake_anthropic.url
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "COALESCE_BYTES": 64}
-    fake_anthropic.set_default({"tokens": tokens})
+    # Paced (1 ms apart), so the run stores many deltas (the outbox would merge
+    # an unpaced burst into a few big ones) and the count shows writes do not follow them.
+    fake_anthropic.set_default({"tokens": tokens, "delay_ms": 1})
     with CaptureQueriesContext(connection) as captured:
         execution = services.execution_start(user=alice, tool_name="generate_report",
                                              parameters={"data": {"tokens": tokens}}, inline=True)
