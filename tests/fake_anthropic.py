@@ -32,6 +32,7 @@ default applies. Keys (all optional):
     error_message  the error's message text (default: "Fake <error_type> ...")
     retry_after  value of the ``retry-after`` header on error responses
     error_after  send ``event: error`` after that many pieces
+    garbled_after  send a delta event whose data is not JSON after that many pieces
     drop_after   close the TCP connection abruptly after that many pieces
     stall_after  send nothing for ``stall_s`` seconds (default 30) after that many pieces
     stall_s      see stall_after
@@ -398,6 +399,10 @@ class _Handler(BaseHTTPRequestHandler):
         for index in range(len(pieces) + 1):
             if index == behavior.get("error_after"):
                 self._send_error_event(behavior)
+                return False
+            if index == behavior.get("garbled_after"):  # a delta whose data is not JSON
+                self._write_chunk(b"event: content_block_delta\ndata: {\"type\": \"content_blo\n\n")
+                self._write_chunk(b"")
                 return False
             if index == behavior.get("drop_after"):
                 self.wfile.flush()

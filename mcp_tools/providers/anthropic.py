@@ -22,6 +22,7 @@ every retry to the user, so the SDK must not retry silently underneath it.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -96,17 +97,39 @@ class AnthropicProvider:
         return arguments
 
     def _pieces(self, sdk_stream: Any, out: TextStream) -> Generator[str, None, None]:
-        """Yield text deltas; record model and usage from the events that carry them."""
+        """Yield text deltas; record model and usage from the events that carry them.
+
+        Reads the SDK's raw server-sent events (``Stream.raw_events``) and parses
+        only the JSON it needs: iterating ``sdk_stream`` itself builds a typed
+        event object per token, over a third of the worker's CPU per token at
+        100 streams (bench/ --profile, docs/benchmarks.md). Errors are the SDK's
+        own: an ``event: error`` raises ``APIStatusError`` as the SDK would.
+        """
+        response = sdk_stream.response
         with translate_errors(self._api_key):
-            for event in sdk_stream:
-                if event.type == "message_start":
-                    out.model = event.message.model or out.model
-                    out.usage.input_tokens = event.message.usage.input_tokens
-                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                    yield event.delta.text
-                elif event.type == "message_delta":
+            for sse in anthropic.Stream.raw_events(response):
+                kind = sse.event
+                if kind == "content_block_delta":
+                    delta = json.loads(sse.data)["delta"]
+                    if delta.get("type") == "text_delta":
+                        yield delta["text"]
+                elif kind == "message_delta":
                     # Cumulative, so the last one is the total.
-                    out.usage.output_tokens = event.usage.output_tokens
+                    out.usage.output_tokens = json.loads(sse.data)["usage"]["output_tokens"]
+                elif kind == "message_start":
+                    message = json.loads(sse.data)["message"]
+                    out.model = message.get("model") or out.model
+                    out.usage.input_tokens = message["usage"]["input_tokens"]
+                elif kind == "error":
+                    body = _json_or_text(sse.data)
+                    raise anthropic.APIStatusError(f"{body}", response=response, body=body)
+
+
+def _json_or_text(data: str) -> object:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data
 
 
 @contextmanager
@@ -121,7 +144,8 @@ def translate_errors(api_key: str) -> Iterator[None]:
         # are TransportErrors that escape the SDK unwrapped once the stream is open.
         raise _logged(TransientToolError(
             "The connection to Claude was interrupted.", code="llm_stream_interrupted")) from exc
-    except anthropic.APIResponseValidationError as exc:
+    except (anthropic.APIResponseValidationError, ValueError, KeyError, TypeError) as exc:
+        # ValueError, KeyError, TypeError: an event's JSON was not what the Messages API sends (``_pieces``).
         raise _logged(PermanentToolError(
             "Claude returned a response that could not be understood.", code="llm_error")) from exc
 

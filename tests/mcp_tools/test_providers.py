@@ -208,6 +208,18 @@ def test_mid_stream_invalid_request_error_is_permanent(fake_anthropic: FakeAnthr
     assert error.code == "llm_error"
 
 
+def test_an_event_that_is_not_json_is_a_permanent_error_after_the_text_before_it(
+        fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.set_script([{"tokens": 5, "garbled_after": 2}])
+    received: list[str] = []
+
+    error = failure(make_provider(fake_anthropic.url), received)
+
+    assert received == ["w0 ", "w1 "]
+    assert isinstance(error, PermanentToolError)
+    assert (error.code, error.message) == ("llm_error", "Claude returned a response that could not be understood.")
+
+
 def test_dropped_connection_is_transient_stream_interrupted(fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.set_script([{"tokens": 10, "drop_after": 4}])
     received: list[str] = []
