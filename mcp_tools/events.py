@@ -268,6 +268,16 @@ class Outbox:
                 for item in items:
                     if item.future is not None and not item.future.done():
                         item.future.set_exception(exc)
+            finally:
+                for item in items:
+                    item.publisher._item_done()
+
+    def append_now(self, publisher: ExecutionPublisher, event: Event, send: bool) -> int | None:
+        """Log (and send) one event from the calling thread: for a publisher with
+        nothing in the outbox, so order holds without the hand-off to this thread."""
+        seq = self._append([(None, publisher, event, send)])[0]
+        publisher._logged(event, seq, sent=send and self.channels is not None, send=send)
+        return seq
 
     def _send(self, items: list[_Item]) -> None:
         batch: list[tuple[_Item | None, ExecutionPublisher, Event, bool]] = []
@@ -357,6 +367,7 @@ class ExecutionPublisher:
         self._buffer: list[str] = []
         self._buffered_bytes = 0
         self._timer_armed = False
+        self._outstanding = 0  # items of this publisher in the outbox, not yet done
         self._last_delta_at = float("-inf")
         self._window_s = settings.MCP_CONFIG["COALESCE_MS"] / 1000
         self._max_bytes = settings.MCP_CONFIG["COALESCE_BYTES"]
@@ -388,6 +399,8 @@ class ExecutionPublisher:
                 else:
                     self._timer_armed = True
                     timer_at = time.monotonic() + wait_s
+            if due or timer_at is not None:
+                self._outstanding += 1
         if due:
             self.outbox.put(_Item(self))
         elif timer_at is not None:
@@ -422,13 +435,19 @@ class ExecutionPublisher:
             get_dispatcher().flush()
         return True
 
-    def _submit(self, event: Event | None, *, send: bool) -> int | None:
+    def _submit(self, event: Event, *, send: bool) -> int | None:
         self._raise_error()
         if self.ended:
             return None
+        event = {**event, "execution_id": self.execution_id}
+        with self._lock:
+            if not self._outstanding and not self._buffer:
+                # Nothing of this run is in the outbox: log it here. Under load a
+                # hand-off to the outbox thread and back waits for the GIL twice
+                # (milliseconds on the execute path, bench/).
+                return self.outbox.append_now(self, event, send)
+            self._outstanding += 1
         future: concurrent.futures.Future = concurrent.futures.Future()
-        if event is not None:
-            event = {**event, "execution_id": self.execution_id}
         self.outbox.put(_Item(self, event, send=send, future=future))
         return future.result()
 
@@ -439,6 +458,10 @@ class ExecutionPublisher:
             raise error
 
     # --- Called by the outbox thread.
+
+    def _item_done(self) -> None:
+        with self._lock:
+            self._outstanding -= 1
 
     def _take_text(self) -> str:
         with self._lock:
