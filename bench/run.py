@@ -180,10 +180,19 @@ def db_queries(stack: BenchStack) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def interrupt_once(signum, frame) -> None:
+    """Stop the run at the first SIGINT/SIGTERM; ignore later ones while the ``finally`` blocks clean up."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     args = parse_args()
-    # A plain SIGTERM would skip the ``finally`` blocks and leave the servers running.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # A plain SIGTERM would skip the ``finally`` blocks and leave the servers running;
+    # a second Ctrl-C (or the SIGINT that ``timeout`` forwards) must not cut the clean-up short.
+    signal.signal(signal.SIGTERM, interrupt_once)
+    signal.signal(signal.SIGINT, interrupt_once)
     cases = QUICK_CASES if args.quick else FULL_CASES
     if args.cases:
         cases = [c for c in cases if c.name in args.cases.split(",")]

@@ -5,7 +5,7 @@
 * a PostgreSQL database ``mcp_bench`` (dropped, created and migrated at start),
 * Redis on 127.0.0.1:6379, a dedicated database number and a namespace of its
   own (``REDIS_NAMESPACE``), so other runs on the same Redis are untouched,
-* the fake Messages API (``tests/fake_anthropic.py``) as a subprocess,
+* the benchmark's Messages API (``bench/messages_api.py``, one asyncio loop) as a subprocess,
 * for each *variant* (server × channel layer × coalescing …): an ASGI server
   process (daphne or uvicorn) and Celery worker processes, restarted per
   variant because the settings are read from the environment at start::
@@ -169,7 +169,7 @@ class BenchStack:
 
     def _start_fake(self) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.fake = subprocess.Popen([sys.executable, "-m", "tests.fake_anthropic", "--port", "0"], cwd=ROOT,
+        self.fake = subprocess.Popen([sys.executable, "-m", "bench.messages_api", "--port", "0"], cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=open(LOG_DIR / "fake-api.log", "wb"), text=True,
                                      start_new_session=True)
         line = self.fake.stdout.readline().strip()
@@ -235,12 +235,16 @@ class BenchStack:
             args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
                     "config.asgi:application"]
         server = Server(variant, port, spawn(f"{variant.name}-asgi", args, env))
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/admin/login/") or not server.asgi.alive(),
-                   timeout=STARTUP_TIMEOUT_S, what=f"{variant.server} on port {port}")
-        if not server.asgi.alive():
-            raise RuntimeError(f"{variant.server} died:\n{server.asgi.log()[-3000:]}")
-        for index in range(variant.workers):
-            server.workers.append(self._start_worker(variant, index, env))
+        try:
+            wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/admin/login/") or not server.asgi.alive(),
+                       timeout=STARTUP_TIMEOUT_S, what=f"{variant.server} on port {port}")
+            if not server.asgi.alive():
+                raise RuntimeError(f"{variant.server} died:\n{server.asgi.log()[-3000:]}")
+            for index in range(variant.workers):
+                server.workers.append(self._start_worker(variant, index, env))
+        except BaseException:  # a failed or interrupted start-up leaves nothing running
+            self.stop_variant(server)
+            raise
         return server
 
     def _start_worker(self, variant: Variant, index: int, env: dict[str, str]) -> Proc:
@@ -250,10 +254,14 @@ class BenchStack:
             sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", str(variant.threads),
             "-n", f"{self.namespace}-{index}@%h", "--without-mingle", "--without-gossip", "--without-heartbeat",
             "--loglevel=INFO"], env)
-        wait_until(lambda: "ready." in worker.log() or not worker.alive(), timeout=STARTUP_TIMEOUT_S,
-                   what=f"celery worker {index}")
-        if not worker.alive():
-            raise RuntimeError(f"celery worker died:\n{worker.log()[-3000:]}")
+        try:
+            wait_until(lambda: "ready." in worker.log() or not worker.alive(), timeout=STARTUP_TIMEOUT_S,
+                       what=f"celery worker {index}")
+            if not worker.alive():
+                raise RuntimeError(f"celery worker died:\n{worker.log()[-3000:]}")
+        except BaseException:
+            worker.stop()
+            raise
         return worker
 
     def stop_variant(self, server: Server) -> None:
