@@ -116,6 +116,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+    if _TEST_RUN:
+        # Tests use a file too, like the embedded default: Django's in-memory
+        # test database shares a cache whose table locks fail at once ("database
+        # table is locked") instead of waiting, when a worker thread writes while
+        # the test reads.
+        DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{REDIS_NAMESPACE}.sqlite3")}
 elif (DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
       and DATABASES["default"]["CONN_MAX_AGE"] == 0 and env.int("DB_POOL_MAX_SIZE", default=20)):
     # Under ASGI every concurrent sync request runs in a thread of its own, with a
@@ -148,7 +154,8 @@ LOGOUT_REDIRECT_URL = "login"
 if PRODUCTION:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, with one client and pool per process instead of per thread and call.
+            "BACKEND": "config.redis_cache.SharedRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": REDIS_NAMESPACE,
             # Threads wait for a free connection instead of failing: a worker's
