@@ -26,6 +26,18 @@ TERMINAL = {"execution.completed", "execution.failed", "execution.cancelled"}
 ORIGIN = (b"origin", b"http://localhost")
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Django drops the SQLite test database file, not its WAL and shared-memory files."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") and name:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{name}{suffix}").unlink(missing_ok=True)
+
+
 @pytest.fixture(autouse=True)
 def _isolated(settings):
     """Offline provider without pacing, and no cached results or counters from earlier tests."""
