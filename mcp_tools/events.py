@@ -367,6 +367,7 @@ class ExecutionPublisher:
         self._buffer: list[str] = []
         self._buffered_bytes = 0
         self._timer_armed = False
+        self._flush_queued = False  # an item that will take the buffer is in the outbox
         self._outstanding = 0  # items of this publisher in the outbox, not yet done
         self._last_delta_at = float("-inf")
         self._window_s = settings.MCP_CONFIG["COALESCE_MS"] / 1000
@@ -390,7 +391,9 @@ class ExecutionPublisher:
         with self._lock:
             self._buffer.append(piece)
             self._buffered_bytes += len(piece.encode())
-            if self._buffered_bytes >= self._max_bytes:
+            if self._flush_queued:
+                pass  # this piece leaves with the text already on its way out
+            elif self._buffered_bytes >= self._max_bytes:
                 due = True
             elif not self._timer_armed:  # (an armed timer takes this piece along when it fires)
                 wait_s = self._last_delta_at + self.window_s() - time.monotonic()
@@ -401,6 +404,7 @@ class ExecutionPublisher:
                     timer_at = time.monotonic() + wait_s
             if due or timer_at is not None:
                 self._outstanding += 1
+                self._flush_queued = due
         if due:
             self.outbox.put(_Item(self))
         elif timer_at is not None:
@@ -465,6 +469,7 @@ class ExecutionPublisher:
 
     def _take_text(self) -> str:
         with self._lock:
+            self._flush_queued = False
             if not self._buffer:
                 return ""
             text = "".join(self._buffer)
