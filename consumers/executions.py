@@ -188,10 +188,20 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         # channels' one sync thread, which made `accepted` wait seconds at 100
         # starts per second (bench/, docs/benchmarks.md).
         execution = await database_sync_to_async(services.execution_start, thread_sensitive=False)(
-            user=self.user, tool_name=tool, parameters=parameters, use_cache=use_cache)
+            user=self.user, tool_name=tool, parameters=parameters, use_cache=use_cache, defer_enqueue=True)
         execution_id = str(execution.pk)
         await self.send_json({"type": "execution.accepted", "execution_id": execution_id, "seq": 0,
                               "request_id": request_id, "tool": tool, "status": "pending"})
+        # Recorded and acknowledged; now the task. A broker failure ends it as failed
+        # (queue_unavailable), which the subscription delivers, and answers with an error.
+        try:
+            await database_sync_to_async(services.execution_enqueue, thread_sensitive=False)(
+                execution, use_cache=use_cache)
+        except Exception:
+            logger.warning("Execution %s could not be queued", execution_id, exc_info=True)
+            await self.subscribe(execution_id, after_seq=0)
+            raise ServiceError("The task queue is unavailable: the execution was recorded and has failed "
+                               "(queue_unavailable). Retry shortly.") from None
         await self.subscribe(execution_id, after_seq=0)
 
     async def handle_subscribe(self, message: dict, request_id: str | None) -> None:

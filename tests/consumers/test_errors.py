@@ -156,3 +156,32 @@ async def test_database_outage_is_an_internal_error_the_client_can_act_on(tools,
     error = await assert_error_then_alive(await connect(alice), {"type": "execute", "tool": "generate_report",
                                                                  "parameters": {"data": {}}}, "internal_error")
     assert "unavailable" in error["message"] and "Retry" in error["message"]
+
+
+async def test_a_broker_outage_after_accepted_fails_the_execution_and_says_so(tools, alice, connect, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from mcp_tools.tasks import execute_tool_async
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to the broker")
+
+    comm = await connect(alice)
+    with monkeypatch.context() as patch:
+        patch.setattr(execute_tool_async, "apply_async", refuse)
+        await send(comm, {"type": "execute", "tool": "generate_report", "parameters": {"data": {"a": 1}},
+                          "request_id": "q"})
+        accepted = await receive(comm)
+        assert accepted["type"] == "execution.accepted" and accepted["request_id"] == "q"
+        events = await receive_until_terminal(comm)
+        assert [e["seq"] for e in events] == [1, 2]
+        assert events[-1]["type"] == "execution.failed" and events[-1]["error"]["code"] == "queue_unavailable"
+        error = await receive(comm)
+        assert error["type"] == "error" and error["code"] == "internal_error" and error["request_id"] == "q"
+        assert "queue" in error["message"]
+    execution = await ToolExecution.objects.aget(pk=accepted["execution_id"])
+    assert (execution.status, execution.error_code) == ("failed", "queue_unavailable")
+    # The broker is back: the same connection runs the next execution to the end.
+    await send(comm, {"type": "execute", "tool": "generate_report", "parameters": {"data": {"a": 2}}})
+    assert (await receive(comm))["type"] == "execution.accepted"
+    assert (await receive_until_terminal(comm))[-1]["type"] == "execution.completed"
