@@ -120,7 +120,7 @@ def _execute_outcomes(message: dict, world: World) -> set[str]:
         errors.add("error:invalid_message")
     if isinstance(tool, str) and tool and tool not in world.schemas:
         errors.add("error:unknown_tool")
-    elif tool in world.schemas and isinstance(parameters, dict):
+    elif isinstance(tool, str) and tool in world.schemas and isinstance(parameters, dict):
         if next(Draft202012Validator(world.schemas[tool]).iter_errors(parameters), None) is not None:
             errors.add("error:invalid_parameters")
     return errors or {"execution.accepted"}

@@ -190,6 +190,7 @@ KNOWN_HOSTILE = [
     '{"type": "execute", "tool": "generate_report", "parameters": {"data": {"\\udfff": 1}}, "use_cache": false}',
     '{"type": "execute", "tool": "\\ud800"}',
     '{"type": "execute", "tool": "generate_\\u0000report", "parameters": {"data": {}}}',
+    '{"type": "execute", "tool": [], "parameters": {"data": {"sales": [3, 5, 8]}}}',
     '{"type": "ping", "request_id": "\\udfff"}',
     '{"type": "ping", "request_id": null}',
     '{"type": "subscribe", "execution_id": "\\ud800"}',
