@@ -198,8 +198,7 @@ def test_a_real_pubsub_layer_receives_the_events_the_log_script_publishes(settin
         def publish() -> None:
             publisher = ExecutionPublisher(execution_id=execution_id, tool="generate_report", user="ann")
             publisher.status("running", attempt=1)
-            publisher.text('quote " and \\ and \u00e9 ')
-            time.sleep(0.05)
+            publisher.text('quote " and \\ and \u00e9 ')  # JSON escapes through the script's splice
             publisher.text("end")
             publisher.finish(completed_event({"report": "x"}, duration_ms=3, cached=False))
 
