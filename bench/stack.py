@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -32,7 +31,7 @@ from typing import Any
 
 import psutil
 
-from tests.stack import free_port, http_ok, wait_until  # noqa: F401  (re-exported for bench.run)
+from tests.stack import Process, free_port, http_ok, wait_until  # noqa: F401  (re-exported for bench.run)
 
 logger = logging.getLogger(__name__)
 
@@ -73,29 +72,18 @@ class Variant:
 
 
 @dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen
-    log_path: Path
+class Proc(Process):
+    """The test stack's process (``tests.stack.Process``: its log, a clean stop) plus what the benchmark reads."""
 
     @property
     def pid(self) -> int:
         return self.popen.pid
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return super().log() if self.log_path.exists() else ""
 
     def alive(self) -> bool:
         return self.popen.poll() is None
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(10)
 
 
 @dataclass
