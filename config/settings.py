@@ -240,6 +240,8 @@ MCP_CONFIG = {
     "FETCH_TIMEOUT_S": env.float("MCP_FETCH_TIMEOUT_S", default=10.0),
     "ALLOW_PRIVATE_URLS": env.bool("MCP_ALLOW_PRIVATE_URLS", default=False),
     "RETENTION_DAYS": env.int("MCP_RETENTION_DAYS", default=30),
+    # A request repeated with the same idempotency key within this window attaches to the first one's execution.
+    "IDEMPOTENCY_WINDOW_S": env.int("MCP_IDEMPOTENCY_WINDOW_S", default=24 * 60 * 60),
     # Liveness: a running execution's worker beats every HEARTBEAT_INTERVAL_S;
     # the reaper ends executions whose beat is older than HEARTBEAT_STALE_S.
     "HEARTBEAT_INTERVAL_S": env.float("MCP_HEARTBEAT_INTERVAL_S", default=5.0),

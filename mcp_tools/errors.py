@@ -10,6 +10,7 @@ execution's ``error.code``). The WebSocket, REST and MCP layers each translate
     ├── InvalidParameters     invalid_parameters   (.details: list of problems)
     ├── NotFound              not_found
     ├── RateLimited           rate_limited         (.retry_after: seconds)
+    ├── IdempotencyConflict   idempotency_conflict (a key reused for another request)
     └── ToolError             raised while a tool runs; ends the execution
         ├── PermanentToolError    fail at once (fetch_failed, unsupported_content, llm_error, ...)
         │   └── ExecutionTimeout  timeout
@@ -66,6 +67,11 @@ class RateLimited(ServiceError):
 
     def as_dict(self) -> dict[str, Any]:
         return {**super().as_dict(), "retry_after": self.retry_after}
+
+
+class IdempotencyConflict(ServiceError):
+    code = "idempotency_conflict"
+    default_message = "The idempotency key was already used for another request."
 
 
 class ToolError(ServiceError):

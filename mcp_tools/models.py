@@ -15,7 +15,13 @@ from django.db import models
 
 
 class Tool(models.Model):
-    """MCP tool definition, loaded from gantz.yaml by ``manage.py sync_tools``."""
+    """A tool's record: a copy of its definition (Python ``@tool`` or gantz.yaml),
+    written by ``manage.py sync_tools``; executions and statistics point here."""
+
+    class Kind(models.TextChoices):
+        PYTHON = "python", "Python function"
+        SCRIPT = "script", "Gantz script"
+        HTTP = "http", "Gantz HTTP call"
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField()
@@ -24,6 +30,18 @@ class Tool(models.Model):
     timeout = models.IntegerField(default=60, help_text="Seconds an execution may run.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PYTHON)
+    output_schema = models.JSONField(default=dict, blank=True, help_text="JSON Schema of the result object.")
+    output_field = models.CharField(max_length=100, default="output",
+                                    help_text="The result field that holds the streamed text.")
+    cacheable = models.BooleanField(default=False, help_text="Pure: equal parameters give an equal result.")
+    repeatable = models.BooleanField(default=True, help_text="Safe to run again after a worker was lost.")
+    access_groups = models.JSONField(default=list, blank=True,
+                                     help_text="Django groups allowed to use it (empty: everyone).")
+    access_permission = models.CharField(max_length=200, blank=True, default="",
+                                         help_text="A permission (app_label.codename) needed to use it.")
+    definition = models.JSONField(default=dict, blank=True,
+                                  help_text="The definition as written (environment values unexpanded).")
 
     class Meta:
         ordering = ["name"]
@@ -66,10 +84,26 @@ class ToolExecution(models.Model):
     output_tokens = models.PositiveIntegerField(default=0)
     events = models.JSONField(default=list, blank=True, help_text="The event log, saved when the execution ends.")
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life from the worker.")
+    worker = models.CharField(max_length=200, blank=True, default="",
+                              help_text="The worker engine running the current attempt.")
+    epoch = models.CharField(max_length=32, blank=True, default="",
+                             help_text="The event log's epoch: changes if the live log was lost and restarted.")
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True,
+                                       help_text="The client's key: a repeated request attaches to this execution.")
+    expires_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="Kept until then (a client's requested retention), else the default.")
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "-created_at"])]
+        indexes = [models.Index(fields=["user", "-created_at"]), models.Index(fields=["status", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "idempotency_key"], condition=models.Q(idempotency_key__isnull=False),
+                                    name="unique_idempotency_key_per_user"),
+        ]
+        permissions = [
+            ("view_all_executions", "Can monitor every user's executions"),
+            ("cancel_any_execution", "Can cancel any user's execution"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tool.name} - {self.status}"

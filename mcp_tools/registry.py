@@ -105,6 +105,22 @@ def load_definitions(path: Path | None = None) -> list[ToolDefinition]:
     return definitions
 
 
+_USAGE_SCHEMA = {"type": "object", "properties": {"input_tokens": {"type": "integer"},
+                                                 "output_tokens": {"type": "integer"}},
+                 "required": ["input_tokens", "output_tokens"]}
+# Interim, until tools declare their results themselves: the two tools' result shapes.
+_RESULTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "generate_report": ("report", {
+        "type": "object", "required": ["report", "generated_at", "model", "usage"],
+        "properties": {"report": {"type": "string"}, "generated_at": {"type": "string", "format": "date-time"},
+                       "model": {"type": "string"}, "usage": _USAGE_SCHEMA}}),
+    "summarize_content": ("summary", {
+        "type": "object", "required": ["summary", "url", "content_length", "model", "usage"],
+        "properties": {"summary": {"type": "string"}, "url": {"type": "string"},
+                       "content_length": {"type": "integer"}, "model": {"type": "string"}, "usage": _USAGE_SCHEMA}}),
+}
+
+
 @transaction.atomic
 def sync_tools(path: Path | None = None) -> dict[str, list[str]]:
     report: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": [], "deactivated": []}
@@ -112,6 +128,9 @@ def sync_tools(path: Path | None = None) -> dict[str, list[str]]:
     for definition in definitions:
         wanted = {"description": definition.description, "parameters_schema": definition.parameters_schema,
                   "timeout": definition.timeout, "is_active": True}
+        if definition.name in _RESULTS:
+            output_field, output_schema = _RESULTS[definition.name]
+            wanted.update(output_field=output_field, output_schema=output_schema, cacheable=True)
         tool, created = Tool.objects.get_or_create(name=definition.name, defaults=wanted)
         if created:
             report["created"].append(tool.name)

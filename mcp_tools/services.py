@@ -24,12 +24,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
-from .errors import InvalidParameters, RateLimited, UnknownTool
+from .errors import IdempotencyConflict, InvalidMessage, InvalidParameters, RateLimited, UnknownTool
 from .events import ExecutionPublisher, cancelled_event, completed_event, failed_event
 from .models import Tool, ToolExecution, ToolUsageStats
 from .eventlog import get_event_log
@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 # A cached text is replayed in pieces of this size, so clients see it stream.
 CACHED_PIECE_CHARS = 256
+IDEMPOTENCY_KEY_MAX_CHARS = 200
 
 
 def tool_get_active(name: Any) -> Tool:
@@ -101,21 +102,39 @@ def limits_check(user) -> None:
 
 
 def execution_start(*, user, tool_name: str, parameters: Any = None, use_cache: bool = True,
-                    inline: bool = False, defer_enqueue: bool = False) -> ToolExecution:
+                    inline: bool = False, defer_enqueue: bool = False,
+                    idempotency_key: str | None = None) -> ToolExecution:
     """Validate, record, publish ``pending``, then answer from cache or run.
 
     ``defer_enqueue``: a queued execution is left for the caller to hand to
     Celery with ``execution_enqueue``; the WebSocket consumer answers
     ``execution.accepted`` first (the task's publish was ~1.5 ms of it, bench/).
+
+    ``idempotency_key``: a request repeated by the same user with the same key
+    within ``IDEMPOTENCY_WINDOW_S`` gets the execution the first one started
+    (running or ended) instead of a new one; the same key with another tool
+    or other parameters is ``idempotency_conflict``.
     """
     tool = tool_get_active(tool_name)
     parameters = parameters_validate(tool, {} if parameters is None else parameters)
+    if idempotency_key is not None:
+        earlier = execution_for_idempotency_key(user=user, key=idempotency_key, tool=tool, parameters=parameters)
+        if earlier is not None:
+            return earlier
     limits_check(user)
     cached = cache.get(cache_key(tool.name, parameters)) if use_cache else None
     queued = cached is None and not inline
-    execution = ToolExecution.objects.create(
-        tool=tool, user=user, parameters=parameters, celery_task_id=str(uuid.uuid4()) if queued else None,
-    )
+    try:
+        with transaction.atomic():
+            execution = ToolExecution.objects.create(
+                tool=tool, user=user, parameters=parameters, celery_task_id=str(uuid.uuid4()) if queued else None,
+                idempotency_key=idempotency_key,
+            )
+    except IntegrityError:  # the same key, at the same moment, from another request: that one won
+        earlier = execution_for_idempotency_key(user=user, key=idempotency_key, tool=tool, parameters=parameters)
+        if earlier is None:
+            raise
+        return earlier
     publisher = publisher_for(execution)
     publisher.status(ToolExecution.Status.PENDING)
     if cached is not None:
@@ -127,6 +146,26 @@ def execution_start(*, user, tool_name: str, parameters: Any = None, use_cache: 
     elif not defer_enqueue:
         execution_enqueue(execution, use_cache=use_cache)
     return execution
+
+
+def execution_for_idempotency_key(*, user, key: Any, tool: Tool, parameters: dict[str, Any]) -> ToolExecution | None:
+    """The execution an earlier request with this key started, if it is recent enough.
+
+    An older one gives its key up, so the key can start a new execution.
+    """
+    if not isinstance(key, str) or not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX_CHARS:
+        raise InvalidMessage(f"An idempotency key must be a string of 1 to {IDEMPOTENCY_KEY_MAX_CHARS} characters.")
+    earlier = ToolExecution.objects.select_related("tool", "user").filter(user=user, idempotency_key=key).first()
+    if earlier is None:
+        return None
+    window = timezone.timedelta(seconds=settings.MCP_CONFIG["IDEMPOTENCY_WINDOW_S"])
+    if earlier.created_at < timezone.now() - window:
+        ToolExecution.objects.filter(pk=earlier.pk).update(idempotency_key=None)
+        return None
+    if earlier.tool_id != tool.pk or earlier.parameters != parameters:
+        raise IdempotencyConflict(f"The idempotency key {key!r} was used for another request "
+                                  f"(execution {earlier.pk}); use a new key for a new request.")
+    return earlier
 
 
 def execution_enqueue(execution: ToolExecution, *, use_cache: bool) -> None:

@@ -30,7 +30,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from mcp_tools.errors import (
-    InvalidMessage, InvalidParameters, NotFound, RateLimited, ServiceError, ToolError, UnknownTool,
+    IdempotencyConflict, InvalidMessage, InvalidParameters, NotFound, RateLimited, ServiceError, ToolError,
+    UnknownTool,
 )
 from mcp_tools.models import ToolExecution
 
@@ -43,6 +44,7 @@ SERVICE_ERROR_STATUS: tuple[tuple[type[ServiceError], int], ...] = (
     (UnknownTool, status.HTTP_404_NOT_FOUND),
     (NotFound, status.HTTP_404_NOT_FOUND),
     (RateLimited, status.HTTP_429_TOO_MANY_REQUESTS),
+    (IdempotencyConflict, status.HTTP_409_CONFLICT),
     (ToolError, status.HTTP_502_BAD_GATEWAY),
 )
 
