@@ -9,13 +9,41 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from .errors import NotFound
+from .errors import NotFound, UnknownTool
 from .eventlog import Event, get_event_log
 from .models import Tool, ToolExecution, ToolUsageStats
 
 
 def tools_active() -> QuerySet[Tool]:
     return Tool.objects.filter(is_active=True)
+
+
+def tool_allowed(user, tool: Tool) -> bool:
+    """Whether ``user`` may see and run ``tool``: in one of its groups (if it names
+    any) and holding its permission (if it names one). Superusers may use every tool."""
+    if not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    if tool.access_groups and not user.groups.filter(name__in=tool.access_groups).exists():
+        return False
+    return not tool.access_permission or user.has_perm(tool.access_permission)
+
+
+def tools_visible_to(user) -> list[Tool]:
+    """The active tools ``user`` may see and run, by name."""
+    return [tool for tool in tools_active() if tool_allowed(user, tool)]
+
+
+def tool_get_usable(*, user, name: Any) -> Tool:
+    """The active tool named ``name`` if ``user`` may use it; else UnknownTool,
+    the same answer as for a tool that does not exist."""
+    if not isinstance(name, str) or not name:
+        raise UnknownTool("Give the tool's name.")
+    tool = Tool.objects.filter(name=name, is_active=True).first()
+    if tool is None or not tool_allowed(user, tool):
+        raise UnknownTool(f"No active tool is named {name!r}.")
+    return tool
 
 
 def tool_describe(tool: Tool) -> dict[str, Any]:
