@@ -81,11 +81,14 @@ class ToolError(ServiceError):
     default_message = "The tool failed."
 
     def __init__(self, message: str | None = None, *, code: str | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, result: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         if code:
             self.code = code
         self.retry_after = retry_after
+        # What a failed run produced before it failed (e.g. {"output": ..., "exit_code": 3}),
+        # kept on the execution so the user sees it.
+        self.result = result
 
 
 class PermanentToolError(ToolError):
