@@ -6,7 +6,15 @@ point it at the database, the cloud metadata service or an admin panel
 request will *land*, not what the URL looks like::
 
     page = fetch_page("https://example.com/post", max_bytes=2_000_000, timeout_s=10)
+    page = await fetch_page_async("https://example.com/post", max_bytes=2_000_000, timeout_s=10)
     text = extract_main_text(page)
+
+    async with guarded_request("POST", url, content=b"...", timeout_s=10) as landed:
+        ...  # landed.response (streaming), landed.url: any method, any status
+
+``guarded_request`` is the one guard every outgoing request of a tool goes
+through (``summarize_content``, Gantz ``http`` tools); ``fetch_page`` is its
+synchronous twin for GET.
 
 The rules, each closing a known bypass:
 
@@ -18,7 +26,9 @@ The rules, each closing a known bypass:
 - connect to the address that was checked (the URL's host is replaced by the
   IP; ``Host`` and TLS SNI keep the name), so a DNS answer that changes between
   check and connect (DNS rebinding) cannot redirect the request;
-- follow redirects by hand, re-checking scheme and address at every hop;
+- follow redirects by hand, re-checking scheme and address at every hop
+  (as Go's client: 301/302/303 turn a request other than GET/HEAD into a GET
+  without body; credentials are dropped when the origin changes);
 - ignore proxy settings from the environment, cap the body's bytes and the
   total time.
 
@@ -29,14 +39,15 @@ whatever the policy.
 """
 from __future__ import annotations
 
+import asyncio
 import codecs
 import ipaddress
 import logging
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -60,6 +71,8 @@ METADATA_ADDRESSES = frozenset({
 })
 NAT64_NETWORK = ipaddress.ip_network("64:ff9b::/96")
 RETRYABLE_CLIENT_STATUSES = frozenset({408, 429})
+# Sent again only to the origin they were written for.
+CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 REQUEST_HEADERS = {
     "User-Agent": "mcp-tools-fetch/1.0",
     "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,text/*;q=0.8",
@@ -103,6 +116,77 @@ def fetch_page(url: str, *, max_bytes: int, timeout_s: float,
                              code="too_many_redirects")
 
 
+async def fetch_page_async(url: str, *, max_bytes: int, timeout_s: float,
+                           allow_private: PrivatePolicy = False, max_redirects: int = 5,
+                           resolver: Resolver | None = None) -> FetchedPage:
+    """``fetch_page`` for asyncio: the same checks, errors and result."""
+    async with guarded_request("GET", url, headers=REQUEST_HEADERS, timeout_s=timeout_s,
+                               allow_private=allow_private, max_redirects=max_redirects,
+                               resolver=resolver) as landed:
+        content_type = _page_type(landed.response, landed.url)
+        body = bytearray()
+        truncated = False
+        async for chunk in landed.response.aiter_bytes():
+            body += chunk
+            if len(body) > max_bytes:
+                truncated = True
+                break
+        return FetchedPage(url=url, final_url=str(landed.url),
+                           status_code=landed.response.status_code, content_type=content_type,
+                           text=bytes(body[:max_bytes]).decode(_charset(landed.response),
+                                                               errors="replace"),
+                           truncated=truncated)
+
+
+@dataclass(frozen=True)
+class GuardedResponse:
+    """Where a guarded request landed: the (streaming) response and its URL."""
+
+    response: httpx.Response
+    url: httpx.URL
+
+
+@asynccontextmanager
+async def guarded_request(method: str, url: str, *, timeout_s: float,
+                          headers: Mapping[str, str] | None = None, content: bytes | None = None,
+                          allow_private: PrivatePolicy = False, max_redirects: int = 5,
+                          resolver: Resolver | None = None) -> AsyncIterator[GuardedResponse]:
+    """Send ``method url`` through the guard and yield the final, non-redirect response.
+
+    Any status is yielded; reading the body is the caller's, within
+    ``timeout_s``, which bounds every operation and the whole block. Errors:
+    ``invalid_url``, ``blocked_address``, ``too_many_redirects``,
+    ``fetch_failed`` (unknown host), ``fetch_unavailable`` (no connection,
+    dropped stream), ``fetch_timeout``."""
+    current = _parse_url(url)
+    headers = dict(headers or {})
+    try:
+        async with (asyncio.timeout(timeout_s),
+                    httpx.AsyncClient(trust_env=False, follow_redirects=False) as client):
+            for _hop in range(max_redirects + 1):
+                ip = _check_addresses(current, await _resolve_async(current, resolver),
+                                      allow_private)
+                request = _pinned_request(client, method, current, ip, headers, content,
+                                          timeout_s)
+                with _transport_errors(current):
+                    response = await client.send(request, stream=True)
+                    try:
+                        if not response.is_redirect:
+                            yield GuardedResponse(response, current)
+                            return
+                    finally:
+                        await response.aclose()
+                target = _redirect_target(response, current)
+                method, content, headers = _next_hop(response.status_code, method, content,
+                                                     headers, current, target)
+                current = target
+    except TimeoutError as exc:
+        raise TransientToolError(f"Fetching {current.host} timed out.",
+                                 code="fetch_timeout") from exc
+    raise PermanentToolError(f"{url} redirected more than {max_redirects} times.",
+                             code="too_many_redirects")
+
+
 def extract_main_text(page: FetchedPage) -> str:
     """The readable main text of ``page``, without markup or page furniture."""
     if page.content_type in HTML_TYPES:
@@ -136,7 +220,12 @@ def _parse_url(raw: str) -> httpx.URL:
 def _checked_address(url: httpx.URL, resolve: Resolver,
                      allow_private: PrivatePolicy) -> IPAddress:
     """Resolve ``url``'s host once and return the address to connect to."""
-    addresses = _resolve(url, resolve)
+    return _check_addresses(url, _resolve(url, resolve), allow_private)
+
+
+def _check_addresses(url: httpx.URL, addresses: list[IPAddress],
+                     allow_private: PrivatePolicy) -> IPAddress:
+    """The address to connect to, if every address the host resolved to is allowed."""
     for ip in addresses:
         if not is_address_allowed(ip, allow_private):
             logger.warning("Blocked fetch of %s: it resolves to %s", url.host, ip)
@@ -147,22 +236,51 @@ def _checked_address(url: httpx.URL, resolve: Resolver,
 
 
 def _resolve(url: httpx.URL, resolve: Resolver) -> list[IPAddress]:
+    literal = _ip_literal(url)
+    if literal is not None:
+        return [literal]
+    with _resolution_errors(url):
+        return _addresses(url, resolve(url.host, _port(url)))
+
+
+async def _resolve_async(url: httpx.URL, resolve: Resolver | None) -> list[IPAddress]:
+    """``_resolve`` without blocking the event loop (``resolve``, if given, is sync)."""
+    literal = _ip_literal(url)
+    if literal is not None or resolve is not None:
+        return [literal] if literal is not None else _resolve(url, resolve)
+    with _resolution_errors(url):
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            url.host, _port(url), type=socket.SOCK_STREAM)
+    return _addresses(url, list(dict.fromkeys(str(info[4][0]) for info in infos)))
+
+
+def _ip_literal(url: httpx.URL) -> IPAddress | None:
     try:
-        return [ipaddress.ip_address(url.host)]
+        return ipaddress.ip_address(url.host)
     except ValueError:
-        pass  # a name, not an IP literal
-    port = url.port or (443 if url.scheme == "https" else 80)
+        return None  # a name, not an IP literal
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
+def _addresses(url: httpx.URL, answers: list[str]) -> list[IPAddress]:
+    if not answers:
+        raise PermanentToolError(f"Could not resolve host {url.host}.", code="fetch_failed")
+    return [ipaddress.ip_address(answer) for answer in answers]
+
+
+@contextmanager
+def _resolution_errors(url: httpx.URL) -> Iterator[None]:
     try:
-        answers = resolve(url.host, port)
+        yield
     except socket.gaierror as exc:
         if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)):
             raise PermanentToolError(f"Could not resolve host {url.host}.",
                                      code="fetch_failed") from exc
         raise TransientToolError(f"Could not resolve host {url.host} right now.",
                                  code="fetch_unavailable") from exc
-    if not answers:
-        raise PermanentToolError(f"Could not resolve host {url.host}.", code="fetch_failed")
-    return [ipaddress.ip_address(answer) for answer in answers]
 
 
 def _system_resolver(host: str, port: int) -> list[str]:
@@ -202,16 +320,37 @@ def _unwrap_ipv4(ip: IPAddress) -> IPAddress:
 def _open_pinned(client: httpx.Client, url: httpx.URL, ip: IPAddress,
                  deadline: float) -> Iterator[httpx.Response]:
     """Stream a GET of ``url`` from ``ip``; httpx never sees the name to resolve."""
-    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    request = client.build_request(
-        "GET", url.copy_with(host=str(ip)),
-        headers={"Host": url.netloc.decode("ascii")},
-        timeout=httpx.Timeout(_remaining(deadline)), extensions=extensions)
+    request = _pinned_request(client, "GET", url, ip, {}, None, _remaining(deadline))
     response = client.send(request, stream=True)
     try:
         yield response
     finally:
         response.close()
+
+
+def _pinned_request(client: httpx.Client | httpx.AsyncClient, method: str, url: httpx.URL,
+                    ip: IPAddress, headers: Mapping[str, str], content: bytes | None,
+                    timeout_s: float) -> httpx.Request:
+    """A request for ``url`` addressed to ``ip``: ``Host`` and TLS SNI keep the name."""
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    headers = {name: value for name, value in headers.items() if name.lower() != "host"}
+    return client.build_request(
+        method, url.copy_with(host=str(ip)),
+        headers={**headers, "Host": url.netloc.decode("ascii")}, content=content,
+        timeout=httpx.Timeout(timeout_s), extensions=extensions)
+
+
+def _next_hop(status: int, method: str, content: bytes | None, headers: dict[str, str],
+              origin: httpx.URL, target: httpx.URL) -> tuple[str, bytes | None, dict[str, str]]:
+    """Method, body and headers for following a redirect, as Go's HTTP client does."""
+    if status in (301, 302, 303) and method not in ("GET", "HEAD"):
+        method, content = "GET", None
+        headers = {name: value for name, value in headers.items()
+                   if name.lower() not in ("content-type", "content-length")}
+    if (origin.scheme, origin.host, _port(origin)) != (target.scheme, target.host, _port(target)):
+        headers = {name: value for name, value in headers.items()
+                   if name.lower() not in CREDENTIAL_HEADERS}
+    return method, content, headers
 
 
 def _redirect_target(response: httpx.Response, url: httpx.URL) -> httpx.URL:
@@ -228,17 +367,23 @@ def _redirect_target(response: httpx.Response, url: httpx.URL) -> httpx.URL:
 
 def _read_page(response: httpx.Response, requested: str, final: httpx.URL,
                max_bytes: int, deadline: float) -> FetchedPage:
+    content_type = _page_type(response, final)
+    body, truncated = _read_capped(response, max_bytes, deadline)
+    return FetchedPage(url=requested, final_url=str(final),
+                       status_code=response.status_code, content_type=content_type,
+                       text=body.decode(_charset(response), errors="replace"),
+                       truncated=truncated)
+
+
+def _page_type(response: httpx.Response, final: httpx.URL) -> str:
+    """The page's media type, if the fetch succeeded and the page is text."""
     _raise_for_status(response, final)
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if not (content_type.startswith("text/") or content_type in HTML_TYPES):
         raise PermanentToolError(
             f"{final} is {content_type or 'of unknown type'}, not a text page.",
             code="unsupported_content")
-    body, truncated = _read_capped(response, max_bytes, deadline)
-    return FetchedPage(url=requested, final_url=str(final),
-                       status_code=response.status_code, content_type=content_type,
-                       text=body.decode(_charset(response), errors="replace"),
-                       truncated=truncated)
+    return content_type
 
 
 def _raise_for_status(response: httpx.Response, url: httpx.URL) -> None:

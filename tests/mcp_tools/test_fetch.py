@@ -1,9 +1,11 @@
-"""fetch_page and extract_main_text against a real HTTP server on 127.0.0.1.
+"""fetch_page, fetch_page_async, guarded_request and extract_main_text against
+a real HTTP server on 127.0.0.1.
 
 Happy paths run with ``allow_private=True`` (the server is on loopback).
 Blocking tests run with the default policy and prove that no connection was
 made: the server counts accepted connections, and ``connect_attempts`` records
-every ``socket.create_connection`` call httpx makes.
+every ``socket.create_connection`` call httpx makes (the sync client; the
+async tests rely on the server's count).
 """
 from __future__ import annotations
 
@@ -18,7 +20,13 @@ import pytest
 
 from mcp_tools.errors import PermanentToolError, TransientToolError
 from mcp_tools.tools import fetch
-from mcp_tools.tools.fetch import FetchedPage, extract_main_text, fetch_page
+from mcp_tools.tools.fetch import (
+    FetchedPage,
+    extract_main_text,
+    fetch_page,
+    fetch_page_async,
+    guarded_request,
+)
 
 ARTICLE_HTML = b"""<!DOCTYPE html>
 <html><head><title>Tide pools</title>
@@ -55,16 +63,29 @@ class Reply:
 Route = Reply | Callable[[BaseHTTPRequestHandler], None]
 
 
+@dataclass
+class Call:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: TestServer
 
     def do_GET(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.server.calls.append(Call(self.command, self.path, dict(self.headers),
+                                      self.rfile.read(length)))
         self.server.requests.append((self.path, self.headers.get("Host")))
         route = self.server.routes.get(self.path, Reply(404, b"not found"))
         try:
             route(self) if callable(route) else send(self, route)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client stopped reading (byte cap, timeout): expected
+
+    do_POST = do_PUT = do_GET
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -78,6 +99,7 @@ class TestServer(ThreadingHTTPServer):
         super().__init__((host, 0), _Handler)
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, str | None]] = []
+        self.calls: list[Call] = []
         self.connections = 0
         self.release = threading.Event()  # set at teardown: frees stalled handlers
 
@@ -469,3 +491,184 @@ def test_extraction_falls_back_to_the_page_text_when_no_main_text_is_found(monke
     text = extract_main_text(page_of("<html><body><div>Just  a\n line</div></body></html>"))
 
     assert text == "Just a line"
+
+
+# --- The async fetch and the shared guard ---------------------------------------------
+
+async def get_async(url: str, **options) -> FetchedPage:
+    options = {"max_bytes": 1_000_000, "timeout_s": 5.0, "allow_private": True, **options}
+    return await fetch_page_async(url, **options)
+
+
+async def fetch_error_async(url: str, **options) -> PermanentToolError | TransientToolError:
+    with pytest.raises((PermanentToolError, TransientToolError)) as caught:
+        await get_async(url, **options)
+    return caught.value
+
+
+async def test_async_fetch_returns_what_the_sync_fetch_returns(server):
+    server.routes["/article"] = Reply(body=ARTICLE_HTML, content_type=HTML)
+    server.routes["/old"] = Reply(301, headers={"Location": "/article"})
+
+    page = await get_async(server.url("/old"))
+
+    assert page == get(server.url("/old"))
+    assert page.final_url == server.url("/article")
+    assert "Tide pools are rocky hollows" in extract_main_text(page)
+
+
+async def test_async_byte_cap_truncates_and_keeps_what_was_read(server):
+    server.routes["/big"] = Reply(body=b"a" * 2_000_000)
+
+    page = await get_async(server.url("/big"), max_bytes=1000)
+
+    assert (page.text, page.truncated) == ("a" * 1000, True)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "0x7f.1", "10.0.0.1",
+                                  "169.254.169.254", "[::1]", "[::ffff:127.0.0.1]"])
+async def test_async_non_public_address_is_blocked_without_connecting(server, host):
+    server.routes["/article"] = Reply(body=b"internal secret")
+
+    error = await fetch_error_async(server.url("/article", host=host), allow_private=False)
+
+    assert error.code == "blocked_address"
+    assert server.connections == 0
+
+
+async def test_async_metadata_address_stays_blocked_when_private_is_allowed():
+    error = await fetch_error_async("http://169.254.169.254/latest/meta-data/",
+                                    allow_private=True)
+
+    assert error.code == "blocked_address"
+
+
+async def test_async_connection_goes_to_the_checked_address(server):
+    server.routes["/article"] = Reply(body=b"pinned")
+    lookups: list[str] = []
+
+    def rebinding(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"] if len(lookups) == 1 else ["10.255.255.1"]
+
+    page = await get_async(server.url("/article", host="rebind.test"), resolver=rebinding)
+
+    assert (page.text, lookups) == ("pinned", ["rebind.test"])
+    assert server.requests == [("/article", f"rebind.test:{server.port}")]
+
+
+async def test_async_redirect_to_a_blocked_address_is_refused_at_the_hop(server, other_server):
+    other_server.routes["/secret"] = Reply(body=b"internal secret")
+    server.routes["/go"] = Reply(302, headers={"Location": other_server.url("/secret", "127.0.0.2")})
+    only_the_first_server = ipaddress.ip_address("127.0.0.1")
+
+    error = await fetch_error_async(server.url("/go"),
+                                    allow_private=lambda ip: ip == only_the_first_server)
+
+    assert error.code == "blocked_address"
+    assert other_server.connections == 0
+
+
+async def test_async_redirect_chain_longer_than_max_redirects_fails(server):
+    for hop in range(10):
+        server.routes[f"/hop{hop}"] = Reply(302, headers={"Location": f"/hop{hop + 1}"})
+
+    error = await fetch_error_async(server.url("/hop0"), max_redirects=2)
+
+    assert error.code == "too_many_redirects"
+    assert [path for path, _host in server.requests] == ["/hop0", "/hop1", "/hop2"]
+
+
+async def test_async_errors_are_those_of_the_sync_fetch(server):
+    server.routes["/busy"] = Reply(503, b"busy", headers={"Retry-After": "7"})
+    server.routes["/logo.png"] = Reply(body=b"\x89PNG", content_type="image/png")
+
+    busy = await fetch_error_async(server.url("/busy"))
+    logo = await fetch_error_async(server.url("/logo.png"))
+    missing = await fetch_error_async(server.url("/missing"))
+
+    assert (type(busy), busy.code, busy.retry_after) == (TransientToolError, "fetch_unavailable", 7.0)
+    assert (logo.code, missing.code) == ("unsupported_content", "fetch_failed")
+
+
+async def test_async_server_dripping_bytes_cannot_outlast_the_total_timeout(server):
+    def drip(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Length", "1000000")
+        handler.end_headers()
+        while not handler.server.release.wait(timeout=0.02):
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+
+    server.routes["/drip"] = drip
+
+    error = await fetch_error_async(server.url("/drip"), timeout_s=0.3)
+
+    assert (type(error), error.code) == (TransientToolError, "fetch_timeout")
+
+
+async def test_async_refused_connection_is_transient_fetch_unavailable():
+    with socket.socket() as bound_not_listening:
+        bound_not_listening.bind(("127.0.0.1", 0))
+        port = bound_not_listening.getsockname()[1]
+
+        error = await fetch_error_async(f"http://127.0.0.1:{port}/")
+
+    assert (type(error), error.code) == (TransientToolError, "fetch_unavailable")
+
+
+async def test_async_fetch_ignores_proxy_settings_from_the_environment(server, monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # the discard port: nothing answers
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    server.routes["/direct"] = Reply(body=b"direct")
+
+    assert (await get_async(server.url("/direct"))).text == "direct"
+
+
+async def test_guarded_request_sends_method_headers_and_body_and_yields_any_status(server):
+    server.routes["/items"] = Reply(422, b'{"error": "bad"}', content_type="application/json")
+
+    async with guarded_request("POST", server.url("/items"), timeout_s=5, allow_private=True,
+                               headers={"X-Token": "t", "Host": "evil.test"},
+                               content=b'{"a": 1}') as landed:
+        body = await landed.response.aread()
+
+    assert (landed.response.status_code, body) == (422, b'{"error": "bad"}')
+    (call,) = server.calls
+    assert (call.method, call.path, call.body) == ("POST", "/items", b'{"a": 1}')
+    assert (call.headers["X-Token"], call.headers["Host"]) == ("t", f"127.0.0.1:{server.port}")
+
+
+@pytest.mark.parametrize(("status", "method", "body"), [
+    (303, "GET", b""), (302, "GET", b""), (301, "GET", b""), (307, "POST", b"data"),
+    (308, "POST", b"data")])
+async def test_redirected_post_follows_go_rules_for_method_and_body(server, status, method, body):
+    server.routes["/form"] = Reply(status, headers={"Location": "/done"})
+    server.routes["/done"] = Reply(body=b"done")
+
+    async with guarded_request("POST", server.url("/form"), timeout_s=5, allow_private=True,
+                               content=b"data",
+                               headers={"Content-Type": "text/plain"}) as landed:
+        await landed.response.aread()
+
+    assert landed.url == fetch.httpx.URL(server.url("/done"))
+    assert (server.calls[1].method, server.calls[1].body) == (method, body)
+
+
+async def test_credentials_are_dropped_when_a_redirect_changes_origin(server, other_server):
+    server.routes["/here"] = Reply(302, headers={"Location": "/there"})
+    server.routes["/there"] = Reply(302, headers={"Location": other_server.url("/away", "127.0.0.2")})
+    other_server.routes["/away"] = Reply(body=b"away")
+
+    async with guarded_request("GET", server.url("/here"), timeout_s=5, allow_private=True,
+                               headers={"Authorization": "Bearer s3cret", "Cookie": "a=b",
+                                        "X-Kept": "yes"}) as landed:
+        await landed.response.aread()
+
+    assert server.calls[1].headers["Authorization"] == "Bearer s3cret"  # same origin
+    (away,) = other_server.calls
+    assert "Authorization" not in away.headers and "Cookie" not in away.headers
+    assert away.headers["X-Kept"] == "yes"
