@@ -32,6 +32,16 @@ from .environment import (
     SERVICE_SECRET_PATTERNS,
     is_service_secret,
 )
+from .loader import load_gantz_file
+from .model import (
+    GantzFile,
+    GantzFileError,
+    GantzParameter,
+    GantzTool,
+    HttpSpec,
+    Problem,
+    ScriptSpec,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +49,14 @@ __all__ = [
     "SERVICE_SECRET_NAMES",
     "SERVICE_SECRET_PATTERNS",
     "DurationError",
+    "GantzFile",
+    "GantzFileError",
+    "GantzParameter",
+    "GantzTool",
+    "HttpSpec",
+    "Problem",
+    "ScriptSpec",
     "is_service_secret",
+    "load_gantz_file",
     "parse_duration",
 ]
