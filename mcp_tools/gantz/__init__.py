@@ -42,6 +42,7 @@ from .model import (
     Problem,
     ScriptSpec,
 )
+from .script import run_script
 
 logger = logging.getLogger(__name__)
 
@@ -59,4 +60,5 @@ __all__ = [
     "is_service_secret",
     "load_gantz_file",
     "parse_duration",
+    "run_script",
 ]
