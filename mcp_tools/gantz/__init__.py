@@ -32,6 +32,7 @@ from .environment import (
     SERVICE_SECRET_PATTERNS,
     is_service_secret,
 )
+from .http_request import run_http
 from .loader import load_gantz_file
 from .model import (
     GantzFile,
@@ -60,5 +61,6 @@ __all__ = [
     "is_service_secret",
     "load_gantz_file",
     "parse_duration",
+    "run_http",
     "run_script",
 ]
