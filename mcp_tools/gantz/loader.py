@@ -114,34 +114,44 @@ def _read_tool(problems: Problems, index: int, data: dict[str, Any],
     problems.known_keys(label, "", data, TOOL_KEYS)
     parameters = _read_parameters(problems, label, data.get("parameters"))
     names = [parameter.name for parameter in parameters]
-    environment = {key: problems.text(label, f"environment.{key}", value)
-                   for key, value in problems.mapping(label, "environment", data.get("environment")).items()}
-    for key, value in environment.items():
-        problems.references(label, f"environment.{key}", value)
-        problems.no_placeholders(label, f"environment.{key}", value,
-                                 "the value is in GANTZ_ARG_<NAME>")
     has_script, has_http = bool(data.get("script")), bool(data.get("http"))
     if has_script == has_http:
         problems.add(label, "script/http", "a tool needs exactly one of script and http")
-    script = read_script(problems, label, data["script"], names, folder) if has_script else None
-    http = read_http(problems, label, data["http"], names) if has_http else None
-    access = problems.mapping(label, "access", data.get("access"))
-    problems.known_keys(label, "access", access, ("groups", "permission"))
-    groups = [problems.text(label, f"access.groups[{i}]", group, required=True)
-              for i, group in enumerate(problems.listing(label, "access.groups", access.get("groups")))]
-    permission = problems.text(label, "access.permission", access.get("permission"))
-    if permission and not PERMISSION.fullmatch(permission):
-        problems.add(label, "access.permission", f"{permission!r} is not app_label.codename")
-    if not name:
-        return None
-    return GantzTool(
+    groups, permission = _read_access(problems, label, data.get("access"))
+    tool = GantzTool(
         name=name, description=problems.text(label, "description", data.get("description")),
-        parameters=tuple(parameters), environment=environment, script=script, http=http,
+        parameters=tuple(parameters),
+        environment=_read_environment(problems, label, data.get("environment")),
+        script=read_script(problems, label, data["script"], names, folder) if has_script else None,
+        http=read_http(problems, label, data["http"], names) if has_http else None,
         pure=problems.flag(label, "pure", data.get("pure"), False),
         repeatable=problems.flag(label, "repeatable", data.get("repeatable"), True),
-        access_groups=tuple(group for group in groups if group), access_permission=permission,
+        access_groups=groups, access_permission=permission,
         raw=json.loads(json.dumps(data)),
     )
+    return tool if name else None
+
+
+def _read_environment(problems: Problems, tool: str, value: Any) -> dict[str, str]:
+    environment = {}
+    for key, item in problems.mapping(tool, "environment", value).items():
+        text = environment[key] = problems.text(tool, f"environment.{key}", item)
+        problems.references(tool, f"environment.{key}", text)
+        problems.no_placeholders(tool, f"environment.{key}", text,
+                                 "the value is in GANTZ_ARG_<NAME>")
+    return environment
+
+
+def _read_access(problems: Problems, tool: str, value: Any) -> tuple[tuple[str, ...], str]:
+    """Our ``access`` key: the groups allowed (none: everyone) and a permission needed."""
+    access = problems.mapping(tool, "access", value)
+    problems.known_keys(tool, "access", access, ("groups", "permission"))
+    groups = [problems.text(tool, f"access.groups[{index}]", group, required=True)
+              for index, group in enumerate(problems.listing(tool, "access.groups", access.get("groups")))]
+    permission = problems.text(tool, "access.permission", access.get("permission"))
+    if permission and not PERMISSION.fullmatch(permission):
+        problems.add(tool, "access.permission", f"{permission!r} is not app_label.codename")
+    return tuple(group for group in groups if group), permission
 
 
 def _read_parameters(problems: Problems, tool: str, value: Any) -> list[GantzParameter]:
