@@ -65,14 +65,15 @@ async def run_http(tool: GantzTool, parameters: dict[str, Any], *, emit: Emit,
     if spec is None:
         raise ValueError(f"{tool.name} is not an http tool")
     arguments = tool.arguments(parameters)
-    headers = {name: render_header(name, value, arguments, environ)
-               for name, value in spec.headers.items()}
+    headers: dict[str, str | bytes] = {
+        name: render_header(name, value, arguments, environ).encode()  # UTF-8; httpx sends ASCII only
+        for name, value in spec.headers.items()}
     content = None
     if spec.body is not None:
         if not _has(headers, "Content-Type"):
             headers["Content-Type"] = "application/json"
         content_type = next(v for k, v in headers.items() if k.lower() == "content-type")
-        content = render_body(spec.body, arguments, environ, content_type).encode()
+        content = render_body(spec.body, arguments, environ, _text(content_type)).encode()
     headers.update({k: v for k, v in DEFAULT_HEADERS.items() if not _has(headers, k)})
     call = _Call(tool, emit)
     try:
@@ -168,7 +169,11 @@ class _Call:
                                   code=exc.code, result=result)
 
 
-def _has(headers: Mapping[str, str], name: str) -> bool:
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _has(headers: Mapping[str, str | bytes], name: str) -> bool:
     return any(key.lower() == name.lower() for key in headers)
 
 

@@ -5,7 +5,8 @@ that it can only ever be *data* where it lands::
 
     args     ["-n", "{{count}}"]          the value is one argv element, whatever it contains
     url      "https://x/{{city}}?q={{q}}"  percent-encoded: "/", "?", "&", "#" cannot restructure the URL
-    header   "Bearer {{token}}"           as is, but CR/LF (a second header) is refused
+    header   "Bearer {{token}}"           as is (sent as UTF-8), but a control character
+                                          such as CR/LF (a second header) is refused
     body     '{"q": "{{q}}", "n": {{n}}}' JSON: inside a string JSON-escaped, elsewhere a JSON value
     body     "a={{a}}&b={{b}}"            form-encoded when Content-Type says so, else raw text
     shell    see ``shell.py``: a reference to GANTZ_ARG_<NAME>, never the value
@@ -77,13 +78,15 @@ def render_url(template: str, arguments: Mapping[str, Any], environ: Mapping[str
 
 def render_header(header: str, template: str, arguments: Mapping[str, Any],
                   environ: Mapping[str, str]) -> str:
-    """A header value; a CR, LF or NUL in it (which would smuggle a header) is refused."""
+    """A header value; a control character in it (CR/LF would smuggle a second
+    header) is refused. Tab is allowed, as HTTP allows it."""
     text, names = marked(template, environ)
     value = fill(text, [_text(arguments, name) for name in names])
-    if any(character in value for character in "\r\n\0"):
+    if any((ord(character) < 32 and character != "\t") or ord(character) == 127
+           for character in value):
         raise PermanentToolError(
-            f"The {header} header would contain a line break; parameters cannot add headers.",
-            code="invalid_parameters")
+            f"The {header} header would contain a line break or another control character;"
+            " parameters cannot add headers.", code="invalid_parameters")
     return value
 
 

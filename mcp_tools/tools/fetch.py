@@ -148,7 +148,8 @@ class GuardedResponse:
 
 @asynccontextmanager
 async def guarded_request(method: str, url: str, *, timeout_s: float,
-                          headers: Mapping[str, str] | None = None, content: bytes | None = None,
+                          headers: Mapping[str, str | bytes] | None = None,
+                          content: bytes | None = None,
                           allow_private: PrivatePolicy = False, max_redirects: int = 5,
                           resolver: Resolver | None = None) -> AsyncIterator[GuardedResponse]:
     """Send ``method url`` through the guard and yield the final, non-redirect response.
@@ -329,7 +330,7 @@ def _open_pinned(client: httpx.Client, url: httpx.URL, ip: IPAddress,
 
 
 def _pinned_request(client: httpx.Client | httpx.AsyncClient, method: str, url: httpx.URL,
-                    ip: IPAddress, headers: Mapping[str, str], content: bytes | None,
+                    ip: IPAddress, headers: Mapping[str, str | bytes], content: bytes | None,
                     timeout_s: float) -> httpx.Request:
     """A request for ``url`` addressed to ``ip``: ``Host`` and TLS SNI keep the name."""
     extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
@@ -340,8 +341,9 @@ def _pinned_request(client: httpx.Client | httpx.AsyncClient, method: str, url: 
         timeout=httpx.Timeout(timeout_s), extensions=extensions)
 
 
-def _next_hop(status: int, method: str, content: bytes | None, headers: dict[str, str],
-              origin: httpx.URL, target: httpx.URL) -> tuple[str, bytes | None, dict[str, str]]:
+def _next_hop(status: int, method: str, content: bytes | None, headers: dict[str, str | bytes],
+              origin: httpx.URL,
+              target: httpx.URL) -> tuple[str, bytes | None, dict[str, str | bytes]]:
     """Method, body and headers for following a redirect, as Go's HTTP client does."""
     if status in (301, 302, 303) and method not in ("GET", "HEAD"):
         method, content = "GET", None

@@ -91,6 +91,16 @@ async def test_a_form_body_is_form_encoded(gantz_tool, http_server):
     assert http_server.calls[0].body == b"q=a%26n%3D99+b&n=1"
 
 
+async def test_header_values_are_sent_as_utf8(gantz_tool, http_server):
+    http_server.routes["/x"] = Reply(body=b"ok")
+    tool = http_tool(gantz_tool, http_server.url("/x"), headers={"X-City": "{{q}}"})
+
+    await call(tool, {"q": "São Paulo 🙂"})
+
+    raw = http_server.calls[0].headers["X-City"].encode("latin-1")  # http.server reads latin-1
+    assert raw.decode("utf-8") == "São Paulo 🙂"
+
+
 async def test_a_line_break_in_a_header_value_is_refused_before_connecting(gantz_tool, http_server):
     tool = http_tool(gantz_tool, http_server.url("/x"), headers={"X-Token": "{{token}}"})
 

@@ -47,7 +47,8 @@ def test_url_values_are_percent_encoded_so_they_cannot_restructure_it():
 
 def test_header_values_are_substituted_but_a_line_break_is_refused():
     assert render_header("Authorization", "Bearer {{t}} ${TOKEN}", {"t": "abc"}, ENV) == "Bearer abc t0k"
-    for value in ("x\r\nX-Admin: 1", "x\nY", "x\rY"):
+    assert render_header("X-City", "{{c}}\t!", {"c": "São Paulo"}, ENV) == "São Paulo\t!"
+    for value in ("x\r\nX-Admin: 1", "x\nY", "x\rY", "x\x00", "x\x1b[0m", "x\x7f"):
         with pytest.raises(PermanentToolError) as caught:
             render_header("X-Q", "{{q}}", {"q": value}, ENV)
         assert caught.value.code == "invalid_parameters"
