@@ -444,6 +444,9 @@ def _transport_errors(url: httpx.URL) -> Iterator[None]:
     except httpx.TransportError as exc:
         raise TransientToolError(f"Could not connect to {url.host}.",
                                  code="fetch_unavailable") from exc
+    except httpx.DecodingError as exc:  # e.g. "Content-Encoding: gzip" on a body that is not
+        raise PermanentToolError(f"{url.host} sent a body that cannot be decoded.",
+                                 code="fetch_failed") from exc
 
 
 # --- Text extraction ------------------------------------------------------------

@@ -159,6 +159,15 @@ async def test_status_400_and_above_fails_naming_it_with_the_body_emitted_and_ke
     assert emit.text == caught.value.result["output"]
 
 
+async def test_a_body_that_cannot_be_decoded_fails_the_tool(gantz_tool, http_server):
+    http_server.routes["/gz"] = Reply(body=b"not gzip", headers={"Content-Encoding": "gzip"})
+
+    with pytest.raises(PermanentToolError) as caught:
+        await call(http_tool(gantz_tool, http_server.url("/gz")))
+
+    assert caught.value.code == "tool_failed"
+
+
 async def test_head_returns_the_status_and_no_output(gantz_tool, http_server):
     http_server.routes["/ping"] = Reply(body=b"ignored")
 

@@ -321,6 +321,14 @@ def test_server_dripping_bytes_cannot_outlast_the_total_timeout(server):
     assert error.code == "fetch_timeout"
 
 
+def test_a_body_that_cannot_be_decoded_is_fetch_failed_not_a_crash(server):
+    server.routes["/gz"] = Reply(body=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+
+    error = fetch_error(server.url("/gz"))
+
+    assert (type(error), error.code) == (PermanentToolError, "fetch_failed")
+
+
 def test_refused_connection_is_transient_fetch_unavailable():
     with socket.socket() as bound_not_listening:
         bound_not_listening.bind(("127.0.0.1", 0))
@@ -606,6 +614,14 @@ async def test_async_server_dripping_bytes_cannot_outlast_the_total_timeout(serv
     error = await fetch_error_async(server.url("/drip"), timeout_s=0.3)
 
     assert (type(error), error.code) == (TransientToolError, "fetch_timeout")
+
+
+async def test_async_body_that_cannot_be_decoded_is_fetch_failed(server):
+    server.routes["/gz"] = Reply(body=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+
+    error = await fetch_error_async(server.url("/gz"))
+
+    assert (type(error), error.code) == (PermanentToolError, "fetch_failed")
 
 
 async def test_async_refused_connection_is_transient_fetch_unavailable():
