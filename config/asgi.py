@@ -10,7 +10,6 @@ it instead (see ``mcp_tools/mcp/asgi.py``).
 """
 from __future__ import annotations
 
-import asyncio
 import os
 
 from django.core.asgi import get_asgi_application
@@ -33,6 +32,6 @@ router = ProtocolTypeRouter({
 
 
 async def application(scope, receive, send):
-    """Hands the server's loop to the publisher (and starts the embedded worker) on first use."""
-    embedded.ensure_started(asyncio.get_running_loop())
+    """Starts the embedded worker (embedded default) on first use."""
+    embedded.ensure_started()
     return await router(scope, receive, send)

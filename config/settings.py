@@ -166,25 +166,18 @@ if PRODUCTION:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# --- Channel layer. The pub/sub layer has no per-channel capacity (the core
-# layer silently drops past it) and measured 4-8x cheaper per message; the
-# event log covers what either may lose (docs/design.md).
-CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
+# --- Channel layer. Redis pub/sub in production: no per-channel capacity (the core
+# layer drops silently past it), and the event log's script publishes each numbered
+# event to its group in the same step (mcp_tools/events/dispatch.py). In the embedded
+# default, an in-memory layer that any thread may send to (mcp_tools/events/memory_layer.py).
 if PRODUCTION:
-    _layer_backend = {
-        "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "core": "channels_redis.core.RedisChannelLayer",
-    }[CHANNEL_LAYER]
-    _layer_config: dict = {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}], "prefix": f"{REDIS_NAMESPACE}:asgi"}
-    if CHANNEL_LAYER == "pubsub":
-        # JSON on the wire lets the event log's script publish live events to
-        # the groups itself, in the same step that numbers them (events.Outbox).
-        _layer_config["serializer_format"] = "json"
-    if CHANNEL_LAYER == "core":
-        _layer_config.update({"capacity": 5000, "expiry": 60})
-    CHANNEL_LAYERS = {"default": {"BACKEND": _layer_backend, "CONFIG": _layer_config}}
+    CHANNEL_LAYERS = {"default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}], "prefix": f"{REDIS_NAMESPACE}:asgi",
+                   "serializer_format": "json"},
+    }}
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "mcp_tools.events.memory_layer.MemoryChannelLayer"}}
 
 # --- Live event log (seq numbers, replay). Redis in production, memory otherwise.
 EVENT_LOG_URL: str = REDIS_URL
@@ -205,7 +198,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Above the longest tool time limit, or a long task would be delivered twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=2 * 60 * 60)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=4)
+# The bare `celery -A config worker` is the production command: the pool is the
+# engine's (one event loop holds every running execution, mcp_tools/engine/) and
+# the concurrency is how many executions one worker process runs at once.
+CELERY_WORKER_POOL = "mcp_tools.engine.pool:ExecutionPool"
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=1000)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- LLM providers (mcp_tools/providers)
@@ -229,6 +226,10 @@ MCP_CONFIG = {
     "RETRY_BACKOFF_S": env.float("MCP_RETRY_BACKOFF_S", default=1.0),
     "RETRY_BACKOFF_MAX_S": env.float("MCP_RETRY_BACKOFF_MAX_S", default=30.0),
     "COALESCE_MS": env.int("MCP_COALESCE_MS", default=15),
+    # A run's output (streamed text) beyond this ends it with output_too_large, after the part that fits.
+    "MAX_OUTPUT_BYTES": env.int("MCP_MAX_OUTPUT_BYTES", default=1024 * 1024),
+    # Synchronous (plain def) Python tools run in this many threads per worker process at most.
+    "SYNC_TOOL_THREADS": env.int("MCP_SYNC_TOOL_THREADS", default=32),
     "COALESCE_BYTES": env.int("MCP_COALESCE_BYTES", default=512),
     # Deltas per second one worker process aims to stay under: past it the
     # coalescing window widens with the number of streams (0 = fixed window).
@@ -242,16 +243,24 @@ MCP_CONFIG = {
     "RETENTION_DAYS": env.int("MCP_RETENTION_DAYS", default=30),
     # A request repeated with the same idempotency key within this window attaches to the first one's execution.
     "IDEMPOTENCY_WINDOW_S": env.int("MCP_IDEMPOTENCY_WINDOW_S", default=24 * 60 * 60),
-    # Liveness: a running execution's worker beats every HEARTBEAT_INTERVAL_S;
-    # the reaper ends executions whose beat is older than HEARTBEAT_STALE_S.
-    "HEARTBEAT_INTERVAL_S": env.float("MCP_HEARTBEAT_INTERVAL_S", default=5.0),
-    "HEARTBEAT_STALE_S": env.float("MCP_HEARTBEAT_STALE_S", default=30.0),
-    "PENDING_STALE_S": env.float("MCP_PENDING_STALE_S", default=2 * 60 * 60),
-    "REAPER_INTERVAL_S": env.float("MCP_REAPER_INTERVAL_S", default=30.0),
-    # WebSocket connections: a silent subscription is checked against the event
-    # log this often (catches events the channel layer lost); connections per
-    # user (per server process); idle connections without subscriptions close.
-    "WS_CATCHUP_INTERVAL_S": env.float("MCP_WS_CATCHUP_INTERVAL_S", default=3.0),
+    # The engine (mcp_tools/engine/): each worker engine renews its heartbeat every
+    # HEARTBEAT_INTERVAL_S; one silent for HEARTBEAT_STALE_S is taken for dead and its
+    # executions run again elsewhere, found by a reaper pass every REAPER_INTERVAL_S
+    # (so within HEARTBEAT_STALE_S + REAPER_INTERVAL_S). Executions waiting longer than
+    # PENDING_RESCUE_S while an engine has room get a new token (a broker lost theirs).
+    "HEARTBEAT_INTERVAL_S": env.float("MCP_HEARTBEAT_INTERVAL_S", default=3.0),
+    "HEARTBEAT_STALE_S": env.float("MCP_HEARTBEAT_STALE_S", default=10.0),
+    "REAPER_INTERVAL_S": env.float("MCP_REAPER_INTERVAL_S", default=3.0),
+    "PENDING_RESCUE_S": env.float("MCP_PENDING_RESCUE_S", default=60.0),
+    # How often the engine reads the logs of its running executions (a cancel, an end elsewhere).
+    "CONTROL_POLL_S": env.float("MCP_CONTROL_POLL_S", default=0.5),
+    # Threads of a worker's engine for database writes; seconds a warm shutdown lets runs finish.
+    "ENGINE_DB_THREADS": env.int("MCP_ENGINE_DB_THREADS", default=8),
+    "ENGINE_SHUTDOWN_GRACE_S": env.float("MCP_ENGINE_SHUTDOWN_GRACE_S", default=30.0),
+    # Delivery (mcp_tools/delivery.py): a follower that heard nothing for this long reads
+    # the event log (catches events the channel layer lost). One setting for every transport.
+    "DELIVERY_POLL_S": env.float("MCP_DELIVERY_POLL_S", default=2.0),
+    # WebSocket connections: per user (per server process); idle connections without subscriptions close.
     "WS_MAX_CONNECTIONS_PER_USER": env.int("MCP_WS_MAX_CONNECTIONS_PER_USER", default=20),
     "WS_IDLE_TIMEOUT_S": env.float("MCP_WS_IDLE_TIMEOUT_S", default=15 * 60),
 }
@@ -263,11 +272,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mcp_tools.cleanup_old_executions",
         "schedule": crontab(hour=3, minute=30),
         "kwargs": {"days": MCP_CONFIG["RETENTION_DAYS"]},
-    },
-    # Ends executions whose worker vanished (no heartbeat) so none stays running forever.
-    "reap-stale-executions": {
-        "task": "mcp_tools.reap_stale_executions",
-        "schedule": MCP_CONFIG["REAPER_INTERVAL_S"],
     },
 }
 

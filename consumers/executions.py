@@ -1,14 +1,16 @@
-"""``/ws/executions/``: run tools and watch your own executions.
+"""``/ws/executions/``: run tools and watch your own executions (docs/protocol.md).
 
-Delivery rules (PROTOCOL.md) kept here, per connection:
+One consumer per connection. A client frame is parsed and checked
+(``protocol.py``), then handled by ``handle_<type>``, which calls the same
+services every transport calls. Following executions — join before read, no
+duplicates, no gaps, the idle poll, epochs — is ``mcp_tools.delivery``'s
+``Subscriptions``; this module only sends what it says.
 
-- ``delivered[execution_id]`` is the highest seq sent for that execution.
-  A live event at or below it is a duplicate and dropped; one above
-  ``delivered + 1`` means the channel layer lost something, and the gap is
-  filled from the event log before it is sent. So a client sees every seq
-  exactly once, in order, whatever the layer did.
-- ``subscribe`` joins the group *before* reading the log, so nothing falls
-  between the replay and the live stream.
+Whatever ends a connection — a close, an error close, a refusal, a crash in
+a handler — runs ``release`` (``__call__``'s ``finally``), which gives back
+the user's connection slot and leaves every group: ``disconnect`` alone is
+not enough, because daphne skips it when an application closes with a code
+it refuses.
 """
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ import logging
 import time
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -26,45 +27,46 @@ from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from mcp_tools import selectors, services
-from mcp_tools.errors import InvalidMessage, RateLimited, ServiceError
-from mcp_tools.eventlog import TERMINAL_TYPES
-from mcp_tools.events import execution_group
+from mcp_tools.delivery import Subscriptions
+from mcp_tools.errors import InvalidMessage, QueueUnavailable, RateLimited, ServiceError
+from mcp_tools.events import Event, Snapshot
 
-from .protocol import (MessageTooLarge, check_envelope, decode_frame, field_bool, field_object, field_seq, field_str,
-                       request_id_of)
+from .protocol import (MessageTooLarge, check_envelope, decode_frame, field_bool, field_object, field_optional_str,
+                       field_seq, field_str, request_id_of)
 
 logger = logging.getLogger(__name__)
 
 # Outages of PostgreSQL or Redis: the client gets internal_error with a message it can act on.
-BACKING_SERVICE_ERRORS = (DatabaseError, RedisError)
+BACKING_SERVICE_ERRORS = (DatabaseError, RedisError, OSError)
 
+# Close codes (docs/protocol.md). An application may only use 1000 and 3000-4999 under daphne.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
-CLOSE_MESSAGE_TOO_LARGE = 1009
-CLOSE_INTERNAL_ERROR = 1011
+CLOSE_MESSAGE_TOO_LARGE = 4009
+CLOSE_SERVICE_UNAVAILABLE = 4011
 CLOSE_IDLE = 4408
 CLOSE_TOO_MANY_CONNECTIONS = 4429
 
 
-class ConnectionCounter:
-    """Open connections per user, in this server process (exact, nothing to leak)."""
+class ConnectionSlots:
+    """Open connections per user, in this server process."""
 
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}
 
-    def open(self, user_id: int) -> bool:
+    def take(self, user_id: int) -> bool:
         if self.counts.get(user_id, 0) >= settings.MCP_CONFIG["WS_MAX_CONNECTIONS_PER_USER"]:
             return False
         self.counts[user_id] = self.counts.get(user_id, 0) + 1
         return True
 
-    def close(self, user_id: int) -> None:
+    def give_back(self, user_id: int) -> None:
         self.counts[user_id] -= 1
         if not self.counts[user_id]:
             del self.counts[user_id]
 
 
-connections = ConnectionCounter()
+slots = ConnectionSlots()
 # Channel-layer messages whose handlers never touch the database (see ``dispatch``).
 DATABASE_FREE_MESSAGES = frozenset({"execution.event", "monitor.event"})
 
@@ -72,26 +74,33 @@ DATABASE_FREE_MESSAGES = frozenset({"execution.event", "monitor.event"})
 class ExecutionConsumer(AsyncWebsocketConsumer):
     """One client connection. Handlers are named ``handle_<type>``."""
 
+    user: Any = None
+    slot_user_id: int | None = None
+    watchdog: asyncio.Task | None = None
+    subscriptions: Subscriptions | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        """The whole life of the connection; whatever ends it, ``release`` runs."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.release()
+
     async def connect(self) -> None:
         """Called on the handshake: accept first, so 44xx close codes survive daphne."""
         self.user = self.scope.get("user")
-        self.subscriptions: set[str] = set()
-        self.delivered: dict[str, int] = {}
-        self.last_event_at: dict[str, float] = {}
         self.last_client_frame_at = time.monotonic()
-        self.watchdog: asyncio.Task | None = None
-        # Replay, gap fill and catch-up read the log and send; one at a time.
-        self.delivery_lock = asyncio.Lock()
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if not connections.open(self.user.pk):
+        if not slots.take(self.user.pk):
             limit = settings.MCP_CONFIG["WS_MAX_CONNECTIONS_PER_USER"]
             await self.send_error(RateLimited(f"At most {limit} open connections per user.", retry_after=5), None)
             await self.close(code=CLOSE_TOO_MANY_CONNECTIONS)
             return
-        self.counted = True
+        self.slot_user_id = self.user.pk
+        self.subscriptions = Subscriptions(channel_name=self.channel_name, send=self.send_event)
         self.watchdog = asyncio.create_task(self.watch())
         await self.on_authenticated()
 
@@ -99,62 +108,52 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         """Called once the user is known; the monitor adds its feed here."""
 
     async def disconnect(self, code: int) -> None:
-        """Called when the socket closes: leave every group."""
-        if getattr(self, "watchdog", None) is not None:
+        """Called when the socket closes."""
+        await self.release()
+
+    async def release(self) -> None:
+        """Give back the connection slot and leave every group; safe to call more than once."""
+        if self.watchdog is not None and self.watchdog is not asyncio.current_task():
             self.watchdog.cancel()
-        if getattr(self, "counted", False):
-            connections.close(self.user.pk)
-        for execution_id in list(getattr(self, "subscriptions", ())):
-            try:
-                await self.channel_layer.group_discard(execution_group(execution_id), self.channel_name)
-            except Exception:  # the layer may be down; its membership expires by itself
-                logger.warning("group_discard failed for %s", execution_id, exc_info=True)
+        self.watchdog = None
+        if self.slot_user_id is not None:
+            slots.give_back(self.slot_user_id)
+            self.slot_user_id = None
+        if self.subscriptions is not None:
+            subscriptions, self.subscriptions = self.subscriptions, None
+            await subscriptions.close()
 
     async def watch(self) -> None:
-        """Runs while connected: catch up silent subscriptions from the event log
-        (the channel layer may have lost their latest events) and close idle
-        connections. If the event store itself is unreachable, say so and close
-        with 1011 so the client reconnects and resubscribes with ``after_seq``."""
+        """While connected: the idle poll of every quiet subscription, and closing idle connections.
+        If the event store is unreachable, say so and close (4011): the client reconnects and resubscribes."""
         config = settings.MCP_CONFIG
-        interval = config["WS_CATCHUP_INTERVAL_S"]
         while True:
-            await asyncio.sleep(interval)
-            now = time.monotonic()
-            if not self.subscriptions and now - self.last_client_frame_at > config["WS_IDLE_TIMEOUT_S"]:
+            await asyncio.sleep(config["DELIVERY_POLL_S"])
+            subscriptions = self.subscriptions
+            if subscriptions is None:
+                return
+            if not subscriptions.cursors and time.monotonic() - self.last_client_frame_at > config["WS_IDLE_TIMEOUT_S"]:
                 await self.close(code=CLOSE_IDLE)
                 return
             try:
-                for execution_id in list(self.subscriptions):
-                    if now - self.last_event_at.get(execution_id, 0) >= interval:
-                        await self.catch_up(execution_id)
+                await subscriptions.poll()
             except Exception:
                 logger.warning("Event store unreachable; closing the connection", exc_info=True)
                 await self.send_error(ServiceError("The event service is unavailable; reconnect and resubscribe "
                                                    "with after_seq."), None)
-                await self.close(code=CLOSE_INTERNAL_ERROR)
+                await self.close(code=CLOSE_SERVICE_UNAVAILABLE)
                 return
-
-    async def catch_up(self, execution_id: str) -> None:
-        """Send what the log holds beyond what this connection has delivered."""
-        async with self.delivery_lock:
-            if execution_id not in self.subscriptions:
-                return
-            self.last_event_at[execution_id] = time.monotonic()
-            missed, _ = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
-                execution_id, after_seq=self.delivered.get(execution_id, 0))
-            for event in missed:
-                await self.send_event(event)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called for every client frame."""
         request_id = None
         try:
+            self.last_client_frame_at = time.monotonic()
             if bytes_data is not None:
                 self._check_size(len(bytes_data))
                 raise InvalidMessage("Binary frames are not accepted; send JSON text.")
-            self.last_client_frame_at = time.monotonic()
-            self._check_size(len(text_data.encode()))
-            frame = decode_frame(text_data)
+            self._check_size(len((text_data or "").encode()))
+            frame = decode_frame(text_data or "")
             request_id = request_id_of(frame)
             message = check_envelope(frame)
             await getattr(self, f"handle_{message['type']}")(message, request_id)
@@ -182,85 +181,69 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
     async def handle_execute(self, message: dict, request_id: str | None) -> None:
         tool = field_str(message, "tool")
         parameters = field_object(message, "parameters", {})
-        use_cache = field_bool(message, "use_cache", True)
-        # Not thread-sensitive: executes from many connections run side by side
-        # (each with its own pooled connection) instead of queueing behind
-        # channels' one sync thread, which made `accepted` wait seconds at 100
-        # starts per second (bench/, docs/benchmarks.md).
-        execution = await database_sync_to_async(services.execution_start, thread_sensitive=False)(
-            user=self.user, tool_name=tool, parameters=parameters, use_cache=use_cache, defer_enqueue=True)
-        execution_id = str(execution.pk)
-        await self.send_json({"type": "execution.accepted", "execution_id": execution_id, "seq": 0,
-                              "request_id": request_id, "tool": tool, "status": "pending"})
-        # Recorded and acknowledged; now the task. A broker failure ends it as failed
-        # (queue_unavailable), which the subscription delivers, and answers with an error.
+        start = services.execution_start if field_bool(message, "use_cache", True) else services.execution_start_uncached
+        # Not thread-sensitive: executes from many connections run side by side (each
+        # with its own pooled connection) instead of queueing behind channels' one sync thread.
+        refused: QueueUnavailable | None = None
         try:
-            await database_sync_to_async(services.execution_enqueue, thread_sensitive=False)(
-                execution, use_cache=use_cache)
-        except Exception:
-            logger.warning("Execution %s could not be queued", execution_id, exc_info=True)
-            await self.subscribe(execution_id, after_seq=0)
-            raise ServiceError("The task queue is unavailable: the execution was recorded and has failed "
-                               "(queue_unavailable). Retry shortly.") from None
-        await self.subscribe(execution_id, after_seq=0)
+            execution = await database_sync_to_async(start, thread_sensitive=False)(
+                user=self.user, tool_name=tool, parameters=parameters,
+                idempotency_key=field_optional_str(message, "idempotency_key"))
+        except QueueUnavailable as exc:  # recorded, then failed: the client sees it like any other execution
+            execution, refused = exc.execution, exc
+        accepted: dict[str, Any] = {"type": "execution.accepted", "execution_id": str(execution.pk), "seq": 0,
+                                    "request_id": request_id, "tool": tool, "status": "pending"}
+        if execution.reattached:  # an earlier request's execution (same idempotency key)
+            accepted.update(status=execution.status, reattached=True)
+        await self.send_json(accepted)
+        await self.follow(str(execution.pk), after_seq=0)
+        if refused is not None:
+            raise refused
 
     async def handle_subscribe(self, message: dict, request_id: str | None) -> None:
         execution_id = field_str(message, "execution_id")
         after_seq = field_seq(message, "after_seq")
+        epoch = field_optional_str(message, "epoch")
         execution = await database_sync_to_async(selectors.execution_get_visible)(
             user=self.user, execution_id=execution_id)
-        await self.subscribe(str(execution.pk), after_seq=after_seq, request_id=request_id, announce=True)
+
+        async def announce(snapshot: Snapshot) -> None:
+            await self.send_json({"type": "subscribed", "execution_id": str(execution.pk),
+                                  "last_seq": snapshot.last_seq, "epoch": snapshot.epoch, "request_id": request_id})
+
+        await self.follow(str(execution.pk), after_seq=after_seq, epoch=epoch, announce=announce)
 
     async def handle_unsubscribe(self, message: dict, request_id: str | None) -> None:
-        execution_id = field_str(message, "execution_id")
         execution = await database_sync_to_async(selectors.execution_get_visible)(
-            user=self.user, execution_id=execution_id)
-        await self.unsubscribe(str(execution.pk))
+            user=self.user, execution_id=field_str(message, "execution_id"))
+        if self.subscriptions is not None:
+            await self.subscriptions.unsubscribe(str(execution.pk))
         await self.send_json({"type": "unsubscribed", "execution_id": str(execution.pk), "request_id": request_id})
 
     async def handle_cancel(self, message: dict, request_id: str | None) -> None:
-        execution_id = field_str(message, "execution_id")
-        await database_sync_to_async(services.execution_cancel)(user=self.user, execution_id=execution_id)
+        await database_sync_to_async(services.execution_cancel)(user=self.user,
+                                                                execution_id=field_str(message, "execution_id"))
 
     async def handle_list_tools(self, message: dict, request_id: str | None) -> None:
-        tools = await database_sync_to_async(lambda: [selectors.tool_describe(t) for t in selectors.tools_active()])()
+        tools = await database_sync_to_async(
+            lambda: [selectors.tool_describe(t) for t in selectors.tools_visible_to(self.user)])()
         await self.send_json({"type": "tools", "tools": tools, "request_id": request_id})
 
     async def handle_ping(self, message: dict, request_id: str | None) -> None:
         await self.send_json({"type": "pong", "request_id": request_id})
 
-    # --- Subscriptions and delivery.
+    # --- Delivery.
 
-    async def subscribe(self, execution_id: str, *, after_seq: int, request_id: str | None = None,
-                        announce: bool = False) -> None:
-        # Under the delivery lock: the watchdog's catch-up must not send events
-        # between the reset of ``delivered`` and the replay (it would send them twice).
-        async with self.delivery_lock:
-            if execution_id not in self.subscriptions:
-                await self.channel_layer.group_add(execution_group(execution_id), self.channel_name)
-                self.subscriptions.add(execution_id)
-            self.delivered[execution_id] = after_seq
-            self.last_event_at[execution_id] = time.monotonic()
-            events, last_seq = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
-                execution_id, after_seq=after_seq)
-            if announce:
-                await self.send_json({"type": "subscribed", "execution_id": execution_id, "last_seq": last_seq,
-                                      "request_id": request_id})
-            for event in events:
-                await self.send_event(event)
-
-    async def unsubscribe(self, execution_id: str) -> None:
-        if execution_id in self.subscriptions:
-            self.subscriptions.discard(execution_id)
-            await self.channel_layer.group_discard(execution_group(execution_id), self.channel_name)
+    async def follow(self, execution_id: str, **options: Any) -> None:
+        if self.subscriptions is not None:
+            await self.subscriptions.subscribe(execution_id, **options)
 
     async def dispatch(self, message: dict) -> None:
         """Called for every message; live events skip channels' database clean-up.
 
         channels runs ``close_old_connections`` in its one sync thread before
-        every handler. Live events touch no database, and at thousands per
-        second that hop cost a quarter of daphne's CPU and queued every event
-        behind one thread (bench/, docs/benchmarks.md).
+        every handler; live events touch no database, and at thousands per
+        second that hop queued every event behind one thread (docs/benchmarks.md).
         """
         if message["type"] in DATABASE_FREE_MESSAGES:
             await getattr(self, message["type"].replace(".", "_"))(message)
@@ -268,31 +251,12 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
 
     async def execution_event(self, message: dict) -> None:
-        """Called for each event published to a subscribed execution's group."""
-        event = message["event"]
-        execution_id = event["execution_id"]
-        if execution_id not in self.subscriptions:
-            return
-        last = self.delivered.get(execution_id, 0)
-        if event["seq"] <= last:
-            return
-        self.last_event_at[execution_id] = time.monotonic()
-        if event["seq"] > last + 1:  # the channel layer lost something: fill from the log
-            await self.catch_up(execution_id)
-            return
-        await self.send_event(event)
+        """Called for each event published to a followed execution's group."""
+        if self.subscriptions is not None:
+            await self.subscriptions.live(message["event"])
 
-    async def send_event(self, event: dict) -> None:
-        """Send one execution event unless this connection already had it."""
-        execution_id = event["execution_id"] if "execution_id" in event else None
-        if execution_id is None:
-            return
-        if event["seq"] <= self.delivered.get(execution_id, 0):
-            return
-        self.delivered[execution_id] = event["seq"]
+    async def send_event(self, event: Event) -> None:
         await self.send_json(event)
-        if event["type"] in TERMINAL_TYPES:
-            await self.unsubscribe(execution_id)
 
     # --- Output.
 

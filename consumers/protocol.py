@@ -79,6 +79,15 @@ def field_str(message: dict, name: str) -> str:
     return value
 
 
+def field_optional_str(message: dict, name: str) -> str | None:
+    value = message.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidMessage(f"\"{name}\" must be a non-empty string when given.")
+    return value
+
+
 def field_object(message: dict, name: str, default: dict) -> dict:
     value = message.get(name, default)
     if not isinstance(value, dict):

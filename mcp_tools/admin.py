@@ -24,6 +24,7 @@ from django.utils.html import format_html
 
 from . import selectors, services
 from .errors import ServiceError
+from .events import get_event_log
 from .models import Tool, ToolExecution, ToolUsageStats
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class ToolExecutionAdmin(admin.ModelAdmin):
     actions = ["cancel_executions", "rerun_executions"]
     fieldsets = [
         (None, {"fields": ["id", "tool", "user", "status", "error_code", "attempt", "cached", "celery_task_id"]}),
-        ("Timing", {"fields": ["created_at", "started_at", "completed_at", "duration_ms", "heartbeat_at"]}),
+        ("Timing", {"fields": ["created_at", "started_at", "completed_at", "duration_ms", "worker", "epoch"]}),
         ("Usage", {"fields": ["input_tokens", "output_tokens"]}),
         ("Input and output", {"fields": ["parameters_json", "result_json", "error_text"]}),
         ("Event log", {"fields": ["events_json"], "classes": ["collapse"]}),
@@ -92,7 +93,7 @@ class ToolExecutionAdmin(admin.ModelAdmin):
     @admin.display(description="events")
     def events_json(self, obj: ToolExecution) -> str:
         # A running execution's log is not on the row yet: read it where it lives.
-        events = obj.events if obj.is_terminal else selectors.execution_events(obj.pk)[0]
+        events = obj.events if obj.is_terminal else get_event_log().read(str(obj.pk)).events
         return pretty_json(events)
 
     @admin.action(description="Cancel selected running executions", permissions=["change"])
@@ -112,8 +113,8 @@ class ToolExecutionAdmin(admin.ModelAdmin):
         for execution in queryset.filter(status__in=ToolExecution.TERMINAL_STATUSES).select_related("tool"):
             try:
                 # No cache: a re-run is asked for to run the tool again.
-                services.execution_start(user=request.user, tool_name=execution.tool.name,
-                                         parameters=execution.parameters, use_cache=False)
+                services.execution_start_uncached(user=request.user, tool_name=execution.tool.name,
+                                                  parameters=execution.parameters)
                 started += 1
             except ServiceError as exc:
                 problems.append(f"{execution.pk}: {exc.message}")

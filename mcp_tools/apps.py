@@ -1,7 +1,30 @@
+"""The app: at start-up, find every app's tools and check the Gantz file."""
+from __future__ import annotations
+
 from django.apps import AppConfig
+from django.core import checks
+from django.utils.module_loading import autodiscover_modules
 
 
 class McpToolsConfig(AppConfig):
     name = "mcp_tools"
     verbose_name = "MCP tools"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Import ``tools`` of every installed app (like ``admin.py``): their ``@tool`` functions register."""
+        autodiscover_modules("tools")
+        checks.register(check_gantz_file)
+
+
+def check_gantz_file(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """``manage.py check``: every problem of the Gantz file, with its tool and field."""
+    from .gantz import GantzFileError
+    from .tools.registry import all_tools, gantz_file
+
+    try:
+        all_tools()
+    except GantzFileError as exc:
+        return [checks.Error(f"{problem.tool or '(file)'}: {problem.field}: {problem.message}",
+                             obj=str(gantz_file()), id="mcp_tools.E001") for problem in exc.problems]
+    return []

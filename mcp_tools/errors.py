@@ -11,6 +11,7 @@ execution's ``error.code``). The WebSocket, REST and MCP layers each translate
     ├── NotFound              not_found
     ├── RateLimited           rate_limited         (.retry_after: seconds)
     ├── IdempotencyConflict   idempotency_conflict (a key reused for another request)
+    ├── QueueUnavailable      internal_error       (.execution: recorded, then failed queue_unavailable)
     └── ToolError             raised while a tool runs; ends the execution
         ├── PermanentToolError    fail at once (fetch_failed, unsupported_content, llm_error, ...)
         │   └── ExecutionTimeout  timeout
@@ -74,6 +75,17 @@ class IdempotencyConflict(ServiceError):
     default_message = "The idempotency key was already used for another request."
 
 
+class QueueUnavailable(ServiceError):
+    """The execution was recorded, but the task queue refused it: it has failed (``queue_unavailable``)."""
+    code = "internal_error"
+    default_message = ("The task queue is unavailable: the execution was recorded and has failed "
+                       "(queue_unavailable). Retry shortly.")
+
+    def __init__(self, execution: Any) -> None:
+        super().__init__()
+        self.execution = execution
+
+
 class ToolError(ServiceError):
     """Raised while a tool runs. ``code`` ends up in ``execution.failed``."""
 
@@ -102,3 +114,10 @@ class ExecutionTimeout(PermanentToolError):
 
 class TransientToolError(ToolError):
     """Worth another attempt (overloaded, rate-limited, dropped stream, timeout)."""
+
+
+class ExecutionStopped(Exception):
+    """Not an error: the run must stop quietly (cancelled, out of time, ended elsewhere, given up).
+
+    Raised by a tool's context (``ctx.emit``, ``ctx.check``); the engine ends
+    the execution the way the reason says."""

@@ -4,7 +4,7 @@
 token usage, whether the result came from the cache, and ``events``: the full
 event log (PROTOCOL.md's execution events with their ``seq``), saved in the
 same write that stores the result. While an execution runs its log lives in
-Redis (or memory); see ``mcp_tools/eventlog.py``.
+Redis (or memory); see ``mcp_tools/events/log.py``.
 """
 from __future__ import annotations
 
@@ -83,7 +83,6 @@ class ToolExecution(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     events = models.JSONField(default=list, blank=True, help_text="The event log, saved when the execution ends.")
-    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life from the worker.")
     worker = models.CharField(max_length=200, blank=True, default="",
                               help_text="The worker engine running the current attempt.")
     epoch = models.CharField(max_length=32, blank=True, default="",
@@ -104,6 +103,9 @@ class ToolExecution(models.Model):
             ("view_all_executions", "Can monitor every user's executions"),
             ("cancel_any_execution", "Can cancel any user's execution"),
         ]
+
+    # Set by the services: True when a repeated request (same idempotency key) got this earlier execution.
+    reattached = False
 
     def __str__(self) -> str:
         return f"{self.tool.name} - {self.status}"

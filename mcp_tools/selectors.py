@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from .errors import NotFound, UnknownTool
-from .eventlog import Event, get_event_log
+from .events import Event
 from .models import Tool, ToolExecution, ToolUsageStats
 
 
@@ -68,21 +68,33 @@ def execution_get_visible(*, user, execution_id: Any) -> ToolExecution:
         raise NotFound() from None
 
 
-def execution_events(execution_id: Any, *, after_seq: int = 0) -> tuple[list[Event], int]:
-    """Stored events with seq > after_seq, and the highest seq stored.
+def can_monitor_everyone(user) -> bool:
+    """Whether ``user`` may watch every user's executions (the monitor)."""
+    return bool(user.is_staff)
 
-    Live executions are read from the event log; once the log has expired the
-    row's saved copy answers (every execution has at least its pending event,
-    so an empty log means an expired one).
-    """
-    execution_id = str(execution_id)
-    log = get_event_log()
-    events = log.read(execution_id, after_seq)
-    last_seq = events[-1]["seq"] if events else log.last_seq(execution_id)
-    if last_seq:
-        return events, last_seq
-    saved = ToolExecution.objects.filter(pk=execution_id).values_list("events", flat=True).first() or []
-    return [e for e in saved if e["seq"] > after_seq], len(saved)
+
+def execution_owner(execution_id: Any) -> dict[str, str]:
+    """``{"tool", "user"}`` of an execution, as the monitor's events name them."""
+    row = ToolExecution.objects.filter(pk=execution_id).values("tool__name", "user__username").first()
+    return {"tool": row["tool__name"], "user": row["user__username"]} if row else {"tool": "", "user": ""}
+
+
+def execution_get_cancellable(*, user, execution_id: Any) -> ToolExecution:
+    """An execution ``user`` may cancel, or NotFound (the same answer as for one that does not exist)."""
+    return execution_get_visible(user=user, execution_id=execution_id)
+
+
+# The epoch of rows saved before epochs existed.
+LEGACY_EPOCH = "0"
+
+
+def stored_events(execution_id: Any) -> tuple[list[Event], str]:
+    """The event log saved on an ended execution's row, and its epoch ([] if none was saved)."""
+    row = ToolExecution.objects.filter(pk=execution_id).values("events", "epoch").first()
+    if not row or not row["events"]:
+        return [], ""
+    epoch = row["epoch"] or LEGACY_EPOCH
+    return [{**event, "epoch": event.get("epoch", epoch)} for event in row["events"]], epoch
 
 
 def stats_by_tool() -> dict[str, dict[str, Any]]:

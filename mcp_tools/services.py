@@ -1,151 +1,112 @@
-"""Writes: the one path every entry point takes to run a tool.
+"""Writes: the one path every entry point takes to start, run and cancel a tool.
 
-WebSocket ``execute``, REST ``execute``/``execute_async``, ``manage.py
-run_tool`` and MCP ``tools/call`` all call ``execution_start``::
+WebSocket ``execute``, REST ``execute``/``execute_async``, MCP ``tools/call``
+and the admin's re-run all call ``execution_start`` (or
+``execution_start_uncached`` when the client asked not to be answered from
+the cache)::
 
-    execution = execution_start(user=user, tool_name="generate_report",
-                                parameters={"data": {...}})
+    execution = execution_start(user=user, tool_name="generate_report", parameters={"data": {...}})
 
-It validates the parameters against the tool's JSON Schema, applies the
-user's limits, creates the ``ToolExecution``, publishes its first event
-(``pending``, seq 1), and then either answers from the cache (a cache hit is
-still an execution: recorded, streamed, counted) or runs the tool — in a
-Celery worker, or inline for the synchronous REST call and the CLI.
+It checks that the user may use the tool, validates the parameters against
+its JSON Schema, applies the user's limits, records the ``ToolExecution``,
+starts its event log with ``pending`` (seq 1), and then answers from the
+result cache (a cache hit is still an execution: recorded, streamed, counted)
+or puts it in the queue: the row waits as ``pending`` and a Celery message —
+a token — lets a worker engine claim the next execution by fair share
+(``engine/claims.py``). ``manage.py run_tool`` records one with
+``execution_prepare`` and runs it in its own process.
+
+A request repeated with the same idempotency key gets the execution the
+first one started (``execution_for_idempotency_key``); that execution comes
+back with ``reattached = True``.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
-import time
 import uuid
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
-from jsonschema import Draft202012Validator
 
-from .errors import IdempotencyConflict, InvalidMessage, InvalidParameters, RateLimited, UnknownTool
-from .events import ExecutionPublisher, cancelled_event, completed_event, failed_event
-from .models import Tool, ToolExecution, ToolUsageStats
-from .eventlog import get_event_log
-from .selectors import execution_events, execution_get_visible
-from .tools import STREAMED_FIELD
+from . import outcomes
+from .errors import IdempotencyConflict, InvalidMessage, QueueUnavailable
+from .events import cancelled_event, completed_event, delta_event, failed_event, new_epoch, status_event
+from .events.writer import EventWriter
+from .limits import limits_check
+from .models import Tool, ToolExecution
+from .parameters import parameters_validate
+from .results_cache import CachedAnswer, result_cache_lookup
+from .selectors import execution_get_cancellable, tool_get_usable
 
 logger = logging.getLogger(__name__)
 
 # A cached text is replayed in pieces of this size, so clients see it stream.
 CACHED_PIECE_CHARS = 256
 IDEMPOTENCY_KEY_MAX_CHARS = 200
+RUN_TASK = "mcp_tools.execute_tool_async"
 
 
-def tool_get_active(name: Any) -> Tool:
-    if not isinstance(name, str) or not name:
-        raise UnknownTool("Give the tool's name.")
-    try:
-        return Tool.objects.get(name=name, is_active=True)
-    except Tool.DoesNotExist:
-        raise UnknownTool(f"No active tool is named {name!r}.") from None
-
-
-def parameters_validate(tool: Tool, parameters: Any) -> dict[str, Any]:
-    """The parameters, or InvalidParameters listing every problem found."""
-    validator = Draft202012Validator(tool.parameters_schema or {"type": "object"})
-    problems = [
-        {"path": "/".join(str(p) for p in error.absolute_path), "field": _field_of(error),
-         "message": error.message}
-        for error in sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
-    ]
-    if problems:
-        raise InvalidParameters(f"Invalid parameters for {tool.name}: " + "; ".join(p["message"] for p in problems),
-                                details=problems)
-    return parameters
-
-
-def _field_of(error) -> str | None:
-    """The top-level parameter a schema error is about (for forms)."""
-    if error.absolute_path:
-        return str(error.absolute_path[0])
-    if error.validator == "required":
-        return error.message.split("'")[1] if "'" in error.message else None
-    if error.validator == "additionalProperties" and "'" in error.message:
-        return error.message.split("'")[1]
-    return None
-
-
-def cache_key(tool_name: str, parameters: dict[str, Any]) -> str:
-    canonical = json.dumps(parameters, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return f"mcp_tool:{tool_name}:{hashlib.sha256(canonical.encode()).hexdigest()}"
-
-
-def limits_check(user) -> None:
-    """Per-user execution rate (per minute) and concurrent executions."""
-    config = settings.MCP_CONFIG
-    active = ToolExecution.objects.filter(user=user, status__in=ToolExecution.ACTIVE_STATUSES).count()
-    if active >= config["MAX_CONCURRENT_EXECUTIONS"]:
-        raise RateLimited(f"At most {config['MAX_CONCURRENT_EXECUTIONS']} executions may run at once.",
-                          retry_after=1)
-    now = time.time()
-    window = int(now // 60)
-    key = f"ratelimit:executions:{user.pk}:{window}"
-    try:  # one round trip once the minute's counter exists (INCR keeps its expiry)
-        count = cache.incr(key)
-    except ValueError:  # the minute's first execution: create the counter
-        count = 1 if cache.add(key, 1, timeout=61) else cache.incr(key)
-    if count > config["RATE_LIMIT_PER_MINUTE"]:
-        raise RateLimited(f"At most {config['RATE_LIMIT_PER_MINUTE']} executions per minute.",
-                          retry_after=math.ceil(60 - now % 60))
-
-
-def execution_start(*, user, tool_name: str, parameters: Any = None, use_cache: bool = True,
-                    inline: bool = False, defer_enqueue: bool = False,
+def execution_start(*, user, tool_name: Any, parameters: Any = None,
                     idempotency_key: str | None = None) -> ToolExecution:
-    """Validate, record, publish ``pending``, then answer from cache or run.
+    """Record an execution and answer it from the cache, or queue it."""
+    execution, created = _record(user=user, tool_name=tool_name, parameters=parameters,
+                                 idempotency_key=idempotency_key, queued=True)
+    if created and not execution_answer_from_cache(execution):
+        _enqueue(execution)
+    execution.reattached = not created
+    return execution
 
-    ``defer_enqueue``: a queued execution is left for the caller to hand to
-    Celery with ``execution_enqueue``; the WebSocket consumer answers
-    ``execution.accepted`` first (the task's publish was ~1.5 ms of it, bench/).
 
-    ``idempotency_key``: a request repeated by the same user with the same key
-    within ``IDEMPOTENCY_WINDOW_S`` gets the execution the first one started
-    (running or ended) instead of a new one; the same key with another tool
-    or other parameters is ``idempotency_conflict``.
-    """
-    tool = tool_get_active(tool_name)
+def execution_start_uncached(*, user, tool_name: Any, parameters: Any = None,
+                             idempotency_key: str | None = None) -> ToolExecution:
+    """Record an execution and queue it, whatever the cache holds."""
+    execution, created = _record(user=user, tool_name=tool_name, parameters=parameters,
+                                 idempotency_key=idempotency_key, queued=True)
+    if created:
+        _enqueue(execution)
+    execution.reattached = not created
+    return execution
+
+
+def execution_prepare(*, user, tool_name: Any, parameters: Any = None) -> ToolExecution:
+    """Record an execution that the caller runs itself (``engine.run_here``), outside the queue."""
+    execution, _ = _record(user=user, tool_name=tool_name, parameters=parameters, idempotency_key=None,
+                           queued=False)
+    return execution
+
+
+def _record(*, user, tool_name: Any, parameters: Any, idempotency_key: str | None,
+            queued: bool) -> tuple[ToolExecution, bool]:
+    """The new execution, pending, with its log started; or the earlier one for the same key (False)."""
+    tool = tool_get_usable(user=user, name=tool_name)
     parameters = parameters_validate(tool, {} if parameters is None else parameters)
     if idempotency_key is not None:
         earlier = execution_for_idempotency_key(user=user, key=idempotency_key, tool=tool, parameters=parameters)
         if earlier is not None:
-            return earlier
+            return earlier, False
     limits_check(user)
-    cached = cache.get(cache_key(tool.name, parameters)) if use_cache else None
-    queued = cached is None and not inline
+    epoch = new_epoch()
     try:
         with transaction.atomic():
             execution = ToolExecution.objects.create(
-                tool=tool, user=user, parameters=parameters, celery_task_id=str(uuid.uuid4()) if queued else None,
-                idempotency_key=idempotency_key,
-            )
+                tool=tool, user=user, parameters=parameters, epoch=epoch, idempotency_key=idempotency_key,
+                celery_task_id=str(uuid.uuid4()) if queued else None)
     except IntegrityError:  # the same key, at the same moment, from another request: that one won
         earlier = execution_for_idempotency_key(user=user, key=idempotency_key, tool=tool, parameters=parameters)
         if earlier is None:
             raise
-        return earlier
-    publisher = publisher_for(execution)
-    publisher.status(ToolExecution.Status.PENDING)
-    if cached is not None:
-        execution_answer_from_cache(execution, publisher, cached)
-    elif inline:
-        from .runner import execution_run
+        return earlier, False
+    execution.tool, execution.user = tool, user
+    writer_for(execution).create(status_event("pending"))
+    return execution, True
 
-        execution_run(str(execution.pk), use_cache=use_cache)
-    elif not defer_enqueue:
-        execution_enqueue(execution, use_cache=use_cache)
-    return execution
+
+def writer_for(execution: ToolExecution, *, epoch: str | None = None) -> EventWriter:
+    return EventWriter(execution_id=str(execution.pk), tool=execution.tool.name, user=execution.user.get_username(),
+                       epoch=epoch or execution.epoch)
 
 
 def execution_for_idempotency_key(*, user, key: Any, tool: Tool, parameters: dict[str, Any]) -> ToolExecution | None:
@@ -168,129 +129,65 @@ def execution_for_idempotency_key(*, user, key: Any, tool: Tool, parameters: dic
     return earlier
 
 
-def execution_enqueue(execution: ToolExecution, *, use_cache: bool) -> None:
-    """Hand a recorded execution to Celery (nothing to do if it was answered from the cache).
+def execution_answer_from_cache(execution: ToolExecution) -> bool:
+    """Stream a cached result as a recorded execution's answer; False if the cache has none."""
+    if not execution.tool.cacheable:
+        return False
+    cached: CachedAnswer | None = result_cache_lookup(execution.tool.name, execution.parameters)
+    if cached is None:
+        return False
+    text = cached.text
+    events = [status_event("running", attempt=1)]
+    events += [delta_event(text[i:i + CACHED_PIECE_CHARS]) for i in range(0, len(text), CACHED_PIECE_CHARS)]
+    # No tokens spent: the cached result's own usage is not counted again.
+    events.append(completed_event(cached.result, duration_ms=0, cached=True, attempt=1))
+    outcomes.end_execution(execution, writer=writer_for(execution), events=events)
+    return True
 
-    If the broker refuses it, the execution fails with ``queue_unavailable``
-    rather than staying pending, and the error is raised to the caller.
-    """
-    if execution.celery_task_id is None:
-        return
+
+def _enqueue(execution: ToolExecution) -> None:
+    """Queue a recorded execution. If the broker refuses its token, it fails with ``queue_unavailable``
+    (rather than waiting for ever) and ``QueueUnavailable`` (holding the execution) is raised."""
     try:
-        _enqueue(execution, use_cache=use_cache)
-    except Exception:
+        execution_send_tokens([execution])
+    except Exception as exc:
+        logger.warning("Execution %s could not be queued", execution.pk, exc_info=True)
         message = "The task queue was unavailable; the execution was not started."
         try:
-            publisher_for(execution).finish(failed_event("queue_unavailable", message, duration_ms=0),
-                                            on_claimed=lambda: execution_finalize(
-                                                execution, status=ToolExecution.Status.FAILED, duration_ms=0,
-                                                error=message, error_code="queue_unavailable", attempt=0))
-        except Exception:  # the event log is on the same Redis; the reaper ends it later
+            outcomes.end_execution(execution, writer=writer_for(execution), events=[
+                failed_event("queue_unavailable", message, duration_ms=0, attempt=0)])
+        except Exception:  # the event log is on the same Redis; the reaper rescues it later
             logger.warning("Could not fail unqueued execution %s", execution.pk, exc_info=True)
-        raise
+        raise QueueUnavailable(execution) from exc
 
 
-def _enqueue(execution: ToolExecution, *, use_cache: bool) -> None:
-    from .tasks import execute_tool_async
+def execution_send_tokens(executions: list[ToolExecution]) -> None:
+    """Send one Celery token per execution (after the current transaction commits)."""
+    def send() -> None:
+        for execution in executions:
+            # argsrepr given: Celery would otherwise saferepr() the arguments of every task it sends.
+            current_app.send_task(RUN_TASK, args=[str(execution.pk)], task_id=execution.celery_task_id or None,
+                                  argsrepr=f"['{execution.pk}']", kwargsrepr="{}")
 
-    options: dict[str, Any] = {"task_id": execution.celery_task_id}
-    if not settings.EMBEDDED_WORKER:  # the threads pool has no time limits; the runner's deadline holds
-        options.update(soft_time_limit=execution.tool.timeout, time_limit=execution.tool.timeout + 30)
-    transaction.on_commit(
-        # argsrepr/kwargsrepr given: Celery would otherwise saferepr() the arguments
-        # of every task it sends (~9% of daphne's CPU in bursts of executes, bench/).
-        lambda: execute_tool_async.apply_async(args=[str(execution.pk)], kwargs={"use_cache": use_cache},
-                                               argsrepr=repr([str(execution.pk)]),
-                                               kwargsrepr=repr({"use_cache": use_cache}), **options)
-    )
-
-
-def publisher_for(execution: ToolExecution) -> ExecutionPublisher:
-    return ExecutionPublisher(execution_id=str(execution.pk), tool=execution.tool.name,
-                              user=execution.user.get_username())
-
-
-def execution_answer_from_cache(execution: ToolExecution, publisher: ExecutionPublisher, cached: dict) -> None:
-    started = time.monotonic()
-    publisher.status(ToolExecution.Status.RUNNING, attempt=1)
-    text = cached.get("text", "")
-    for start in range(0, len(text), CACHED_PIECE_CHARS):
-        publisher.publish({"type": "execution.delta", "text": text[start:start + CACHED_PIECE_CHARS]})
-    duration_ms = int((time.monotonic() - started) * 1000)
-    result = cached["result"]
-    # No tokens spent: the cached result's own usage is not counted again.
-    publisher.finish(completed_event(result, duration_ms=duration_ms, cached=True), on_claimed=lambda: execution_finalize(
-        execution, status=ToolExecution.Status.COMPLETED, duration_ms=duration_ms, result=result, cached=True,
-        attempt=1))
+    transaction.on_commit(send)
 
 
 def execution_cancel(*, user, execution_id: Any) -> ToolExecution:
-    """End an execution with ``cancelled``; a no-op if it has already ended.
+    """Ask for an execution to end ``cancelled``; a no-op if it has already ended.
 
-    The terminal event is claimed in the event log first, so a worker that is
-    finishing at the same moment cannot also end it; the worker notices on
-    its next append and closes the provider stream.
+    A queued execution is ended here. A running one is ended by the engine
+    running it, within ``CONTROL_POLL_S``, with the tokens it had spent (or by
+    a reaper, if that engine is gone); the cancel is recorded in the event log
+    first, so it cannot be lost. Either way exactly one terminal event is
+    logged, and whoever logged it wrote the row.
     """
-    execution = execution_get_visible(user=user, execution_id=execution_id)
+    execution = execution_get_cancellable(user=user, execution_id=execution_id)
     if execution.is_terminal:
         return execution
-    duration_ms = int((timezone.now() - execution.created_at).total_seconds() * 1000)
-    publisher_for(execution).finish(cancelled_event(duration_ms=duration_ms), on_claimed=lambda: execution_finalize(
-        execution, status=ToolExecution.Status.CANCELLED, duration_ms=duration_ms))
+    writer = writer_for(execution)
+    if writer.log.request_cancel(str(execution.pk)) and not execution.worker:
+        duration_ms = int((timezone.now() - execution.created_at).total_seconds() * 1000)
+        outcomes.end_execution(execution, writer=writer, events=[
+            cancelled_event(duration_ms=duration_ms, attempt=execution.attempt)])
     execution.refresh_from_db()
     return execution
-
-
-def execution_finalize(execution: ToolExecution, *, status: str, duration_ms: int, result: dict | None = None,
-                       error_code: str = "", error: str | None = None, cached: bool = False,
-                       attempt: int | None = None, input_tokens: int = 0, output_tokens: int = 0) -> None:
-    """The one write at the end: result, status and event log on the row, then stats.
-
-    Only the party whose terminal event the log accepted calls this, so it
-    runs exactly once per execution.
-    """
-    events, _ = execution_events(execution.pk)
-    fields: dict[str, Any] = {
-        "status": status, "duration_ms": duration_ms, "result": result, "error": error,
-        "error_code": error_code, "cached": cached, "completed_at": timezone.now(), "events": events,
-        "input_tokens": input_tokens, "output_tokens": output_tokens,
-    }
-    if attempt is not None:
-        fields["attempt"] = attempt
-    # Conditional: a second finalization (a reaper pass racing another) changes nothing and counts nothing.
-    active = ToolExecution.objects.filter(pk=execution.pk, status__in=ToolExecution.ACTIVE_STATUSES)
-    if not active.update(**fields):
-        return
-    stats_record(tool_id=execution.tool_id, status=status, duration_ms=duration_ms, cached=cached,
-                 input_tokens=input_tokens, output_tokens=output_tokens)
-    get_event_log().expire(str(execution.pk), settings.EVENT_LOG_TTL_S)
-
-
-def stats_record(*, tool_id: int, status: str, duration_ms: int, cached: bool = False,
-                 input_tokens: int = 0, output_tokens: int = 0) -> None:
-    """Count one ended execution with F() expressions: no lost updates."""
-    changes: dict[str, Any] = {
-        "total_executions": F("total_executions") + 1,
-        "input_tokens": F("input_tokens") + input_tokens,
-        "output_tokens": F("output_tokens") + output_tokens,
-        "last_execution": timezone.now(),
-    }
-    if status == ToolExecution.Status.COMPLETED:
-        changes["successful_executions"] = F("successful_executions") + 1
-        changes["total_duration_ms"] = F("total_duration_ms") + duration_ms
-    elif status == ToolExecution.Status.FAILED:
-        changes["failed_executions"] = F("failed_executions") + 1
-    elif status == ToolExecution.Status.CANCELLED:
-        changes["cancelled_executions"] = F("cancelled_executions") + 1
-    if cached:
-        changes["cached_executions"] = F("cached_executions") + 1
-    if not ToolUsageStats.objects.filter(tool_id=tool_id).update(**changes):
-        ToolUsageStats.objects.get_or_create(tool_id=tool_id)
-        ToolUsageStats.objects.filter(tool_id=tool_id).update(**changes)
-
-
-def result_cache_store(tool: Tool, parameters: dict[str, Any], result: dict[str, Any]) -> None:
-    text = result.get(STREAMED_FIELD.get(tool.name, ""), "")
-    cache.set(cache_key(tool.name, parameters), {"result": result, "text": text},
-              settings.MCP_CONFIG["CACHE_TTL"])
-

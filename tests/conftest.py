@@ -18,7 +18,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
-from mcp_tools.registry import sync_tools
+from mcp_tools.tools.registry import sync_tools
 from tests.fake_anthropic import fake_anthropic  # noqa: F401  (fixture)
 from tests.stack import _stack_session, clear_app_keys, stack  # noqa: F401  (fixtures)
 
@@ -51,9 +51,37 @@ def _isolated(settings):
         cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _engine_stopped_after():
+    """Each test gets a fresh engine if it uses one: no run, reaper or database thread outlives its test."""
+    yield
+    from mcp_tools.engine.loop import stop_engine
+
+    stop_engine(grace_s=5)
+
+
 @pytest.fixture
 def tools(db):
     sync_tools()
+
+
+@pytest.fixture
+def worker(transactional_db):
+    """The embedded Celery worker (the engine's pool in a thread of this process), for tests that queue."""
+    from mcp_tools import embedded
+
+    embedded.start_worker()
+
+
+def run_now(user, tool_name: str, parameters: dict | None = None):
+    """Record an execution and run it to its end in this process's engine (as ``manage.py run_tool`` does)."""
+    from mcp_tools import services
+    from mcp_tools.engine.loop import get_engine
+
+    execution = services.execution_prepare(user=user, tool_name=tool_name, parameters=parameters or {})
+    get_engine().run_here(str(execution.pk))
+    execution.refresh_from_db()
+    return execution
 
 
 def make_user(username: str, *, staff: bool = False):

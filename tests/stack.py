@@ -4,7 +4,7 @@
 ``DATABASE_URL`` set) gives a running deployment:
 
 * a daphne process serving ``config.asgi:application``,
-* ``celery -A config worker`` processes (prefork),
+* ``celery -A config worker`` processes (the production command: the engine's pool),
 * Redis (the database number in ``REDIS_URL``) and the PostgreSQL test
   database pytest-django created — the test process shares it, so tests use
   the ORM to create users and check rows (``django_db(transaction=True)``),
@@ -118,11 +118,12 @@ class Stack:
                                  start_new_session=True)
         return Process(name, popen, log_path)
 
-    def start_worker(self, *, concurrency: int = 4) -> Process:
-        """Start one more ``celery worker`` process and wait until it consumes."""
+    def start_worker(self) -> Process:
+        """Start one more worker with the production command (pool and concurrency from the settings)
+        and wait until it consumes."""
         index = len(self.workers) + 1
         worker = self.spawn(f"worker{index}", [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "-c", str(concurrency),
+            sys.executable, "-m", "celery", "-A", "config", "worker",
             "-n", f"worker{index}-{os.getpid()}@%h", "--loglevel=INFO", "--without-mingle", "--without-gossip",
         ])
         offset = len(worker.log()) if worker.log_path.exists() else 0

@@ -27,7 +27,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from mcp_tools import selectors, services
+from asgiref.sync import async_to_sync
+
+from mcp_tools import delivery, selectors, services
 from mcp_tools.errors import NotFound
 from mcp_tools.models import Tool, ToolExecution
 
@@ -60,10 +62,13 @@ class ToolViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [IsAuthenticated]
 
     def get_queryset(self) -> QuerySet[Tool]:
-        return selectors.tools_active().select_related("stats")
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
+            return Tool.objects.none()
+        visible = [tool.pk for tool in selectors.tools_visible_to(self.request.user)]
+        return selectors.tools_active().filter(pk__in=visible).select_related("stats")
 
     def get_object(self) -> Tool:
-        """By id or, for friendlier URLs, by name; inactive tools are 404."""
+        """By id or, for friendlier URLs, by name; inactive tools, and tools the user may not use, are 404."""
         value = str(self.kwargs[self.lookup_url_kwarg or self.lookup_field])
         field = "pk" if value.isdigit() else "name"
         tool = get_object_or_404(self.get_queryset(), **{field: value})
@@ -86,14 +91,13 @@ class ToolViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def execute(self, request: Request, pk: str | None = None) -> Response:
-        """Execute a tool synchronously (inline, in this request)."""
+        """Execute a tool and wait for its result (a worker runs it; this request follows it to its end)."""
         tool = self.get_object()
         options = self._execute_options(request)
         if options["async_execution"]:
             return self._enqueue(request, tool, options)
-        execution = services.execution_start(user=request.user, tool_name=tool.name,
-                                             parameters=options["parameters"], use_cache=options["use_cache"],
-                                             inline=True)
+        execution = self._start(request, tool, options)
+        async_to_sync(delivery.wait_for_end)(str(execution.pk))
         execution.refresh_from_db()
         data = ToolExecutionSerializer(execution).data
         if execution.status != ToolExecution.Status.COMPLETED:
@@ -113,9 +117,13 @@ class ToolViewSet(viewsets.ReadOnlyModelViewSet):
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
+    def _start(self, request: Request, tool: Tool, options: dict[str, Any]) -> ToolExecution:
+        start = services.execution_start if options["use_cache"] else services.execution_start_uncached
+        return start(user=request.user, tool_name=tool.name, parameters=options["parameters"],
+                     idempotency_key=request.headers.get("Idempotency-Key"))
+
     def _enqueue(self, request: Request, tool: Tool, options: dict[str, Any]) -> Response:
-        execution = services.execution_start(user=request.user, tool_name=tool.name,
-                                             parameters=options["parameters"], use_cache=options["use_cache"])
+        execution = self._start(request, tool, options)
         return Response({"execution_id": str(execution.pk), "task_id": execution.celery_task_id},
                         status=http_status.HTTP_202_ACCEPTED)
 

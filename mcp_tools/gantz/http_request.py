@@ -43,7 +43,7 @@ from mcp_tools.errors import (
     ToolError,
     TransientToolError,
 )
-from mcp_tools.tools.fetch import PrivatePolicy, guarded_request
+from mcp_tools.fetch import PrivatePolicy, guarded_request
 
 from . import conf
 from .jsonpath import PathNotFound, as_output, extract, parse_json_path

@@ -80,7 +80,7 @@ def load_gantz_file(path: Path) -> GantzFile:
     )
     if problems:
         raise GantzFileError(path, problems.items)
-    logger.info("Loaded %d tools from %s", len(gantz.tools), path)
+    logger.debug("Loaded %d tools from %s", len(gantz.tools), path)
     return gantz
 
 

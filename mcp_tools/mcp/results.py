@@ -21,7 +21,7 @@ from typing import Any
 import mcp_types as types
 
 from mcp_tools.errors import ServiceError
-from mcp_tools.eventlog import Event
+from mcp_tools.events import Event
 
 CANCELLED_ERROR = {"code": "cancelled", "message": "The execution was cancelled."}
 

@@ -43,7 +43,7 @@ from mcp.server.context import ServerRequestContext
 
 from mcp_tools import selectors, services
 from mcp_tools.errors import ServiceError
-from mcp_tools.eventlog import Event
+from mcp_tools.events import Event
 
 from . import results
 from .auth import UserResolver
@@ -63,7 +63,7 @@ def build_server(*, user_for: UserResolver) -> Server:
 
     async def list_tools(ctx: ServerRequestContext,
                          params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=await _active_tools())
+        return types.ListToolsResult(tools=await _visible_tools(await user_for(ctx)))
 
     async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
         user = await user_for(ctx)
@@ -79,11 +79,11 @@ def build_server(*, user_for: UserResolver) -> Server:
 
 
 @database_sync_to_async
-def _active_tools() -> list[types.Tool]:
+def _visible_tools(user) -> list[types.Tool]:
     return [
         types.Tool(name=tool.name, description=tool.description,
                    input_schema=tool.parameters_schema or {"type": "object"})
-        for tool in selectors.tools_active()
+        for tool in selectors.tools_visible_to(user)
     ]
 
 
@@ -115,8 +115,9 @@ class ToolCall:
         return results.terminal_result(terminal)
 
     async def on_event(self, event: Event) -> None:
-        if event["type"] == "execution.status" and event.get("status") == "retrying":
-            self.text = []  # PROTOCOL.md: the output starts again
+        if event["type"] == "execution.reset" or (event["type"] == "execution.status"
+                                                  and event.get("status") == "retrying"):
+            self.text = []  # docs/protocol.md: the output starts again
         elif event["type"] == "execution.delta":
             self.deltas += 1
             self.text.append(event["text"])

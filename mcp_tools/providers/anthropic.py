@@ -17,15 +17,17 @@ Errors arrive in two places, and both are translated into our hierarchy
   wrong), a dropped connection an ``httpx2.RemoteProtocolError``, a stall an
   ``httpx2.ReadTimeout``.
 
-The SDK client is built with ``max_retries=0``: our own retry policy announces
-every retry to the user, so the SDK must not retry silently underneath it.
+The SDK client (``AsyncAnthropic``: a worker process streams many calls on
+one event loop) is built with ``max_retries=0``: our own retry policy
+announces every retry to the user, so the SDK must not retry silently
+underneath it.
 """
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -61,30 +63,30 @@ class AnthropicProvider:
         self.model = model
         self.timeout_s = timeout_s
         self._api_key = api_key  # kept only to scrub it from error messages
-        self._client = anthropic.Anthropic(
+        self._client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url or None, max_retries=0, timeout=timeout_s)
 
     def __repr__(self) -> str:
         # Never show the key, not even in a debugger or a log line.
         return f"AnthropicProvider(model={self.model!r}, base_url={str(self._client.base_url)!r})"
 
-    @contextmanager
-    def stream(self, request: LLMRequest) -> Iterator[TextStream]:
+    @asynccontextmanager
+    async def stream(self, request: LLMRequest) -> AsyncIterator[TextStream]:
         """Open the HTTP stream; leaving the block closes it, finished or not."""
         # The raw event stream, not ``messages.stream()``: that helper also builds a
-        # snapshot of the whole message on every event, which doubled the worker's
-        # CPU per token (bench/, docs/benchmarks.md); ``_pieces`` reads the raw events.
+        # snapshot of the whole message on every event (docs/benchmarks.md); ``_pieces``
+        # reads the raw events.
         with translate_errors(self._api_key):
-            sdk_stream = self._client.messages.create(**self._call_arguments(request), stream=True)
-        text_stream = TextStream(pieces=iter(()), model=self.model)
+            sdk_stream = await self._client.messages.create(**self._call_arguments(request), stream=True)
+        text_stream = TextStream(pieces=_empty(), model=self.model)
         pieces = self._pieces(sdk_stream, text_stream)
         text_stream.pieces = pieces
         try:
             yield text_stream
         finally:
-            pieces.close()
+            await pieces.aclose()
             # Closing the response stops generation server-side: no more tokens billed.
-            sdk_stream.close()
+            await sdk_stream.close()
 
     def _call_arguments(self, request: LLMRequest) -> dict[str, Any]:
         arguments: dict[str, Any] = {
@@ -96,18 +98,17 @@ class AnthropicProvider:
             arguments["system"] = request.system
         return arguments
 
-    def _pieces(self, sdk_stream: Any, out: TextStream) -> Generator[str, None, None]:
-        """Yield text deltas; record model and usage from the events that carry them.
+    async def _pieces(self, sdk_stream: Any, out: TextStream) -> AsyncIterator[str]:
+        """Yield text deltas; record model and usage from the events that carry them, as they come.
 
-        Reads the SDK's raw server-sent events (``Stream.raw_events``) and parses
-        only the JSON it needs: iterating ``sdk_stream`` itself builds a typed
-        event object per token, over a third of the worker's CPU per token at
-        100 streams (bench/ --profile, docs/benchmarks.md). Errors are the SDK's
+        Reads the SDK's raw server-sent events (``AsyncStream.raw_events``) and
+        parses only the JSON it needs: iterating ``sdk_stream`` itself builds a
+        typed event object per token (docs/benchmarks.md). Errors are the SDK's
         own: an ``event: error`` raises ``APIStatusError`` as the SDK would.
         """
         response = sdk_stream.response
         with translate_errors(self._api_key):
-            for sse in anthropic.Stream.raw_events(response):
+            async for sse in anthropic.AsyncStream.raw_events(response):
                 kind = sse.event
                 if kind == "content_block_delta":
                     delta = json.loads(sse.data)["delta"]
@@ -123,6 +124,11 @@ class AnthropicProvider:
                 elif kind == "error":
                     body = _json_or_text(sse.data)
                     raise anthropic.APIStatusError(f"{body}", response=response, body=body)
+
+
+async def _empty() -> AsyncIterator[str]:
+    return
+    yield  # an async generator that yields nothing
 
 
 def _json_or_text(data: str) -> object:

@@ -11,7 +11,9 @@ LLM. Instead of generating, it *computes* an answer from the request's
   the page's first sentences, up to about 80 words;
 * ``report`` (material: any JSON value) - a Markdown report of the data's
   fields: type, value, list lengths, min/max/mean of numeric lists, the keys of
-  nested objects.
+  nested objects;
+* ``text`` (any other prompt, e.g. from a project's own tool) - an honest note
+  that no LLM is configured, quoting the start of the prompt.
 
 The text is streamed word by word (each piece keeps its trailing whitespace,
 so joining the pieces gives back the exact text), optionally paced by
@@ -19,12 +21,12 @@ so joining the pieces gives back the exact text), optionally paced by
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from .base import LLMRequest, TextStream, Usage
@@ -36,6 +38,8 @@ SUMMARY_MAX_WORDS = 80
 SUMMARY_MAX_SENTENCES = 5
 SUMMARY_HEADER = "Offline summary (no LLM configured; the first sentences of the page):"
 REPORT_FOOTER = "_Generated offline from the data alone (no LLM configured)._"
+TEXT_HEADER = "Offline answer (no LLM configured). The prompt began:"
+TEXT_QUOTE_WORDS = 40
 MAX_VALUE_CHARS = 80
 MAX_KEYS_SHOWN = 10
 
@@ -53,18 +57,20 @@ class OfflineProvider:
     def __init__(self, *, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
 
-    @contextmanager
-    def stream(self, request: LLMRequest) -> Iterator[TextStream]:
+    @asynccontextmanager
+    async def stream(self, request: LLMRequest) -> AsyncIterator[TextStream]:
         text = render(request)
         usage = Usage(input_tokens=len(request.prompt.split()))
-        stream = TextStream(pieces=iter(()), model=OFFLINE_MODEL, usage=usage)
-        stream.pieces = self._pieces(split_pieces(text), usage)
-        yield stream
+        pieces = self._pieces(split_pieces(text), usage)
+        try:
+            yield TextStream(pieces=pieces, model=OFFLINE_MODEL, usage=usage)
+        finally:
+            await pieces.aclose()
 
-    def _pieces(self, pieces: list[str], usage: Usage) -> Iterator[str]:
+    async def _pieces(self, pieces: list[str], usage: Usage) -> AsyncIterator[str]:
         for index, piece in enumerate(pieces):
             if index and self.delay_s > 0:
-                time.sleep(self.delay_s)  # pacing for demos, not synchronisation
+                await asyncio.sleep(self.delay_s)  # pacing for demos, not synchronisation
             usage.output_tokens += 1  # counted as sent, so a cancelled stream is accurate too
             yield piece
 
@@ -80,7 +86,14 @@ def render(request: LLMRequest) -> str:
         return render_summary(request.material)
     if request.kind == "report":
         return render_report(request.material)
-    raise ValueError(f"The offline provider cannot answer a {request.kind!r} request.")
+    return render_text(request.prompt)
+
+
+def render_text(prompt: str) -> str:
+    """Any other prompt: say plainly that no model answered, and quote the prompt's start."""
+    words = prompt.split()
+    quoted = " ".join(words[:TEXT_QUOTE_WORDS]) + (" …" if len(words) > TEXT_QUOTE_WORDS else "")
+    return f"{TEXT_HEADER}\n\n> {quoted}\n"
 
 
 def render_summary(material: Any) -> str:

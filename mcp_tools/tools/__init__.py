@@ -1,19 +1,16 @@
-"""Tool implementations by name. A tool in gantz.yaml with no entry here is
-listed but fails with ``not_implemented`` when run."""
+"""Tools: the public API for adding your own, and the project's three.
+
+    from mcp_tools.tools import ToolContext, tool      # see api.py for the whole story
+
+The project's tools are written with the same API as yours:
+``generate_report`` (report.py), ``summarize_content`` (summarize.py) and
+``my_usage`` (usage.py). Importing this package registers them.
+"""
 from __future__ import annotations
 
-from . import report, summarize
-from .base import ExecutionStopped, ToolContext, ToolFunction
+from .api import ToolSpec, tool
+from .context import SyncToolContext, ToolContext
 
-IMPLEMENTATIONS: dict[str, ToolFunction] = {
-    "summarize_content": summarize.run,
-    "generate_report": report.run,
-}
+__all__ = ["SyncToolContext", "ToolContext", "ToolSpec", "tool"]
 
-# Which field of a tool's result holds its streamed text (PROTOCOL.md).
-STREAMED_FIELD: dict[str, str] = {
-    "summarize_content": "summary",
-    "generate_report": "report",
-}
-
-__all__ = ["IMPLEMENTATIONS", "STREAMED_FIELD", "ExecutionStopped", "ToolContext", "ToolFunction"]
+from . import report, summarize, usage  # noqa: E402,F401  (registers the project's tools)

@@ -1,15 +1,21 @@
 """``summarize_content(url)``: fetch a page, extract its main text, summarize it.
 
-Fetching is SSRF-safe and capped (``fetch.py``); extraction uses trafilatura,
-so the model reads the article, not the navigation and markup.
+Fetching is SSRF-safe and capped (``fetch.py``); extraction uses trafilatura
+(in a thread: it is CPU work), so the model reads the article, not the
+navigation and markup.
 """
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Annotated, TypedDict
 
-from ..providers.base import LLMRequest
-from .base import ToolContext
-from .fetch import extract_main_text, fetch_page
+from django.conf import settings
+from pydantic import Field
+
+from .api import tool
+from .context import ToolContext
+from ..fetch import extract_main_text, fetch_page_async
+from .report import TokenUsage
 
 SYSTEM = ("You summarize web pages faithfully and concisely. Lead with the main point, "
           "then the key details, in a few short paragraphs or bullet points.")
@@ -18,18 +24,24 @@ MAX_TOKENS = 500
 MAX_CONTENT_CHARS = 10_000
 
 
-def run(parameters: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
-    url = parameters["url"]
-    page = fetch_page(
-        url,
-        max_bytes=ctx.config["FETCH_MAX_BYTES"],
-        timeout_s=ctx.config["FETCH_TIMEOUT_S"],
-        allow_private=ctx.config["ALLOW_PRIVATE_URLS"],
-    )
-    content = extract_main_text(page)[:MAX_CONTENT_CHARS]
+class Summary(TypedDict):
+    summary: str
+    url: str
+    content_length: int
+    model: str
+    usage: TokenUsage
+
+
+@tool(name="summarize_content", description="Summarize web content", output_field="summary", timeout=60,
+      cacheable=True)
+async def summarize_content(ctx: ToolContext,
+                            url: Annotated[str, Field(description="The http(s) address of the page to summarize")]
+                            ) -> Summary:
+    config = settings.MCP_CONFIG
+    page = await fetch_page_async(url, max_bytes=config["FETCH_MAX_BYTES"], timeout_s=config["FETCH_TIMEOUT_S"],
+                                  allow_private=config["ALLOW_PRIVATE_URLS"])
+    content = (await asyncio.to_thread(extract_main_text, page))[:MAX_CONTENT_CHARS]
     ctx.check()
-    summary = ctx.generate(LLMRequest(
-        kind="summarize", system=SYSTEM, max_tokens=MAX_TOKENS, material=content,
-        prompt=f"Summarize this content:\n\n{content}",
-    ))
-    return {"summary": summary, "url": url, "content_length": len(content), **ctx.llm_fields()}
+    summary = await ctx.generate(f"Summarize this content:\n\n{content}", system=SYSTEM, max_tokens=MAX_TOKENS,
+                                 kind="summarize", material=content)
+    return {"summary": summary, "url": url, "content_length": len(content), **ctx.llm_fields()}  # type: ignore[typeddict-item]

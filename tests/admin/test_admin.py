@@ -6,9 +6,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from mcp_tools import services
-from mcp_tools.eventlog import get_event_log
+from mcp_tools.events import get_event_log
 from mcp_tools.models import Tool, ToolExecution, ToolUsageStats
 from tests.stack import wait_until
+from tests.conftest import run_now
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,18 +26,12 @@ def admin_client(db) -> Client:
 
 
 def finished(user, parameters: dict) -> ToolExecution:
-    execution = services.execution_start(user=user, tool_name="generate_report", parameters=parameters,
-                                         use_cache=False, inline=True)
-    execution.refresh_from_db()
-    return execution
+    return run_now(user, "generate_report", parameters)
 
 
 def stuck_pending(user) -> ToolExecution:
     """Queued, never picked up by a worker (no worker consumes in these tests)."""
-    tool = Tool.objects.get(name="generate_report")
-    execution = ToolExecution.objects.create(tool=tool, user=user, parameters={"data": {"stuck": True}})
-    services.publisher_for(execution).status("pending")
-    return execution
+    return services.execution_prepare(user=user, tool_name="generate_report", parameters={"data": {"stuck": True}})
 
 
 def test_changelist_filters_by_status_tool_and_date_and_searches(tools, alice, bob, admin_client):
@@ -78,7 +73,7 @@ def test_running_execution_page_shows_its_live_event_log(tools, alice, admin_cli
     assert "&quot;status&quot;: &quot;pending&quot;" in page
 
 
-def test_cancel_action_cancels_running_executions_through_the_service(tools, alice, admin_client):
+def test_cancel_action_cancels_queued_executions_through_the_service(tools, alice, admin_client):
     running = stuck_pending(alice)
     done = finished(alice, {"data": {"x": 1}})
     response = admin_client.post(CHANGELIST, {"action": "cancel_executions",
@@ -87,16 +82,13 @@ def test_cancel_action_cancels_running_executions_through_the_service(tools, ali
     assert "Cancelled 1 execution(s). 1 had already ended" in response.content.decode()
     running.refresh_from_db()
     assert running.status == "cancelled" and running.events[-1]["type"] == "execution.cancelled"
-    assert get_event_log().is_ended(str(running.pk))
+    assert get_event_log().facts(str(running.pk)).ended
     done.refresh_from_db()
     assert done.status == "completed"
     assert ToolUsageStats.objects.get(tool__name="generate_report").cancelled_executions == 1
 
 
-def test_rerun_action_starts_the_same_tool_and_parameters_as_the_staff_user(tools, alice, admin_client):
-    from mcp_tools import embedded
-
-    embedded.start_worker()
+def test_rerun_action_starts_the_same_tool_and_parameters_as_the_staff_user(tools, alice, admin_client, worker):
     original = finished(alice, {"data": {"rerun": 1}})
     pending = stuck_pending(alice)
     response = admin_client.post(CHANGELIST, {"action": "rerun_executions",

@@ -10,13 +10,13 @@ from django.utils import timezone
 
 from mcp_tools import services
 from mcp_tools.models import ToolExecution, ToolUsageStats
+from tests.conftest import run_now
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def execution_aged(user, days: float) -> ToolExecution:
-    execution = services.execution_start(user=user, tool_name="generate_report", parameters={"data": {"d": days}},
-                                         use_cache=False, inline=True)
+    execution = run_now(user, "generate_report", {"data": {"d": days}})
     ToolExecution.objects.filter(pk=execution.pk).update(created_at=timezone.now() - dt.timedelta(days=days))
     return execution
 
@@ -58,5 +58,5 @@ def test_beat_runs_the_cleanup_task_daily_with_the_configured_retention(tools, a
     task = app.tasks[entry["task"]]
     execution_aged(alice, settings.MCP_CONFIG["RETENTION_DAYS"] + 1)
     execution_aged(alice, 0)
-    assert task.apply(kwargs=entry["kwargs"]).get() == {"deleted": 1}
+    assert task.apply(kwargs=entry["kwargs"]).result == {"deleted": 1}
     assert ToolExecution.objects.count() == 1

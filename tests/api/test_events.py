@@ -14,17 +14,19 @@ from asgiref.sync import sync_to_async
 
 from mcp_tools import services
 from mcp_tools.api import sse
-from mcp_tools.models import Tool, ToolExecution
+from mcp_tools.models import ToolExecution
 from tests.api.conftest import REPORT_PARAMETERS, TERMINAL, parse_sse, token_headers, wait_for
-from tests.conftest import assert_contiguous, streamed_text
+from tests.conftest import assert_contiguous, run_now, streamed_text
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker")]
 
 
 async def start(user, *, inline: bool = False, parameters=None) -> ToolExecution:
-    return await sync_to_async(services.execution_start)(
-        user=user, tool_name="generate_report", parameters=parameters or REPORT_PARAMETERS, use_cache=False,
-        inline=inline)
+    """A queued execution (the embedded worker runs it), or with ``inline`` one run to its end here."""
+    if inline:
+        return await sync_to_async(run_now)(user, "generate_report", parameters or REPORT_PARAMETERS)
+    return await sync_to_async(services.execution_start_uncached)(
+        user=user, tool_name="generate_report", parameters=parameters or REPORT_PARAMETERS)
 
 
 async def stream(client, execution_id, user, *, headers=None, query: str = ""):
@@ -87,12 +89,10 @@ async def test_resuming_after_the_terminal_event_ends_at_once_with_nothing(tools
 
 async def test_stream_sends_keepalives_while_quiet_and_ends_on_cancel(tools, alice, monkeypatch):
     monkeypatch.setattr(sse, "KEEPALIVE_S", 0.2)
-    monkeypatch.setattr(sse, "LOG_POLL_S", 0.05)
-    # Queued but never picked up (nothing consumes the queue in this test): the stream can only wait.
-    tool = await Tool.objects.aget(name="generate_report")
-    execution = await ToolExecution.objects.acreate(tool=tool, user=alice, parameters=REPORT_PARAMETERS)
-    await sync_to_async(services.publisher_for(execution).status)("pending")
-    chunks = sse.event_stream(str(execution.pk), after_seq=0, ended=False)
+    # Recorded but never queued: the stream can only wait.
+    execution = await sync_to_async(services.execution_prepare)(user=alice, tool_name="generate_report",
+                                                                parameters=REPORT_PARAMETERS)
+    chunks = sse.event_stream(str(execution.pk), after_seq=0)
     assert (await anext(chunks)).startswith("id: 1\nevent: execution.status\n")
     assert await asyncio.wait_for(anext(chunks), 5) == ": keepalive\n\n"
     await sync_to_async(services.execution_cancel)(user=alice, execution_id=execution.pk)
@@ -141,13 +141,12 @@ async def test_stream_leaves_the_execution_group_when_the_client_goes_away(tools
 
     from mcp_tools.events import execution_group
 
-    tool = await Tool.objects.aget(name="generate_report")
-    execution = await ToolExecution.objects.acreate(tool=tool, user=alice, parameters=REPORT_PARAMETERS)
-    await sync_to_async(services.publisher_for(execution).status)("pending")
+    execution = await sync_to_async(services.execution_prepare)(user=alice, tool_name="generate_report",
+                                                                parameters=REPORT_PARAMETERS)
     layer = get_channel_layer()
     group = execution_group(str(execution.pk))
-    chunks = sse.event_stream(str(execution.pk), after_seq=0, ended=False)
+    chunks = sse.event_stream(str(execution.pk), after_seq=0)
     await anext(chunks)
-    assert len(layer.groups.get(group, {})) == 1
+    assert len(layer._groups.get(group, ())) == 1
     await chunks.aclose()  # what Django does when the client disconnects
-    assert not layer.groups.get(group)
+    assert not layer._groups.get(group)

@@ -6,7 +6,7 @@ import pytest
 from mcp_tools.models import Tool, ToolExecution, ToolUsageStats
 from tests.api.conftest import REPORT_PARAMETERS, client_for, token_headers, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker")]
 
 EXECUTION_FIELDS = {
     "id", "tool_name", "parameters", "result", "error", "status", "duration_ms", "created_at", "completed_at",
@@ -19,7 +19,7 @@ def execute(user, tool: str = "generate_report", **body):
     return client_for(user).post(f"/api/tools/{tool}/execute/", body, format="json")
 
 
-def test_execute_runs_inline_and_answers_200_with_the_execution(tools, alice):
+def test_execute_runs_and_answers_200_with_the_finished_execution(tools, alice):
     response = execute(alice)
     assert response.status_code == 200
     data = response.json()
@@ -31,7 +31,7 @@ def test_execute_runs_inline_and_answers_200_with_the_execution(tools, alice):
     assert data["attempt"] == 1 and data["cached"] is False
     assert data["output_tokens"] > 0 and data["completed_at"]
     execution = ToolExecution.objects.get(pk=data["id"])
-    assert execution.user == alice and execution.celery_task_id is None
+    assert execution.user == alice and execution.worker == ""
     assert execution.events[-1]["type"] == "execution.completed"
     stats = ToolUsageStats.objects.get(tool__name="generate_report")
     assert (stats.total_executions, stats.successful_executions) == (1, 1)

@@ -8,14 +8,14 @@ import pytest
 from mcp_tools import services
 from mcp_tools.models import Tool
 from tests.api.conftest import REPORT_PARAMETERS, client_for
+from tests.conftest import run_now
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run(user, tool: str = "generate_report", parameters=None):
     """A finished execution, made through the service path (inline, as the CLI does)."""
-    return services.execution_start(user=user, tool_name=tool, parameters=parameters or REPORT_PARAMETERS,
-                                     use_cache=False, inline=True)
+    return run_now(user, tool, parameters or REPORT_PARAMETERS)
 
 
 def test_list_shows_only_the_callers_executions_newest_first(tools, alice, bob, staff):
@@ -42,8 +42,7 @@ def test_list_is_paginated(tools, alice):
 
 def test_list_filters_by_tool_name_or_id_and_by_status(tools, alice):
     report = run(alice)
-    cancelled = services.execution_start(user=alice, tool_name="generate_report",
-                                         parameters={"data": {"slow": True}}, use_cache=False)
+    cancelled = services.execution_prepare(user=alice, tool_name="generate_report", parameters={"data": {"slow": True}})
     services.execution_cancel(user=alice, execution_id=cancelled.pk)
     summarize = Tool.objects.get(name="summarize_content")
     client = client_for(alice)

@@ -123,13 +123,13 @@ async def test_concurrent_limit_is_rate_limited(tools, alice, connect, settings)
                                                          "parameters": {"data": {}}}, "rate_limited")
 
 
-async def test_message_too_large_closes_with_1009_and_a_new_connection_works(tools, alice, connect, settings):
+async def test_message_too_large_closes_with_4009_and_a_new_connection_works(tools, alice, connect, settings):
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "WS_MAX_MESSAGE_BYTES": 1024}
     comm = await connect(alice)
     await send(comm, {"type": "ping", "request_id": "big", "pad": "x" * 2000})
     error = await receive(comm)
     assert error["code"] == "message_too_large" and "request_id" not in error  # the frame is not parsed
-    assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 1009}
+    assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 4009}
     fresh = await connect(alice)
     await send(fresh, {"type": "ping"})
     assert await receive(fresh) == {"type": "pong"}
@@ -161,14 +161,14 @@ async def test_database_outage_is_an_internal_error_the_client_can_act_on(tools,
 async def test_a_broker_outage_after_accepted_fails_the_execution_and_says_so(tools, alice, connect, monkeypatch):
     from kombu.exceptions import OperationalError
 
-    from mcp_tools.tasks import execute_tool_async
+    from config.celery import app
 
     def refuse(*args, **kwargs):
         raise OperationalError("Error 111 connecting to the broker")
 
     comm = await connect(alice)
     with monkeypatch.context() as patch:
-        patch.setattr(execute_tool_async, "apply_async", refuse)
+        patch.setattr(app, "send_task", refuse)
         await send(comm, {"type": "execute", "tool": "generate_report", "parameters": {"data": {"a": 1}},
                           "request_id": "q"})
         accepted = await receive(comm)

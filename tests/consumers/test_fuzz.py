@@ -17,7 +17,7 @@ has, or the documented answer to a valid message::
 The test checks the answer it got (and what follows it: an execution's events
 up to its one terminal event, a subscription's replay), then that ``ping``
 still gets ``pong``: on the same connection, or — after
-``message_too_large``, the only error allowed to close it, with 1009 — on a
+``message_too_large``, the only error allowed to close it, with 4009 — on a
 new one.
 """
 from __future__ import annotations
@@ -175,7 +175,7 @@ async def test_any_frame_gets_a_documented_answer_and_the_connection_keeps_worki
         outcome = await check_answer(comm, frame, _parsed(frame), world)
         event(outcome)  # --hypothesis-show-statistics tells how often each answer came
         if outcome == "error:message_too_large":
-            assert await comm.receive_output(ANSWER_TIMEOUT_S) == {"type": "websocket.close", "code": 1009}
+            assert await comm.receive_output(ANSWER_TIMEOUT_S) == {"type": "websocket.close", "code": 4009}
             await comm.disconnect()
             comm = await open_connection(alice)
         await assert_alive(comm)

@@ -4,8 +4,10 @@ from __future__ import annotations
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from mcp_tools.events import ExecutionPublisher
-from mcp_tools.models import Tool, ToolExecution
+from channels.db import database_sync_to_async
+
+from mcp_tools import services
+from mcp_tools.events import Entry, cancelled_event, get_event_log, status_event
 from tests.conftest import ORIGIN, receive, receive_until_terminal, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +33,7 @@ async def test_connections_per_user_are_limited_with_4429(tools, alice, connect,
 
 
 async def test_idle_connection_without_subscriptions_is_closed_with_4408(alice, connect, settings):
-    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "WS_IDLE_TIMEOUT_S": 0.2, "WS_CATCHUP_INTERVAL_S": 0.1}
+    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "WS_IDLE_TIMEOUT_S": 0.2, "DELIVERY_POLL_S": 0.1}
     comm = await connect(alice)
     assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 4408}
 
@@ -39,19 +41,20 @@ async def test_idle_connection_without_subscriptions_is_closed_with_4408(alice, 
 async def test_events_lost_by_the_channel_layer_are_recovered_from_the_log(tools, alice, connect, settings):
     """An event that reached the log but never the group (the last one, so no later
     event reveals the gap) is delivered by the connection's catch-up."""
-    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "WS_CATCHUP_INTERVAL_S": 0.2}
-    execution = await ToolExecution.objects.acreate(tool=await Tool.objects.aget(name="generate_report"), user=alice)
-    publisher = ExecutionPublisher(execution_id=str(execution.pk), tool="generate_report", user="alice")
-    publisher.status("pending")
+    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "DELIVERY_POLL_S": 0.2}
+    execution = await database_sync_to_async(services.execution_prepare)(
+        user=alice, tool_name="generate_report", parameters={"data": {}})  # pending, seq 1
+    writer = await database_sync_to_async(services.writer_for)(execution)
     comm = await connect(alice)
     await send(comm, {"type": "subscribe", "execution_id": str(execution.pk)})
     assert (await receive(comm))["type"] == "subscribed"
     assert (await receive(comm))["status"] == "pending"
-    publisher.log.append(str(execution.pk), {"type": "execution.status", "status": "running",
-                                             "execution_id": str(execution.pk)})  # logged, never sent
-    recovered = await receive(comm, timeout=5)
+    get_event_log().append_many([Entry(str(execution.pk), {**status_event("running", attempt=1),
+                                                            "execution_id": str(execution.pk)}, execution.epoch)])
+    recovered = await receive(comm, timeout=5)  # logged, never sent
     assert (recovered["seq"], recovered["status"]) == (2, "running")
-    publisher.status("running", attempt=1)  # seq 3 arrives live, no duplicate of seq 2
-    publisher.finish({"type": "execution.cancelled", "status": "cancelled", "duration_ms": 1})
+    writer.append([status_event("running", attempt=1)])  # seq 3 arrives live, no duplicate of seq 2
+    [ended] = writer.append([cancelled_event(duration_ms=1, attempt=1)])
+    writer.send({**cancelled_event(duration_ms=1, attempt=1), "execution_id": str(execution.pk), "seq": ended.seq})
     rest = await receive_until_terminal(comm)
     assert [e["seq"] for e in rest] == [3, 4]

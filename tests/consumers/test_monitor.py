@@ -18,7 +18,7 @@ async def test_snapshot_lists_active_executions_and_stats(tools, alice, staff, c
     entry = snapshot["executions"][0]
     assert (entry["tool"], entry["user"], entry["status"]) == ("generate_report", "alice", "pending")
     assert entry["created_at"]
-    assert set(snapshot["stats"]) == {"generate_report", "summarize_content"}
+    assert set(snapshot["stats"]) == {"generate_report", "summarize_content", "my_usage"}
     assert snapshot["stats"]["generate_report"]["total_executions"] == 0
 
 
@@ -49,7 +49,9 @@ async def test_monitor_subscribe_adds_deltas_once(tools, alice, staff, connect, 
     assert first["status"] == "pending"
     await send(monitor, {"type": "subscribe", "execution_id": execution_id})
     messages = await receive_until_terminal(monitor)
-    events = [m for m in messages if m["type"] != "subscribed"]
-    # The subscription replays from seq 1 as asked, then live: each seq exactly once, in order.
+    events = [first] + [m for m in messages if m["type"] != "subscribed"]
+    # The feed sent seq 1; the subscription replays the rest and then goes live: every seq once, in order.
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert any(e["type"] == "execution.delta" for e in events)
+    assert all(e["tool"] == "generate_report" and e["user"] == "alice" for e in events
+               if e["type"] != "execution.delta")

@@ -24,7 +24,7 @@ async def test_subscribe_after_seq_replays_only_later_events(tools, alice, conne
     await send(comm, {"type": "subscribe", "execution_id": execution_id, "after_seq": 2, "request_id": "s"})
     subscribed = await receive(comm)
     assert subscribed == {"type": "subscribed", "execution_id": execution_id, "last_seq": events[-1]["seq"],
-                          "request_id": "s"}
+                          "epoch": events[-1]["epoch"], "request_id": "s"}
     replay = await receive_until_terminal(comm)
     assert replay == [e for e in events if e["seq"] > 2]
 
@@ -108,6 +108,6 @@ async def test_list_tools_answers_active_tools_with_schema(tools, alice, connect
     answer = await receive(comm)
     assert answer["type"] == "tools" and answer["request_id"] == "l"
     by_name = {t["name"]: t for t in answer["tools"]}
-    assert set(by_name) == {"summarize_content", "generate_report"}
+    assert set(by_name) == {"summarize_content", "generate_report", "my_usage"}
     assert by_name["summarize_content"]["parameters_schema"]["required"] == ["url"]
     assert by_name["generate_report"]["description"]

@@ -54,7 +54,7 @@ def gantz_call(tool: dict, arguments: dict, env: dict[str, str]) -> tuple[int, s
 
 def test_gantz_yaml_declares_every_parameter_of_each_tool_and_a_python_command():
     tools = gantz_tools()
-    assert set(tools) == {"generate_report", "summarize_content"}
+    assert set(tools) == {"generate_report", "summarize_content", "my_usage"}
     assert [p["name"] for p in tools["generate_report"]["parameters"]] == ["data"]
     assert [p["name"] for p in tools["summarize_content"]["parameters"]] == ["url"]
     for tool in tools.values():

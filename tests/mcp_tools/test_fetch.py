@@ -19,8 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from mcp_tools.errors import PermanentToolError, TransientToolError
-from mcp_tools.tools import fetch
-from mcp_tools.tools.fetch import (
+from mcp_tools import fetch
+from mcp_tools.fetch import (
     FetchedPage,
     extract_main_text,
     fetch_page,

@@ -7,6 +7,7 @@ SDK's own SSE parsing and error mapping as well as our translation of it into
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -22,7 +23,6 @@ import pytest
 
 from mcp_tools.errors import PermanentToolError, ToolError, TransientToolError
 from mcp_tools.providers import (
-    DEFAULT_MODEL,
     LLMRequest,
     LLMSettings,
     OfflineProvider,
@@ -44,20 +44,33 @@ def make_provider(url: str, *, timeout_s: float = 5.0) -> AnthropicProvider:
     return AnthropicProvider(api_key=API_KEY, base_url=url, model=MODEL, timeout_s=timeout_s)
 
 
-def collect(provider: Any, request: LLMRequest = REQUEST) -> tuple[list[str], Any]:
-    """Run one stream to exhaustion; return the pieces and the finished stream."""
-    with provider.stream(request) as stream:
-        pieces = list(stream)
-    return pieces, stream
+MODEL_SETTING = "claude-sonnet-5-5"  # config/settings.py's default ANTHROPIC_MODEL
+
+
+def collect(provider: Any, request: LLMRequest = REQUEST, *, limit: int | None = None) -> tuple[list[str], Any]:
+    """Run one stream (to exhaustion, or ``limit`` pieces); return the pieces and the stream."""
+    async def run() -> tuple[list[str], Any]:
+        pieces: list[str] = []
+        async with provider.stream(request) as stream:
+            async for piece in stream:
+                pieces.append(piece)
+                if limit is not None and len(pieces) == limit:
+                    break
+        return pieces, stream
+
+    return asyncio.run(run())
 
 
 def failure(provider: Any, received: list[str] | None = None) -> ToolError:
     """Run one stream that must fail; return the translated error."""
-    with pytest.raises(ToolError) as caught:
-        with provider.stream(REQUEST) as stream:
-            for piece in stream:
+    async def run() -> None:
+        async with provider.stream(REQUEST) as stream:
+            async for piece in stream:
                 if received is not None:
                     received.append(piece)
+
+    with pytest.raises(ToolError) as caught:
+        asyncio.run(run())
     return caught.value
 
 
@@ -248,8 +261,7 @@ def test_leaving_the_context_early_closes_the_http_stream(fake_anthropic: FakeAn
     # Paced pieces, so the server is still writing when the client walks away.
     fake_anthropic.set_script([{"tokens": 500, "delay_ms": 10}])
 
-    with make_provider(fake_anthropic.url).stream(REQUEST) as stream:
-        first = [piece for _, piece in zip(range(3), stream)]
+    first, _ = collect(make_provider(fake_anthropic.url), limit=3)
 
     assert first == ["w0 ", "w1 ", "w2 "]
     [handled] = fake_anthropic.wait_for_requests(1)
@@ -341,10 +353,8 @@ def control(url: str, path: str, payload: Any = None) -> Any:
 def test_fake_server_subprocess_is_controlled_over_http(fake_subprocess: str) -> None:
     control(fake_subprocess, "/_control/script", [{"status": 429, "retry_after": 3}])
     control(fake_subprocess, "/_control/default", {"text": "from the default"})
-    provider = make_provider(fake_subprocess)
-
-    error = failure(provider)
-    pieces, _ = collect(provider)
+    error = failure(make_provider(fake_subprocess))
+    pieces, _ = collect(make_provider(fake_subprocess))  # one SDK client per event loop, as the engine keeps them
 
     assert (error.code, error.retry_after) == ("llm_rate_limited", 3.0)
     assert "".join(pieces) == "from the default"
@@ -433,8 +443,7 @@ def test_offline_report_of_a_bare_list_reports_it_as_one_field() -> None:
 
 
 def test_offline_leaving_early_stops_counting_output() -> None:
-    with OfflineProvider().stream(offline_request("report", REPORT_DATA)) as stream:
-        first = [piece for _, piece in zip(range(3), stream)]
+    first, stream = collect(OfflineProvider(), offline_request("report", REPORT_DATA), limit=3)
 
     assert len(first) == 3
     assert stream.usage.output_tokens == 3
@@ -443,22 +452,26 @@ def test_offline_leaving_early_stops_counting_output() -> None:
 # -- choosing a provider -------------------------------------------------------------
 
 def test_auto_chooses_offline_without_a_key() -> None:
-    assert isinstance(provider_from_settings(LLMSettings(provider="auto")), OfflineProvider)
+    assert isinstance(provider_from_settings(LLMSettings(provider="auto", api_key="", base_url=None,
+                                                         model=MODEL_SETTING, timeout_s=5)), OfflineProvider)
 
 
 def test_auto_chooses_anthropic_with_a_key_and_reuses_its_client(fake_anthropic: FakeAnthropic) -> None:
-    settings = LLMSettings(provider="auto", api_key=API_KEY, base_url=fake_anthropic.url)
+    settings = LLMSettings(provider="auto", api_key=API_KEY, base_url=fake_anthropic.url, model=MODEL_SETTING,
+                           timeout_s=5)
 
     provider = provider_from_settings(settings)
 
     assert isinstance(provider, AnthropicProvider)
-    assert provider.model == DEFAULT_MODEL
+    assert provider.model == MODEL_SETTING
     assert provider_from_settings(settings) is provider
     assert "".join(collect(provider)[0]) == "".join(f"w{i} " for i in range(20))
 
 
 def test_default_model_is_not_deprecated_by_the_sdk() -> None:
     from anthropic._data import DEPRECATED_MODELS
+    from django.conf import settings
 
-    assert DEFAULT_MODEL not in DEPRECATED_MODELS
-    assert "sonnet" in DEFAULT_MODEL
+    assert settings.ANTHROPIC_MODEL == MODEL_SETTING  # nothing in the environment overrides it here
+    assert MODEL_SETTING not in DEPRECATED_MODELS
+    assert "sonnet" in MODEL_SETTING

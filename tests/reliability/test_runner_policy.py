@@ -1,17 +1,16 @@
-"""Retry policy, time limits and the reaper, with the real SDK against the fake API."""
+"""Retry policy, time limits, cancel and the reaper, with the real SDK against the fake API."""
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
 
 import pytest
-from django.utils import timezone
+from django.core.cache import cache
 
 from mcp_tools import services
-from mcp_tools.eventlog import get_event_log
-from mcp_tools.events import ExecutionPublisher
-from mcp_tools.liveness import Heartbeat, executions_reap
+from mcp_tools.engine import liveness
+from mcp_tools.events import Entry, completed_event, get_event_log, status_event
 from mcp_tools.models import Tool, ToolExecution, ToolUsageStats
-from tests.conftest import assert_contiguous, streamed_text
+from tests.conftest import assert_contiguous, run_now, streamed_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,10 +26,7 @@ def claude(fake_anthropic, settings):
 
 
 def run_inline(alice) -> ToolExecution:
-    execution = services.execution_start(user=alice, tool_name="generate_report", parameters={"data": {"a": 1}},
-                                         use_cache=False, inline=True)
-    execution.refresh_from_db()
-    return execution
+    return run_now(alice, "generate_report", {"data": {"a": 1}})
 
 
 def statuses(execution: ToolExecution) -> list[str]:
@@ -80,32 +76,73 @@ def test_tool_timeout_fails_cleanly_with_code_timeout(tools, alice, claude):
     assert claude.wait_for_requests(1)[0]["disconnected_early"]  # the Claude stream was closed
 
 
-def test_reaper_fails_a_running_execution_whose_worker_vanished(tools, alice, settings):
-    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "HEARTBEAT_STALE_S": 5}
-    execution = ToolExecution.objects.create(tool=Tool.objects.get(name="generate_report"), user=alice,
-                                             status="running", started_at=timezone.now() - timedelta(seconds=60))
-    alive = ToolExecution.objects.create(tool=execution.tool, user=alice, status="running",
-                                         started_at=timezone.now() - timedelta(seconds=60))
-    publisher = ExecutionPublisher(execution_id=str(execution.pk), tool="generate_report", user="alice")
-    publisher.status("pending")
-    with Heartbeat(str(alive.pk)):
-        assert executions_reap() == {"failed": 1}
+def running_on(user, *, worker: str, attempt: int = 1, queued: bool = True) -> ToolExecution:
+    """An execution that a (possibly dead) engine ``worker`` is running, attempt ``attempt``."""
+    execution = services.execution_prepare(user=user, tool_name="generate_report", parameters={"data": {"n": 1}})
+    ToolExecution.objects.filter(pk=execution.pk).update(
+        status="running", worker=worker, attempt=attempt, celery_task_id=str(uuid.uuid4()) if queued else None)
+    services.writer_for(execution).append([status_event("running", attempt=attempt)], attempt=attempt)
+    execution.refresh_from_db()
+    return execution
+
+
+def test_reaper_runs_again_what_a_dead_engine_was_running_announced_as_a_retry(tools, alice):
+    lost = running_on(alice, worker="gone:1:dead")
+    cache.set(liveness.heartbeat_key("here:2:alive"), 1, timeout=60)
+    alive = running_on(alice, worker="here:2:alive")
+    assert liveness.reap(free_slots=0) == {"requeued": 1}
+    lost.refresh_from_db()
+    assert (lost.status, lost.worker, lost.attempt) == ("retrying", "", 1)
+    events = get_event_log().read(str(lost.pk)).events
+    assert [(e.get("status"), e.get("attempt"), e.get("reason")) for e in events] == [
+        ("pending", None, None), ("running", 1, None), ("retrying", 2, "worker_lost")]
+    assert ToolExecution.objects.get(pk=alive.pk).status == "running"
+    # The lost engine, if it was only cut off, can no longer write: a newer attempt announced itself.
+    [stale] = services.writer_for(lost).append([status_event("running", attempt=1)], attempt=1)
+    assert stale.seq is None and stale.refused.name == "STALE"
+    assert liveness.reap(free_slots=0) == {}  # nothing twice
+
+
+@pytest.mark.parametrize("case,expected", [("not repeatable", "its tool is not safe to repeat"),
+                                           ("attempts used up", "no attempts left"),
+                                           ("run by run_tool", "manage.py run_tool")])
+def test_reaper_fails_with_worker_lost_what_must_not_run_again(tools, alice, settings, case, expected):
+    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "MAX_RETRIES": 3}
+    if case == "not repeatable":
+        Tool.objects.filter(name="generate_report").update(repeatable=False)
+    execution = running_on(alice, worker="gone:1:dead", attempt=4 if case == "attempts used up" else 1,
+                           queued=case != "run by run_tool")
+    assert liveness.reap(free_slots=0) == {"failed": 1}
     execution.refresh_from_db()
     assert execution.status == "failed" and execution.error_code == "worker_lost"
-    assert [e["seq"] for e in execution.events] == [1, 2]
-    assert ToolExecution.objects.get(pk=alive.pk).status == "running"
-    assert executions_reap() == {"failed": 1}  # the other one, once its heartbeat is gone
-    assert executions_reap() == {}
+    assert expected in execution.error
+    assert_contiguous(execution.events)
+    assert ToolUsageStats.objects.get(tool__name="generate_report").failed_executions == 1
 
 
-def test_reaper_repairs_a_row_whose_final_write_was_lost(tools, alice, settings):
-    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "HEARTBEAT_STALE_S": 5}
-    execution = ToolExecution.objects.create(tool=Tool.objects.get(name="generate_report"), user=alice,
-                                             status="running", started_at=timezone.now() - timedelta(seconds=60))
-    log = get_event_log()
-    log.append(str(execution.pk), {"type": "execution.status", "status": "pending"})
-    log.append(str(execution.pk), {"type": "execution.completed", "status": "completed", "result": {"report": "r"},
-                                   "duration_ms": 7, "cached": False})
-    assert executions_reap() == {"repaired": 1}
+def test_reaper_ends_as_cancelled_what_was_asked_to_cancel_when_its_engine_died(tools, alice):
+    execution = running_on(alice, worker="gone:1:dead")
+    services.execution_cancel(user=alice, execution_id=execution.pk)  # running elsewhere: only asked
+    assert ToolExecution.objects.get(pk=execution.pk).status == "running"
+    assert liveness.reap(free_slots=0) == {"cancelled": 1}
+    assert ToolExecution.objects.get(pk=execution.pk).status == "cancelled"
+
+
+def test_reaper_repairs_a_row_whose_final_write_was_lost(tools, alice):
+    execution = running_on(alice, worker="gone:1:dead")
+    get_event_log().append_many([Entry(str(execution.pk), {
+        **completed_event({"report": "r"}, duration_ms=7, cached=False, attempt=1), "execution_id": str(execution.pk)},
+        execution.epoch)])
+    assert liveness.reap(free_slots=0) == {"repaired": 1}
     execution.refresh_from_db()
     assert (execution.status, execution.result, execution.duration_ms) == ("completed", {"report": "r"}, 7)
+    assert ToolUsageStats.objects.get(tool__name="generate_report").successful_executions == 1
+
+
+def test_an_engine_with_room_replaces_tokens_a_broker_lost(tools, alice, settings):
+    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "PENDING_RESCUE_S": 0}
+    services.execution_prepare(user=alice, tool_name="generate_report", parameters={"data": {}})  # not queued
+    queued = services.execution_prepare(user=alice, tool_name="generate_report", parameters={"data": {"q": 1}})
+    ToolExecution.objects.filter(pk=queued.pk).update(celery_task_id=str(uuid.uuid4()))
+    assert liveness.reap(free_slots=0) == {}
+    assert liveness.reap(free_slots=5) == {"tokens replaced": 1}

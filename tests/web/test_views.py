@@ -9,6 +9,7 @@ from django.test import Client
 
 from mcp_tools import services
 from mcp_tools.web import HISTORY_LIMIT
+from tests.conftest import run_now
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,8 +27,7 @@ def logged_in(user) -> Client:
 
 
 def report(user, data) -> str:
-    return str(services.execution_start(user=user, tool_name="generate_report", parameters={"data": data},
-                                        inline=True).pk)
+    return str(run_now(user, "generate_report", {"data": data}).pk)
 
 
 def test_anonymous_visitor_is_sent_to_the_login_page():

@@ -17,7 +17,6 @@ must exist and be active.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import anyio
@@ -63,6 +62,6 @@ class Command(BaseCommand):
 async def serve_stdio(user) -> None:
     async with stdio_server() as (read_stream, write_stream):
         # Inside the claim on fd 1: whatever the worker prints lands on stderr.
-        embedded.ensure_started(asyncio.get_running_loop())
+        embedded.ensure_started()
         server = build_server(user_for=fixed_user(user))
         await server.run(read_stream, write_stream, server.create_initialization_options())

@@ -11,13 +11,14 @@ and nothing else, and on failure exits non-zero with one line on stderr::
     python manage.py run_tool generate_report --params '{"data": {"a": 1}}' --stream
 
 The execution is recorded like any other (as ``--user``, default
-``settings.RUN_TOOL_USER``), through the same service path, run inline.
+``settings.RUN_TOOL_USER``), through the same service path, and run by an
+engine in this process (``engine.run_here``): no worker is needed.
 
 Gantz kills a script once its ``timeout`` (the same gantz.yaml value as the
 tool's ``timeout``) has passed since the spawn, and a killed run would leave
-its execution ``running`` for ever. So a ``Deadline`` watchdog ends the
-execution itself a little before that (cancelled, counted as such) and exits
-with ``error: timeout: ...``.
+its execution ``running`` until a reaper noticed. So a ``Deadline`` watchdog
+cancels the execution a little before that (cancelled, counted as such) and
+the command exits with ``error: timeout: ...``.
 """
 from __future__ import annotations
 
@@ -33,18 +34,19 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from mcp_tools import events, services
+from mcp_tools import selectors, services
+from mcp_tools.engine.loop import get_engine, stop_engine
 from mcp_tools.errors import ServiceError
 from mcp_tools.models import Tool, ToolExecution
-from mcp_tools.registry import resolve_tool_name
+from mcp_tools.tools.registry import resolve_name
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 # The watchdog fires this much before the tool's timeout: the cancel and the exit take a moment.
 TIMEOUT_MARGIN_S = 2.0
 TIMEOUT_MARGIN_RATIO = 0.1
-# Until the execution exists (its first event) an expired watchdog looks again this often.
-WATCH_POLL_S = 0.1
+# How long the command lets its engine finish the runs' writes when it exits.
+ENGINE_STOP_GRACE_S = 5.0
 
 
 def process_age_s() -> float:
@@ -58,49 +60,27 @@ def process_age_s() -> float:
 
 
 class Deadline:
-    """Cancels the execution and exits before Gantz's timeout kills the process."""
+    """Cancels the execution before Gantz's timeout kills the process."""
 
-    def __init__(self, *, tool: Tool, user) -> None:
+    def __init__(self, *, tool: Tool, user, execution_id: str) -> None:
         self.tool = tool
         self.user = user
-        self.execution_id: str | None = None
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
+        self.execution_id = execution_id
+        self.expired = False
         budget_s = tool.timeout - max(TIMEOUT_MARGIN_S, TIMEOUT_MARGIN_RATIO * tool.timeout)
-        self._remaining_s = max(0.0, budget_s - process_age_s())
-        self._thread = threading.Thread(target=self._watch, name="gantz-deadline", daemon=True)
+        self._timer = threading.Timer(max(0.0, budget_s - process_age_s()), self._expire)
+        self._timer.daemon = True
 
     def __enter__(self) -> Deadline:
-        self._thread.start()
+        self._timer.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
-        with self._lock:  # once this is set, the watchdog can no longer exit the process
-            self._stop.set()
-
-    def seen(self, event: dict) -> None:
-        """Listener for published events: learns the execution's id from its first one."""
-        self.execution_id = self.execution_id or event.get("execution_id")
-
-    def _watch(self) -> None:
-        if self._stop.wait(self._remaining_s):
-            return
-        while self.execution_id is None:  # expired before the execution even existed
-            if self._stop.wait(WATCH_POLL_S):
-                return
-        self._expire()
+        self._timer.cancel()
 
     def _expire(self) -> None:
-        with self._lock:
-            if self._stop.is_set():
-                return
-            execution = services.execution_cancel(user=self.user, execution_id=self.execution_id)
-            if execution.status != ToolExecution.Status.CANCELLED:
-                return  # it ended on its own meanwhile; the main thread prints that
-            sys.stderr.write(f"error: timeout: {self.tool.name} did not finish within its {self.tool.timeout}s "
-                             "timeout; the execution was cancelled.\n")
-            sys.stderr.flush()
-            os._exit(EXIT_FAILED)  # the main thread may be blocked in the provider's stream
+        self.expired = True
+        services.execution_cancel(user=self.user, execution_id=self.execution_id)
 
 
 def coerce(value: str, schema: dict[str, Any]) -> Any:
@@ -160,18 +140,19 @@ class Command(BaseCommand):
         sys.stdout.write(json.dumps(execution.result, ensure_ascii=False) + "\n")
 
     def run(self, options) -> ToolExecution:
-        tool = services.tool_get_active(resolve_tool_name(options["tool"]))
-        parameters = collect_parameters(tool, params_json=options["params"], pairs=options["param"])
         user = self.user(options["user"])
-        with Deadline(tool=tool, user=user) as deadline:
-            def listener(event: dict) -> None:
-                deadline.seen(event)
-                if options["stream"]:
-                    self.show_text(event)
-
-            with events.listening(listener):
-                execution = services.execution_start(user=user, tool_name=tool.name, parameters=parameters,
-                                                     use_cache=not options["no_cache"], inline=True)
+        tool = selectors.tool_get_usable(user=user, name=resolve_name(options["tool"]))
+        parameters = collect_parameters(tool, params_json=options["params"], pairs=options["param"])
+        execution = services.execution_prepare(user=user, tool_name=tool.name, parameters=parameters)
+        if options["no_cache"] or not services.execution_answer_from_cache(execution):
+            with Deadline(tool=tool, user=user, execution_id=str(execution.pk)) as deadline:
+                try:
+                    get_engine().run_here(str(execution.pk), listener=self.show_text if options["stream"] else None)
+                finally:
+                    stop_engine(grace_s=ENGINE_STOP_GRACE_S)
+            if deadline.expired:
+                self.fail("timeout", f"{tool.name} did not finish within its {tool.timeout}s timeout; "
+                          "the execution was cancelled.", EXIT_FAILED)
         if options["stream"]:
             sys.stderr.write("\n")
         execution.refresh_from_db()

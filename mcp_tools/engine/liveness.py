@@ -1,0 +1,182 @@
+"""Nothing is lost and nothing stays running: heartbeats, the control poll, the reaper.
+
+Every engine renews its key in the cache (``engine:<worker id>``, Redis in
+production) every ``HEARTBEAT_INTERVAL_S``; it expires after
+``HEARTBEAT_STALE_S``. Every row being run names its engine (``worker``). So
+when a worker process or its whole host dies, any other engine's reaper pass
+sees, within ``HEARTBEAT_STALE_S + REAPER_INTERVAL_S``, executions whose
+engine has no key, and for each one:
+
+* if its log already ends (the engine died between logging the end and
+  writing the row) — the row is repaired from the log;
+* if a cancel was asked — it ends ``cancelled``;
+* if its tool is repeatable and attempts remain — it goes back to the queue
+  as a new attempt, announced with ``retrying`` (reason ``worker_lost``), so
+  clients drop the partial text and follow the next attempt; the announcement
+  raises the log's attempt, so the lost engine, if it was only cut off, can no
+  longer write;
+* otherwise it ends ``failed`` (``worker_lost``).
+
+Each step is conditional (the row still names the dead engine, the log still
+open): reapers racing each other, or the lost engine coming back, change
+nothing twice. An engine with free slots also replaces tokens a broker lost:
+executions waiting longer than ``PENDING_RESCUE_S`` get a new one (a spare
+token finds nothing and is done).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from .. import outcomes
+from ..events import Refused, cancelled_event, failed_event, get_event_log, status_event
+from ..events.writer import EventWriter
+from ..models import ToolExecution
+from ..services import execution_send_tokens
+from . import claims
+
+if TYPE_CHECKING:
+    from .loop import Engine
+
+logger = logging.getLogger(__name__)
+
+WORKER_LOST_MESSAGE = "The worker running it stopped."
+
+
+def heartbeat_key(worker_id: str) -> str:
+    return f"engine:{worker_id}"
+
+
+def beat(worker_id: str) -> None:
+    cache.set(heartbeat_key(worker_id), timezone.now().timestamp(), timeout=settings.MCP_CONFIG["HEARTBEAT_STALE_S"])
+
+
+async def heartbeat_loop(engine: Engine) -> None:
+    while True:
+        try:
+            await engine.db(beat, engine.worker_id)
+        except Exception:  # a cache outage must not stop the runs; the stale window is generous
+            logger.warning("The engine's heartbeat could not be written", exc_info=True)
+        await asyncio.sleep(engine.config["HEARTBEAT_INTERVAL_S"])
+
+
+async def heartbeat_forget(engine: Engine) -> None:
+    """A clean stop: the key goes at once, so what is left behind runs again without waiting."""
+    try:
+        await engine.db(cache.delete, heartbeat_key(engine.worker_id))
+    except Exception:
+        logger.warning("The engine's heartbeat could not be removed", exc_info=True)
+
+
+async def control_loop(engine: Engine) -> None:
+    """Stop runs whose log says so, even when their tool is silent."""
+    while True:
+        await asyncio.sleep(engine.config["CONTROL_POLL_S"])
+        runs = dict(engine.runs)
+        if not runs:
+            continue
+        try:
+            facts = await engine.log.afacts(list(runs))
+        except Exception:
+            logger.warning("The control poll could not read the event log", exc_info=True)
+            continue
+        for execution_id, fact in facts.items():
+            run = runs[execution_id]
+            if fact.epoch != run.publisher.epoch:
+                run.stop("lost")
+            elif fact.ended:
+                run.stop("ended")
+            elif fact.attempt > run.attempt:
+                run.stop("stale")
+            elif fact.cancel_asked:
+                run.stop("cancel")
+
+
+async def reaper_loop(engine: Engine) -> None:
+    while True:
+        await asyncio.sleep(engine.config["REAPER_INTERVAL_S"])
+        try:
+            done = await engine.db(reap, free_slots=engine.free_slots())
+        except Exception:
+            logger.exception("A reaper pass failed")
+            continue
+        if done:
+            logger.warning("Reaper: %s", done)
+
+
+def reap(*, free_slots: int) -> dict[str, int]:
+    """One pass: executions of dead engines, and tokens lost while executions wait."""
+    done: dict[str, int] = {}
+    workers = set(ToolExecution.objects.filter(claims.RUNNING).values_list("worker", flat=True).distinct())
+    if workers:
+        alive = cache.get_many([heartbeat_key(w) for w in workers])
+        dead = [w for w in workers if heartbeat_key(w) not in alive]
+        for execution in ToolExecution.objects.filter(claims.RUNNING, worker__in=dead).select_related("tool", "user"):
+            try:
+                outcome = execution_reap(execution)
+            except Exception:
+                logger.exception("Could not reap execution %s", execution.pk)
+                outcome = "error"
+            done[outcome] = done.get(outcome, 0) + 1
+    if free_slots > 0:
+        rescued = rescue_tokens(limit=free_slots)
+        if rescued:
+            done["tokens replaced"] = rescued
+    return done
+
+
+def execution_reap(execution: ToolExecution) -> str:
+    """Deal with one execution whose engine is gone; says what was done."""
+    execution_id = str(execution.pk)
+    facts = get_event_log().facts(execution_id)
+    if facts.ended:
+        return "repaired" if outcomes.repair_from_log(execution) else "ended meanwhile"
+    writer = EventWriter(execution_id=execution_id, tool=execution.tool.name, user=execution.user.get_username(),
+                         epoch=facts.epoch or execution.epoch)
+    duration_ms = int((timezone.now() - (execution.started_at or execution.created_at)).total_seconds() * 1000)
+    max_attempts = settings.MCP_CONFIG["MAX_RETRIES"] + 1
+    if facts.cancel_asked:
+        ended = outcomes.end_execution(execution, writer=writer, events=[
+            cancelled_event(duration_ms=duration_ms, attempt=execution.attempt)])
+        return "cancelled" if ended else "ended meanwhile"
+    why_not = _why_not_again(execution, max_attempts)
+    if why_not:
+        ended = outcomes.end_execution(execution, writer=writer, events=[failed_event(
+            "worker_lost", f"The worker running this execution stopped and it was not run again ({why_not}).",
+            duration_ms=duration_ms, attempt=execution.attempt)])
+        return "failed" if ended else "ended meanwhile"
+    if not claims.release(execution_id, worker=execution.worker, attempt=execution.attempt):
+        return "moved on"
+    attempt = execution.attempt + 1
+    [appended] = writer.append([status_event("retrying", attempt=attempt, reason="worker_lost",
+                                             message=WORKER_LOST_MESSAGE)], attempt=attempt)
+    if appended.refused == Refused.ENDED:
+        return "repaired" if outcomes.repair_from_log(execution) else "ended meanwhile"
+    execution_send_tokens([execution])
+    return "requeued"
+
+
+def _why_not_again(execution: ToolExecution, max_attempts: int) -> str:
+    if not execution.tool.repeatable:
+        return "its tool is not safe to repeat"
+    if execution.attempt >= max_attempts:
+        return "no attempts left"
+    if not execution.celery_task_id:
+        return "it was run by a process of its own, manage.py run_tool"
+    return ""
+
+
+def rescue_tokens(*, limit: int) -> int:
+    """Executions waiting past PENDING_RESCUE_S while this engine has room: their tokens were lost."""
+    before = timezone.now() - timedelta(seconds=settings.MCP_CONFIG["PENDING_RESCUE_S"])
+    stuck = list(ToolExecution.objects.filter(claims.QUEUED, created_at__lt=before).select_related("tool")
+                 .order_by("created_at")[:limit])
+    if stuck:
+        execution_send_tokens(stuck)
+    return len(stuck)

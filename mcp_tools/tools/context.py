@@ -1,0 +1,144 @@
+"""What a running tool sees: ``ToolContext`` (async tools) and ``SyncToolContext`` (plain functions).
+
+The engine builds one per attempt and hands it to the tool as its first
+argument. Everything a tool does towards the client goes through it::
+
+    ctx.emit("Counting…\\n")                                   # stream text now
+    summary = await ctx.generate("Summarize: ...", kind="summarize", material=text)   # Claude, streamed
+    ctx.check()                                                # raises if cancelled or out of time
+    ctx.user, ctx.execution_id, ctx.attempt                    # who and which run
+
+The text a tool emits — by ``emit`` or by ``generate`` — is its streamed
+output: the joined deltas, and the result's ``output_field``. Emitting past
+the output cap ends the run with ``output_too_large`` after the part that
+fits. A synchronous tool runs in a thread of the engine's pool; its context
+forwards every call to the engine's event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ExecutionStopped, PermanentToolError
+from ..providers import LLMProvider, LLMRequest, Usage
+
+# The defaults of ``generate``: a tool that wants more says so.
+GENERATE_MAX_TOKENS = 1024
+
+
+class ToolContext:
+    def __init__(self, *, execution_id: str, attempt: int, user: Any, provider: LLMProvider,
+                 send_text: Callable[[str], None], output_limit_bytes: int) -> None:
+        self.execution_id = execution_id
+        self.attempt = attempt
+        self.user = user
+        self.provider = provider
+        self.model = ""
+        self.usage = Usage()
+        self.pieces: list[str] = []
+        self._send_text = send_text
+        self._limit = output_limit_bytes
+        self._bytes = 0
+        self._stop_reason: str | None = None
+
+    # --- Streaming.
+
+    def emit(self, text: str) -> None:
+        """Stream ``text`` to the client (coalesced with what follows)."""
+        self.check()
+        if not text:
+            return
+        size = len(text.encode())
+        if self._bytes + size > self._limit:
+            fitting = text.encode()[:self._limit - self._bytes].decode(errors="ignore")
+            if fitting:
+                self._accept(fitting)
+            raise PermanentToolError(f"The tool wrote more than {self._limit} bytes of output; it was stopped there.",
+                                     code="output_too_large")
+        self._accept(text)
+
+    def _accept(self, text: str) -> None:
+        self.pieces.append(text)
+        self._bytes += len(text.encode())
+        self._send_text(text)
+
+    @property
+    def text(self) -> str:
+        """Everything this attempt emitted so far."""
+        return "".join(self.pieces)
+
+    async def generate(self, prompt: str, *, system: str = "", max_tokens: int = GENERATE_MAX_TOKENS,
+                       kind: str = "text", material: Any = None) -> str:
+        """Ask the configured LLM, streaming its answer to the client as it is written; returns the answer.
+
+        ``kind``/``material`` let the offline provider compute a real answer
+        (``"summarize"`` a text, ``"report"`` on a JSON value); any other
+        prompt gets an honest "no LLM configured" answer offline.
+        """
+        request = LLMRequest(kind=kind, system=system, prompt=prompt, max_tokens=max_tokens,  # type: ignore[arg-type]
+                             material=material)
+        pieces: list[str] = []
+        spent = Usage()
+        try:
+            async with self.provider.stream(request) as stream:
+                spent = stream.usage
+                async for piece in stream:
+                    pieces.append(piece)
+                    self.emit(piece)
+                self.model = stream.model
+        finally:
+            self.usage.add(spent)  # what the provider reported, also when the stream broke off
+        return "".join(pieces)
+
+    def llm_fields(self) -> dict[str, Any]:
+        """``model`` and token ``usage``, as the project's LLM tools report them."""
+        return {"model": self.model,
+                "usage": {"input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens}}
+
+    # --- Stopping.
+
+    def stop(self, reason: str) -> None:
+        """Called by the engine: the run must stop (cancelled, out of time, ended elsewhere)."""
+        self._stop_reason = self._stop_reason or reason
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the run should stop; a long computation checks it between steps."""
+        return self._stop_reason is not None
+
+    def check(self) -> None:
+        """Raise if the run should stop (the engine then ends it the right way)."""
+        if self._stop_reason is not None:
+            raise ExecutionStopped(self._stop_reason)
+
+
+class SyncToolContext:
+    """The same context for a synchronous tool, running in a thread of the engine's pool."""
+
+    def __init__(self, context: ToolContext, loop: asyncio.AbstractEventLoop) -> None:
+        self._context = context
+        self._loop = loop
+        self.execution_id = context.execution_id
+        self.attempt = context.attempt
+        self.user = context.user
+
+    def emit(self, text: str) -> None:
+        self._context.check()
+        asyncio.run_coroutine_threadsafe(self._emit(text), self._loop).result()
+
+    async def _emit(self, text: str) -> None:
+        self._context.emit(text)
+
+    def generate(self, prompt: str, **options: Any) -> str:
+        return asyncio.run_coroutine_threadsafe(self._context.generate(prompt, **options), self._loop).result()
+
+    def llm_fields(self) -> dict[str, Any]:
+        return self._context.llm_fields()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._context.cancelled
+
+    def check(self) -> None:
+        self._context.check()
