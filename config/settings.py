@@ -185,7 +185,8 @@ EVENT_LOG_TTL_S = env.int("EVENT_LOG_TTL_S", default=24 * 60 * 60)
 
 # --- Celery
 EMBEDDED_WORKER = env.bool("EMBEDDED_WORKER", default=not PRODUCTION)
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# "memory://localhost/", not "memory://": kombu warns "No hostname was supplied" for the latter on every connect.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 CELERY_TASK_DEFAULT_QUEUE = REDIS_NAMESPACE
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]

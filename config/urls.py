@@ -8,5 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("mcp_tools.api.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("favicon.ico", web.favicon),
     path("", web.index, name="index"),
 ]

@@ -4,10 +4,14 @@ Writes live in ``services.py``; these functions never change anything.
 """
 from __future__ import annotations
 
+import math
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import Trunc
+from django.utils import timezone
 
 from .errors import NotFound, UnknownTool
 from .events import Event
@@ -115,15 +119,99 @@ def stats_by_tool() -> dict[str, dict[str, Any]]:
     return stats
 
 
-def monitor_snapshot(*, limit: int = 500) -> dict[str, Any]:
+RECENT_ENDED_LIMIT = 50  # as many as the monitor page keeps listed
+
+
+def monitor_entry(execution: ToolExecution) -> dict[str, Any]:
+    return {"execution_id": str(execution.pk), "tool": execution.tool.name, "user": execution.user.get_username(),
+            "status": execution.status, "created_at": execution.created_at.isoformat(), "attempt": execution.attempt}
+
+
+def monitor_snapshot(*, limit: int = 500, recent: int = RECENT_ENDED_LIMIT) -> dict[str, Any]:
+    """``monitor.snapshot``: the active executions (PROTOCOL.md), the per-tool stats, and
+    ``recent``, the latest ended executions (an extension), so a fresh monitor is not empty."""
     active = (ToolExecution.objects.filter(status__in=ToolExecution.ACTIVE_STATUSES)
               .select_related("tool", "user").order_by("created_at")[:limit])
+    # Newest first on the created_at index; the status filter keeps the scan short.
+    ended = (ToolExecution.objects.filter(status__in=ToolExecution.TERMINAL_STATUSES)
+             .select_related("tool", "user").order_by("-created_at")[:recent])
     return {
         "type": "monitor.snapshot",
-        "executions": [
-            {"execution_id": str(e.pk), "tool": e.tool.name, "user": e.user.get_username(),
-             "status": e.status, "created_at": e.created_at.isoformat(), "attempt": e.attempt}
-            for e in active
-        ],
+        "executions": [monitor_entry(e) for e in active],
+        "recent": [{**monitor_entry(e), "duration_ms": e.duration_ms, "cached": e.cached,
+                    "error_code": e.error_code or None} for e in ended],
         "stats": stats_by_tool(),
+    }
+
+
+# --- Monitor charts: aggregates over a recent window, computed by the database.
+#
+# Every query filters on created_at >= now - window (the created_at index) and
+# aggregates in SQL; Python only folds at most one row per minute and status
+# into buckets. Percentiles use the nearest-rank method with ORDER BY ... OFFSET,
+# which SQLite and PostgreSQL answer alike (SQLite has no percentile_cont).
+
+CHART_WINDOWS: dict[str, tuple[timedelta, int]] = {  # name: (span, bucket seconds)
+    "hour": (timedelta(hours=1), 60),
+    "day": (timedelta(days=1), 15 * 60),
+}
+RUN_STATES = ("completed", "failed", "cancelled", "active")
+
+
+def _run_state(status: str) -> str:
+    return "active" if status in ToolExecution.ACTIVE_STATUSES else status
+
+
+def nearest_rank(fraction: float, count: int) -> int:
+    """The 0-based position of the ``fraction`` percentile among ``count`` sorted values."""
+    return max(0, math.ceil(fraction * count) - 1)
+
+
+def monitor_charts(*, window: str = "hour", now: datetime | None = None) -> dict[str, Any]:
+    """Runs per bucket by state, p50/p95 duration and tokens per tool, over ``window`` (a ``CHART_WINDOWS`` key)."""
+    span, bucket_s = CHART_WINDOWS[window]
+    now = now or timezone.now()
+    first = (math.floor((now - span).timestamp() / bucket_s) + 1) * bucket_s
+    starts = list(range(first, math.floor(now.timestamp() / bucket_s) * bucket_s + 1, bucket_s))
+    since = datetime.fromtimestamp(starts[0], tz=UTC)
+    in_window = ToolExecution.objects.filter(created_at__gte=since)
+    return {
+        "window": window, "bucket_s": bucket_s, "since": since.isoformat(), "now": now.isoformat(),
+        "runs": _runs_by_bucket(in_window, starts, bucket_s),
+        **_per_tool(in_window),
+    }
+
+
+def _runs_by_bucket(executions: QuerySet[ToolExecution], starts: list[int], bucket_s: int) -> dict[str, list]:
+    index = {start: position for position, start in enumerate(starts)}
+    runs: dict[str, list] = {"t": starts, **{state: [0] * len(starts) for state in RUN_STATES}}
+    per_minute = (executions.annotate(minute=Trunc("created_at", "minute")).values("minute", "status")
+                  .annotate(count=Count("id")).order_by())
+    for row in per_minute:
+        position = index.get(int(row["minute"].timestamp()) // bucket_s * bucket_s)
+        if position is not None:
+            runs[_run_state(row["status"])][position] += row["count"]
+    return runs
+
+
+def _per_tool(executions: QuerySet[ToolExecution]) -> dict[str, Any]:
+    totals = {row["tool__name"]: row for row in executions.values("tool__name").annotate(
+        runs=Count("id"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens")).order_by()}
+    # Durations of runs that ran the tool: a cache hit's few milliseconds would pull p50 down.
+    timed = executions.filter(status=ToolExecution.Status.COMPLETED, cached=False, duration_ms__isnull=False)
+    timed_counts = dict(timed.values_list("tool__name").annotate(count=Count("id")).order_by())
+    tools = sorted(totals)
+    percentiles: dict[str, list] = {"p50": [], "p95": [], "runs": []}
+    for tool in tools:
+        count = timed_counts.get(tool, 0)
+        durations = timed.filter(tool__name=tool).order_by("duration_ms").values_list("duration_ms", flat=True)
+        for name, fraction in (("p50", 0.50), ("p95", 0.95)):
+            percentiles[name].append(durations[nearest_rank(fraction, count)] if count else None)
+        percentiles["runs"].append(count)
+    return {
+        "tools": tools,
+        "runs_per_tool": [totals[tool]["runs"] for tool in tools],
+        "duration_ms": percentiles,
+        "tokens": {"input": [totals[tool]["input_tokens"] or 0 for tool in tools],
+                   "output": [totals[tool]["output_tokens"] or 0 for tool in tools]},
     }

@@ -21,7 +21,8 @@ import logging
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.shortcuts import render
 from django.urls import reverse
 
@@ -84,3 +85,8 @@ def index(request: HttpRequest) -> HttpResponse:
     })
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(host=request.get_host())
     return response
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``: browsers ask for it on pages that name no icon (the API's JSON, the browsable API)."""
+    return HttpResponsePermanentRedirect(static("mcp_tools/favicon.svg"))

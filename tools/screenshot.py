@@ -1,12 +1,15 @@
-"""Take the README's screenshot: the page in Chromium, mid-stream.
+"""Take the README's screenshots: the page mid-stream, and the admin (monitor with charts, executions list).
 
-    .venv/bin/python tools/screenshot.py            # writes docs/screenshot.png
+    .venv/bin/python tools/screenshot.py   # writes docs/screenshot.png, docs/admin-monitor.png,
+                                           # docs/admin-executions.png
 
 Self-contained: it starts the embedded default (SQLite in a temporary
 directory, daphne, the in-process worker) with the Anthropic provider pointed
 at the fake Messages API of the test suite (``tests/fake_anthropic.py``),
-which streams a canned Markdown answer slowly enough to be caught half-way.
-Nothing is read from or written to the checkout except the PNG. Needs
+which streams a canned Markdown answer slowly enough to be caught half-way;
+then a few more runs (one failing, one cancelled) give the monitor's charts
+something to draw while one more streams. Nothing is read from or written to
+the checkout except the PNGs. Needs
 /usr/bin/chromium (Debian's ``chromium`` package) and the dev requirements.
 """
 from __future__ import annotations
@@ -36,6 +39,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 USER, PASSWORD = "ada", "demo-password-1"
+ADMIN, ADMIN_PASSWORD = "root", "demo-password-2"
 STARTUP_TIMEOUT_S = 60
 
 REPORT = """## Q3 sales at a glance
@@ -65,10 +69,19 @@ In short: the Moon sets the rhythm, the Sun adjusts the size, and the shape of e
 """
 
 
-def post_json(url: str, body) -> None:
+def post_json(url: str, body, headers: dict[str, str] | None = None):
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"content-type": "application/json"})
-    urllib.request.urlopen(request, timeout=10).close()
+                                     headers={"content-type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        raw = response.read()
+    return json.loads(raw) if raw else None
+
+
+def wait_for_end(base_url: str, token: str, execution_id: str) -> None:
+    """The event stream ends after the execution's terminal event."""
+    request = urllib.request.Request(f"{base_url}/api/executions/{execution_id}/events/",
+                                     headers={"Authorization": f"Token {token}"})
+    urllib.request.urlopen(request, timeout=60).read()
 
 
 @contextmanager
@@ -108,7 +121,8 @@ def prepare_database(env: dict[str, str]) -> None:
     manage = [sys.executable, "manage.py"]
     for args in (["migrate", "-v0"], ["sync_tools"],
                  ["shell", "-c", f"from django.contrib.auth import get_user_model; "
-                                 f"get_user_model().objects.create_user({USER!r}, password={PASSWORD!r})"]):
+                                 f"get_user_model().objects.create_user({USER!r}, password={PASSWORD!r}); "
+                                 f"get_user_model().objects.create_superuser({ADMIN!r}, password={ADMIN_PASSWORD!r})"]):
         subprocess.run(manage + args, cwd=ROOT, env=env, check=True, capture_output=True)
 
 
@@ -146,12 +160,52 @@ def drive_page(base_url: str, anthropic_url: str, article_url: str, out: Path) -
         page.evaluate("document.activeElement.blur()")  # no focus ring in the picture
         out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out))
+        expect(streaming).to_have_attribute("data-status", "completed")
         browser.close()
+
+
+def drive_admin(base_url: str, anthropic_url: str, out_dir: Path) -> None:
+    token = post_json(base_url + "/api/auth/token/", {"username": USER, "password": PASSWORD})["token"]
+    auth = {"Authorization": f"Token {token}"}
+
+    def start(data: dict) -> str:
+        return post_json(base_url + "/api/tools/generate_report/execute_async/",
+                         {"parameters": {"data": data}, "use_cache": False}, auth)["execution_id"]
+
+    post_json(anthropic_url + "/_control/default", {"tokens": 60, "delay_ms": 10})
+    post_json(anthropic_url + "/_control/script", [{"tokens": 120, "delay_ms": 5}, {"tokens": 30},
+                                                   {"status": 400, "error_message": "prompt is too long"}])
+    for index in range(6):
+        wait_for_end(base_url, token, start({"week": index}))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        expect.set_options(timeout=30_000)
+        page.goto(base_url + "/admin/login/?next=/admin/monitor/")
+        page.fill("#id_username", ADMIN)
+        page.fill("#id_password", ADMIN_PASSWORD)
+        page.click("input[type=submit]")
+        expect(page.locator("#monitor-connection")).to_have_attribute("data-state", "open")
+        post_json(anthropic_url + "/_control/default", {"tokens": 600, "delay_ms": 40})
+        streaming = start({"quarter": "Q4"})
+        row = page.locator(f'#monitor-executions tr[data-execution-id="{streaming}"]')
+        expect(row).to_have_attribute("data-status", "running")
+        row.get_by_role("button", name="watch").click()
+        page.wait_for_function("() => document.getElementById('monitor-output').textContent.length > 200")
+        page.wait_for_function("() => window.__monitorCharts && window.__monitorCharts.data"
+                               " && window.__monitorCharts.data.runs.active.some((n) => n > 0)")
+        page.screenshot(path=str(out_dir / "admin-monitor.png"), full_page=True)
+        page.goto(base_url + "/admin/mcp_tools/toolexecution/")
+        page.screenshot(path=str(out_dir / "admin-executions.png"))
+        browser.close()
+    wait_for_end(base_url, token, streaming)  # the embedded server stops slowly with a run in progress
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    parser.add_argument("--admin-dir", type=Path, default=ROOT / "docs",
+                        help="where admin-monitor.png and admin-executions.png go")
     args = parser.parse_args()
     with ExitStack() as stack:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mcp-screenshot-")))
@@ -165,7 +219,8 @@ def main() -> None:
         wait_until(lambda: http_ok(base_url + "/accounts/login/"), timeout=STARTUP_TIMEOUT_S, what="daphne")
         article_url = stack.enter_context(page_server())
         drive_page(base_url, anthropic_url, article_url, args.out)
-    print(f"wrote {args.out}")
+        drive_admin(base_url, anthropic_url, args.admin_dir)
+    print(f"wrote {args.out}, {args.admin_dir / 'admin-monitor.png'}, {args.admin_dir / 'admin-executions.png'}")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,21 @@
-"""Helpers for end-to-end tests: a real WebSocket client and a page to fetch."""
+"""Helpers for end-to-end tests: the embedded server, a real WebSocket client and a page to fetch."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from websockets.sync.client import ClientConnection, connect
+
+from tests.stack import ROOT, free_port, http_ok, wait_until
 
 TERMINAL = {"execution.completed", "execution.failed", "execution.cancelled"}
 
@@ -47,6 +55,48 @@ def page_server(*, status: int = 200, html: str = ARTICLE_HTML, path: str = "/ar
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class EmbeddedServer:
+    http_url: str
+    ws_url: str
+    token: str
+    log_path: Path
+    process: subprocess.Popen
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+# The shell's production settings and the test run's own variables stay out: this is `./dev run`.
+NOT_INHERITED = ("REDIS_URL", "DATABASE_URL", "SECRET_KEY", "ANTHROPIC_API_KEY", "PYTEST_VERSION",
+                 "PYTEST_CURRENT_TEST")
+
+
+@contextmanager
+def embedded_serve(data_dir: Path, **settings: str) -> Iterator[EmbeddedServer]:
+    """``manage.py serve`` on a free port with no settings but ``DATA_DIR`` (and ``settings``); stopped on exit.
+
+    The server's output (start-up lines, logs) is in ``server.output()``, also after it stopped."""
+    env = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
+    env.update(DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", **settings)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = data_dir / "serve.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        match = wait_until(lambda: re.search(r"token: (\w+)", log_path.read_text()) or process.poll() is not None,
+                           timeout=60, what="manage.py serve")
+        assert process.poll() is None, log_path.read_text()
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/admin/login/") or process.poll() is not None,
+                   timeout=60, what="daphne listening")
+        yield EmbeddedServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", match[1], log_path, process)
+    finally:
+        process.terminate()
+        process.wait(20)
 
 
 def ws_connect(ws_url: str, token: str | None = None, *, path: str = "/ws/executions/",

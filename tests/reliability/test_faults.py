@@ -1,4 +1,4 @@
-"""Fault injection on the production topology; writes docs/reliability.md's table.
+"""Fault injection on the production topology; generates docs/reliability.md's fault table.
 
 One test per fault, each a row of the table (``ROWS``, in table order). A
 row's test starts an execution from a real WebSocket client, injects its
@@ -7,7 +7,8 @@ fault — Claude errors scripted on the fake Messages API, pages that fail,
 the execution to its end like a careful client, and checks
 ``client.execution_problems`` plus the fault's own expectation. The table
 records what the client saw, the final database row and the verdict; the
-test fails exactly when its row says ``BROKEN``.
+test fails exactly when its row says ``BROKEN``. The table goes to
+``test-artifacts/reliability/faults.md``; ``./dev docs`` copies it into the doc.
 """
 from __future__ import annotations
 

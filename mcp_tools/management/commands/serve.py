@@ -7,7 +7,11 @@ worker thread inside this process).
 """
 from __future__ import annotations
 
+import os
 import secrets
+import shlex
+import sys
+from pathlib import Path
 
 from daphne.cli import CommandLineInterface
 from django.conf import settings
@@ -39,7 +43,7 @@ class Command(BaseCommand):
         if not options["no_demo_user"]:
             username, password, token = self.demo_user()
             self.stdout.write(f"Demo user:  {username} / {password}   token: {token}")
-            self.stdout.write(f"Try:        python -m websockets 'ws://{base}/ws/executions/?token={token}'")
+            self.stdout.write(f"Try:        {python_command()} -m websockets 'ws://{base}/ws/executions/?token={token}'")
         CommandLineInterface().run(["-b", host, "-p", str(port), "config.asgi:application"])
 
     def demo_user(self) -> tuple[str, str, str]:
@@ -56,3 +60,13 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
         token, _ = Token.objects.get_or_create(user=user)
         return user.username, password, token.key
+
+
+def python_command() -> str:
+    """This interpreter as a shell command: ``.venv/bin/python`` after ``./dev run``, whose
+    ``python -m websockets`` works (a bare ``python`` would be the system's, without websockets)."""
+    executable = Path(sys.executable)
+    try:
+        return shlex.quote(str(executable.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(os.fspath(executable))

@@ -28,7 +28,9 @@ const els = {
 };
 
 const LABEL_CHARS = 120; // as the server cuts history labels
+const GAP_PX = 8; // between the top of the visible area and a card brought into view
 const views = new Map(); // execution_id -> ExecutionView
+let shownLast = null; // the view brought into view last: the one whose text the page follows
 let tools = new Map();
 let countdownTimer = null;
 let submitting = false;
@@ -163,8 +165,8 @@ function newView(tool, label) {
     onStop: (view) => client.cancel(view.executionId),
     onClose: closeView,
     onStatus: (view, status) => updateHistoryStatus(view.executionId, status),
-    beforeRender: () => isNearBottom(),
-    afterRender: (view, wasNearBottom) => { if (wasNearBottom) scrollToBottom(); },
+    beforeRender: (view) => view === shownLast && endInView(view),
+    afterRender: (view, wasFollowing) => { if (wasFollowing) followText(view); },
   });
 }
 
@@ -174,10 +176,7 @@ function show(view, executionId) {
   els.transcript.appendChild(view.element);
   els.transcriptEmpty.hidden = true;
   markOnScreen(executionId, true);
-  // Scroll the output column, not the page, when it is the column that scrolls.
-  const box = scroller();
-  if (box === els.transcript) box.scrollTop = box.scrollHeight;
-  else view.element.scrollIntoView({ block: "nearest" });
+  revealTop(view);
 }
 
 function closeView(view) {
@@ -191,8 +190,8 @@ function closeView(view) {
 function openExecution(entry) {
   const existing = views.get(entry.execution_id);
   if (existing) {
-    existing.element.scrollIntoView({ block: "nearest" });
-    existing.heading.focus();
+    revealTop(existing);
+    existing.heading.focus({ preventScroll: true });
     return;
   }
   const view = newView(entry.tool, entry.label);
@@ -202,23 +201,45 @@ function openExecution(entry) {
     onEvent: (e) => view.apply(e),
     onError: (error) => view.fail(error.code === "not_found" ? "This execution is no longer available." : error.message),
   });
-  view.heading.focus();
+  view.heading.focus({ preventScroll: true });
 }
+
+/* Scrolling. Wide screens scroll the output column (the page itself never
+   scrolls there); narrow ones scroll the page under a sticky top bar. Either
+   way a card is brought in at its top, and while it streams the page follows
+   its text only as far as keeps that top in view: the top bar and the card's
+   title never leave the screen on their own. */
 
 function scroller() {
-  const transcript = els.transcript;
-  const scrolls = getComputedStyle(transcript).overflowY === "auto" && transcript.scrollHeight > transcript.clientHeight;
-  return scrolls ? transcript : document.scrollingElement;
+  return getComputedStyle(els.transcript).overflowY === "auto" ? els.transcript : document.scrollingElement;
 }
 
-function isNearBottom() {
+/* The part of the viewport the output may use: below the top bar, or the column's box. */
+function visibleArea() {
   const box = scroller();
-  return box.scrollHeight - box.scrollTop - box.clientHeight < 64;
+  if (box === els.transcript) {
+    const rect = box.getBoundingClientRect();
+    return { top: rect.top, bottom: rect.bottom };
+  }
+  return { top: document.querySelector(".topbar").getBoundingClientRect().bottom, bottom: window.innerHeight };
 }
 
-function scrollToBottom() {
-  const box = scroller();
-  box.scrollTop = box.scrollHeight;
+function revealTop(view) {
+  shownLast = view;
+  scroller().scrollTop += view.element.getBoundingClientRect().top - visibleArea().top - GAP_PX;
+}
+
+function endInView(view) {
+  return view.element.getBoundingClientRect().bottom - visibleArea().bottom < 64;
+}
+
+function followText(view) {
+  const card = view.element.getBoundingClientRect();
+  const area = visibleArea();
+  const below = card.bottom - area.bottom + GAP_PX; // how far the end is past the fold
+  const room = card.top - area.top - GAP_PX; // how far the page may move before the title leaves
+  const step = Math.min(below, room);
+  if (step > 0) scroller().scrollTop += step;
 }
 
 /* --- History ------------------------------------------------------------- */

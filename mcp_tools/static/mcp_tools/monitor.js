@@ -2,10 +2,13 @@
  * The admin's live monitor: a client of /ws/monitor/ (PROTOCOL.md, "Monitor feed").
  *
  * The socket authenticates with the admin's session cookie. On connect the server sends
- * monitor.snapshot (active executions + per-tool counters); after that every execution's
+ * monitor.snapshot (active executions, the latest ended ones in `recent` — an extension —
+ * and per-tool counters); after that every execution's
  * execution.status and terminal events arrive, each with tool, user, status and seq. The page
  * keeps one row per execution and one counter row per tool and updates them in place.
  * "watch" subscribes to one execution, so its deltas (its streamed text) show below.
+ * Every message is also dispatched as a DOM event, "mcp-monitor:event", for the charts
+ * (monitor-charts.js).
  *
  * Model and user text only ever reaches the page through textContent, never as HTML.
  */
@@ -65,6 +68,7 @@
   // --- Messages.
 
   function handle(message) {
+    document.dispatchEvent(new CustomEvent("mcp-monitor:event", { detail: message }));
     if (message.type === "monitor.snapshot") { applySnapshot(message); }
     else if (message.type === "execution.status") { applyStatus(message); }
     else if (TERMINAL[message.type]) { applyEnd(message); }
@@ -81,9 +85,12 @@
       s.total_duration_ms = (s.average_duration_ms || 0) * (s.successful_executions || 0);
       state.stats[tool] = s;
     });
-    (snapshot.executions || []).forEach(function (e) {
+    // Oldest first: each new row goes on top, so the table ends up newest first.
+    (snapshot.executions || []).concat(snapshot.recent || []).sort(function (a, b) {
+      return a.created_at < b.created_at ? -1 : 1;
+    }).forEach(function (e) {
       upsert({ execution_id: e.execution_id, tool: e.tool, user: e.user, status: e.status,
-               attempt: e.attempt, created_at: e.created_at, seq: 0 });
+               attempt: e.attempt, created_at: e.created_at, duration_ms: e.duration_ms, seq: 0 });
     });
     renderStats();
     if (state.watching) { watch(state.watching); }
@@ -146,7 +153,7 @@
     if (event.tool) { row.tool = event.tool; }
     if (event.user) { row.user = event.user; }
     if (event.attempt) { row.attempt = event.attempt; }
-    if (event.duration_ms !== undefined) { row.duration_ms = event.duration_ms; }
+    if (event.duration_ms !== undefined && event.duration_ms !== null) { row.duration_ms = event.duration_ms; }
     if (event.status) {
       row.status = event.status;
       if (row.history[row.history.length - 1] !== event.status) { row.history.push(event.status); }
@@ -213,15 +220,16 @@
     tools.forEach(function (tool) {
       var s = state.stats[tool] || {};
       var tr = statsBody.querySelector('tr[data-tool="' + CSS.escape(tool) + '"]') || createStatsRow(tool);
-      var total = s.total_executions || 0;
+      // The stats count ended executions; the total counts the running ones too.
+      var ended = s.total_executions || 0;
       var successful = s.successful_executions || 0;
       setCell(tr, "active", active[tool] || 0);
-      setCell(tr, "total", total);
+      setCell(tr, "total", ended + (active[tool] || 0));
       setCell(tr, "completed", successful);
       setCell(tr, "failed", s.failed_executions || 0);
       setCell(tr, "cancelled", s.cancelled_executions || 0);
       setCell(tr, "cached", s.cached_executions || 0);
-      setCell(tr, "rate", total ? (100 * successful / total).toFixed(1) + " %" : "—");
+      setCell(tr, "rate", ended ? (100 * successful / ended).toFixed(1) + " %" : "—");
       setCell(tr, "average", successful ? Math.round(s.total_duration_ms / successful) : "—");
     });
   }
