@@ -245,13 +245,14 @@ MCP_CONFIG = {
     # A request repeated with the same idempotency key within this window attaches to the first one's execution.
     "IDEMPOTENCY_WINDOW_S": env.int("MCP_IDEMPOTENCY_WINDOW_S", default=24 * 60 * 60),
     # The engine (mcp_tools/engine/): each worker engine renews its heartbeat every
-    # HEARTBEAT_INTERVAL_S; one silent for HEARTBEAT_STALE_S is taken for dead and its
-    # executions run again elsewhere, found by a reaper pass every REAPER_INTERVAL_S
-    # (so within HEARTBEAT_STALE_S + REAPER_INTERVAL_S). Executions waiting longer than
-    # PENDING_RESCUE_S while an engine has room get a new token (a broker lost theirs).
-    "HEARTBEAT_INTERVAL_S": env.float("MCP_HEARTBEAT_INTERVAL_S", default=3.0),
-    "HEARTBEAT_STALE_S": env.float("MCP_HEARTBEAT_STALE_S", default=10.0),
-    "REAPER_INTERVAL_S": env.float("MCP_REAPER_INTERVAL_S", default=3.0),
+    # HEARTBEAT_INTERVAL_S (a key that expires after HEARTBEAT_STALE_S); a reaper pass
+    # every REAPER_INTERVAL_S takes an engine whose key was missing for two intervals
+    # for dead and runs its executions again elsewhere: found within 6 + 4 + 2 = 12 s.
+    # Executions waiting longer than PENDING_RESCUE_S while an engine has room get a
+    # new token (a broker lost theirs).
+    "HEARTBEAT_INTERVAL_S": env.float("MCP_HEARTBEAT_INTERVAL_S", default=2.0),
+    "HEARTBEAT_STALE_S": env.float("MCP_HEARTBEAT_STALE_S", default=6.0),
+    "REAPER_INTERVAL_S": env.float("MCP_REAPER_INTERVAL_S", default=2.0),
     "PENDING_RESCUE_S": env.float("MCP_PENDING_RESCUE_S", default=60.0),
     # How often the engine reads the logs of its running executions (a cancel, an end elsewhere).
     "CONTROL_POLL_S": env.float("MCP_CONTROL_POLL_S", default=0.5),

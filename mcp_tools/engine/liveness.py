@@ -2,10 +2,13 @@
 
 Every engine renews its key in the cache (``engine:<worker id>``, Redis in
 production) every ``HEARTBEAT_INTERVAL_S``; it expires after
-``HEARTBEAT_STALE_S``. Every row being run names its engine (``worker``). So
-when a worker process or its whole host dies, any other engine's reaper pass
-sees, within ``HEARTBEAT_STALE_S + REAPER_INTERVAL_S``, executions whose
-engine has no key, and for each one:
+``HEARTBEAT_STALE_S``. Every row being run names its engine (``worker``). A
+reaper pass takes an engine for dead once its key has been missing for two
+heartbeat intervals in a row (one missing look is not enough: a Redis that
+restarted without its data has lost every key until the engines beat
+again). So when a worker process or its whole host dies, its executions are
+found within ``HEARTBEAT_STALE_S + 2 × HEARTBEAT_INTERVAL_S +
+REAPER_INTERVAL_S`` (12 s with the defaults), and for each one:
 
 * if its log already ends (the engine died between logging the end and
   writing the row) — the row is repaired from the log;
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -99,10 +103,11 @@ async def control_loop(engine: Engine) -> None:
 
 
 async def reaper_loop(engine: Engine) -> None:
+    missing_since: dict[str, float] = {}  # engine id -> when this reaper first saw its key missing
     while True:
         await asyncio.sleep(engine.config["REAPER_INTERVAL_S"])
         try:
-            done = await engine.db(reap, free_slots=engine.free_slots())
+            done = await engine.db(reap, free_slots=engine.free_slots(), missing_since=missing_since)
         except Exception:
             logger.exception("A reaper pass failed")
             continue
@@ -110,13 +115,14 @@ async def reaper_loop(engine: Engine) -> None:
             logger.warning("Reaper: %s", done)
 
 
-def reap(*, free_slots: int) -> dict[str, int]:
-    """One pass: executions of dead engines, and tokens lost while executions wait."""
+def reap(*, free_slots: int, missing_since: dict[str, float] | None = None) -> dict[str, int]:
+    """One pass: executions of dead engines, and tokens lost while executions wait.
+
+    ``missing_since`` is the reaper's memory between passes (None: a key missing once is enough)."""
     done: dict[str, int] = {}
     workers = set(ToolExecution.objects.filter(claims.RUNNING).values_list("worker", flat=True).distinct())
     if workers:
-        alive = cache.get_many([heartbeat_key(w) for w in workers])
-        dead = [w for w in workers if heartbeat_key(w) not in alive]
+        dead = dead_engines(workers, missing_since)
         for execution in ToolExecution.objects.filter(claims.RUNNING, worker__in=dead).select_related("tool", "user"):
             try:
                 outcome = execution_reap(execution)
@@ -129,6 +135,20 @@ def reap(*, free_slots: int) -> dict[str, int]:
         if rescued:
             done["tokens replaced"] = rescued
     return done
+
+
+def dead_engines(workers: set[str], missing_since: dict[str, float] | None) -> list[str]:
+    """The engines among ``workers`` whose heartbeat key has been missing for two intervals."""
+    alive = cache.get_many([heartbeat_key(w) for w in workers])
+    missing = [w for w in workers if heartbeat_key(w) not in alive]
+    if missing_since is None:
+        return missing
+    now = time.monotonic()
+    for worker in list(missing_since):
+        if worker not in missing:
+            del missing_since[worker]
+    grace = 2 * settings.MCP_CONFIG["HEARTBEAT_INTERVAL_S"]
+    return [w for w in missing if now - missing_since.setdefault(w, now) >= grace]
 
 
 def execution_reap(execution: ToolExecution) -> str:

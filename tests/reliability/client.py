@@ -12,11 +12,13 @@ service is still down::
     watcher.to_the_end(timeout=40)
     problems = execution_problems(watcher.events, row=stack.row(watcher.execution_id))
 
-``execution_problems`` states PROTOCOL.md's promises as checks: seq from 1
-with no gap and no duplicate, exactly one terminal event and nothing after it
-(so no delta after a ``failed``), the text after the last ``retrying`` equal
-to the result's text, and the database row's final status equal to the
-terminal event.
+``execution_problems`` states docs/protocol.md's promises as checks: seq from
+1 with no gap and no duplicate, exactly one terminal event and nothing after
+it (so no delta after a ``failed``), the text after the last ``retrying``
+equal to the result's text, and the database row's final status equal to the
+terminal event. Events carry the log's epoch; on ``execution.reset`` (the live
+log was lost and started again) the client drops what it had, as the
+protocol says, and the checks apply to the new epoch's events.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from tests.conftest import TERMINAL, streamed_text
 from tests.e2e.helpers import recv, send, ws_connect
 
-STREAMED_FIELD = {"summarize_content": "summary", "generate_report": "report"}
+STREAMED_FIELD = {"summarize_content": "summary", "generate_report": "report", "my_usage": "output"}
 RECONNECT_PAUSE_S = 0.2  # a client's retry pace while the service is down
 
 
@@ -52,6 +54,7 @@ class Watcher:
         self.arrivals: list[float] = []  # time.monotonic() of each event, for pacing checks
         self.stop_at_disruption = False
         self.must_resubscribe = False
+        self.resets = 0
 
     def execute(self, tool: str, parameters: dict, *, use_cache: bool = False) -> Watcher:
         send(self.ws, {"type": "execute", "tool": tool, "parameters": parameters, "use_cache": use_cache,
@@ -115,6 +118,11 @@ class Watcher:
                 self.ws.close()
                 self._disrupted(f"error {message.get('code')}")
                 continue
+            if message.get("execution_id") == self.execution_id and message["type"] == "execution.reset":
+                self.events.clear()
+                self.resets += 1
+                self.timeline.append(f"reset to epoch {message['epoch']}")
+                continue
             if message.get("execution_id") == self.execution_id and message["type"].startswith("execution."):
                 self.events.append(message)
                 self.timeline.append(message)
@@ -126,7 +134,8 @@ class Watcher:
         while time.monotonic() < deadline:
             try:
                 self.ws = ws_connect(self.ws_url, self.token)
-                send(self.ws, {"type": "subscribe", "execution_id": self.execution_id, "after_seq": self.last_seq})
+                send(self.ws, {"type": "subscribe", "execution_id": self.execution_id, "after_seq": self.last_seq,
+                               "epoch": self.events[-1]["epoch"] if self.events else None})
                 answer = recv(self.ws, timeout=max(0.1, deadline - time.monotonic()))
                 if answer["type"] == "subscribed":
                     self.must_resubscribe = False

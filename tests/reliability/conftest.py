@@ -1,10 +1,11 @@
 """The fault-injection stack: the production topology, ours to break.
 
 ``fault_stack`` (session) runs what production runs — daphne, two ``celery
-worker`` processes (prefork), ``celery beat`` (the reaper's schedule), Redis,
-PostgreSQL — plus the fake Messages API, with settings small enough for a
-test to wait out: a 2 s Claude read timeout, 10 s broker visibility timeout,
-8 s tool time limit (below it), 1 s heartbeats and reaper passes. Redis and
+worker`` processes (the production command: the engine's pool), ``celery
+beat`` (the daily clean-up), Redis, PostgreSQL — plus the fake Messages API,
+with settings small enough for a test to wait out: a 2 s Claude read timeout,
+10 s broker visibility timeout, 8 s tool time limit (below it), heartbeats
+every 1 s that go stale after 3 s, and reaper passes every 1 s. Redis and
 PostgreSQL are private servers (``infra.py``), so restarting them harms no
 other test run.
 
@@ -33,7 +34,7 @@ from tests.stack import (STARTUP_TIMEOUT_S, FakeAnthropicControl, Process, Stack
 
 DATABASE = "mcp_faults"
 TOOL_TIMEOUT_S = 8
-WORKER_CONCURRENCY = 3
+WORKER_CONCURRENCY = 50
 USERS = ("alice", "prober", "loader")
 
 SETUP_SCRIPT = f"""
@@ -41,7 +42,7 @@ import json
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from mcp_tools.models import Tool
-from mcp_tools.registry import sync_tools
+from mcp_tools.tools.registry import sync_tools
 sync_tools()
 Tool.objects.update(timeout={TOOL_TIMEOUT_S})
 tokens = {{}}
@@ -126,10 +127,11 @@ def _fault_env(redis: PrivateRedis, postgres: PrivatePostgres, anthropic_url: st
         "MCP_RETRY_BACKOFF_MAX_S": "1",
         "CELERY_VISIBILITY_TIMEOUT_S": "10",  # above the tool time limit (TOOL_TIMEOUT_S)
         "MCP_HEARTBEAT_INTERVAL_S": "1",
-        "MCP_HEARTBEAT_STALE_S": "6",
+        "MCP_HEARTBEAT_STALE_S": "3",
         "MCP_REAPER_INTERVAL_S": "1",
-        "MCP_PENDING_STALE_S": "120",  # the load test queues hundreds at once
-        "MCP_WS_CATCHUP_INTERVAL_S": "1",
+        "MCP_CONTROL_POLL_S": "0.2",
+        "MCP_DELIVERY_POLL_S": "1",
+        "CELERY_WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
         # Many executions for a few users; the limits have tests of their own.
         "MCP_MAX_CONCURRENT_EXECUTIONS": "100000",
         "MCP_RATE_LIMIT_PER_MINUTE": "1000000",
@@ -157,7 +159,7 @@ def _build(workdir: Path) -> FaultStack:
                timeout=STARTUP_TIMEOUT_S, what="daphne")
     assert stack.daphne.popen.poll() is None, stack.daphne.log()[-3000:]
     for _ in range(2):
-        stack.start_worker(concurrency=WORKER_CONCURRENCY)
+        stack.start_worker()
     stack.start_beat()
     return stack
 
@@ -184,7 +186,7 @@ def stack_ready(fault_stack: FaultStack) -> FaultStack:
         if not server.answers():
             server.start()  # an earlier test failed between stop and start
     while len(fault_stack.live_workers()) < 2:
-        fault_stack.start_worker(concurrency=WORKER_CONCURRENCY)
+        fault_stack.start_worker()
     fault_stack.anthropic.reset()
     fault_stack.anthropic.set_default({"tokens": 20})
     return fault_stack

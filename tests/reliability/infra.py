@@ -74,6 +74,10 @@ class PrivateRedis:
         self.stop()
         self.start()
 
+    def flush(self) -> None:
+        """FLUSHALL: every key gone at once (event logs, heartbeats, the cache, the broker's queue)."""
+        redis.Redis(port=self.port, socket_timeout=5).flushall()
+
 
 def _postgres_bin() -> Path:
     """The newest installed server's binaries (initdb refuses to mix versions)."""
