@@ -168,7 +168,8 @@ def _execution_run(execution_id: str, *, use_cache: bool) -> None:
             return
         _release_database_connection()
         try:
-            ctx = ToolContext(provider=get_provider(), emit=publisher.text, check=run.check, config=run.config)
+            ctx = ToolContext(provider=get_provider(), emit=publisher.text, check=run.check, config=run.config,
+                              execution_id=execution_id)
             if implementation is None:
                 raise PermanentToolError(f"{execution.tool.name} has no implementation.", code="not_implemented")
             result = implementation(execution.parameters, ctx)

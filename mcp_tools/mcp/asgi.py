@@ -52,6 +52,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .anonymous import AnonymousOrBearer, check_allowed
 from .auth import DRFTokenVerifier, request_user
 from .server import build_server
 
@@ -107,7 +108,8 @@ def _starlette_app(manager: StreamableHTTPSessionManager) -> Starlette:
     endpoint = RequireAuthMiddleware(StreamableHTTPASGIApp(manager), required_scopes=[])
     return Starlette(
         routes=[Route(MCP_PATH, endpoint=endpoint)],
-        middleware=[Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(DRFTokenVerifier())),
+        middleware=[Middleware(AuthenticationMiddleware,
+                               backend=AnonymousOrBearer(BearerAuthBackend(DRFTokenVerifier()))),
                     Middleware(AuthContextMiddleware)],
     )
 
@@ -116,6 +118,7 @@ class _Running:
     """One session manager, running in a task of one event loop."""
 
     def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
+        check_allowed()
         hosts = allowed_hosts()
         self.loop = loop
         self.manager = StreamableHTTPSessionManager(app=server, security_settings=transport_security(hosts))

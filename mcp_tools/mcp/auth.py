@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 # client_id of every verified token: they are all this service's own API tokens.
 CLIENT_ID = "drf-token"
+# client_id of a request that carried no token, in conformance mode (anonymous.py).
+ANONYMOUS = "anonymous"
 
 UserResolver = Callable[[ServerRequestContext], Awaitable[Any]]
 
@@ -69,6 +71,14 @@ async def request_user(ctx: ServerRequestContext):
     if user is None:
         raise NotAuthenticated("The token's user is gone or inactive.")
     return user
+
+
+def request_scopes(ctx: ServerRequestContext) -> frozenset[str] | None:
+    """The OAuth scopes of the request's token; None for a DRF token, an anonymous caller or stdio."""
+    scope_user = ctx.request.scope.get("user") if ctx.request is not None else None
+    if not isinstance(scope_user, AuthenticatedUser) or scope_user.access_token.client_id in (CLIENT_ID, ANONYMOUS):
+        return None
+    return frozenset(scope_user.access_token.scopes)
 
 
 def fixed_user(user) -> UserResolver:

@@ -30,6 +30,8 @@ class ToolContext:
     # Raises (ExecutionTimeout, ...) when the run must stop; called between pieces.
     check: Callable[[], None] = lambda: None
     config: dict[str, Any] = field(default_factory=dict)
+    # The execution being run: what a tool waiting on its client's input names (mcp_tools/mcp/inputs.py).
+    execution_id: str = ""
     model: str = ""
     usage: Usage = field(default_factory=Usage)
 
