@@ -40,8 +40,11 @@ LOG_POLL_S = 2.0
 EventCallback = Callable[[Event], Awaitable[None]]
 
 
-async def follow_execution(execution_id: str, *, on_event: EventCallback) -> Event:
-    """Call ``on_event`` with each event of the execution; return its terminal event."""
+async def follow_execution(execution_id: str, *, on_event: EventCallback, after_seq: int = 0) -> Event:
+    """Call ``on_event`` with each event of the execution after ``after_seq``; return its terminal event.
+
+    A terminal event at or below ``after_seq`` is still returned (not delivered again).
+    """
     layer = get_channel_layer()
     group = execution_group(execution_id)
     channel = await layer.new_channel()
@@ -50,7 +53,7 @@ async def follow_execution(execution_id: str, *, on_event: EventCallback) -> Eve
     try:
         async with send, receive, anyio.create_task_group() as tasks:
             tasks.start_soon(_pump, layer, channel, send)
-            terminal = await _Follower(execution_id, on_event).run(receive)
+            terminal = await _Follower(execution_id, on_event, after_seq).run(receive)
             tasks.cancel_scope.cancel()
         return terminal
     finally:
@@ -67,13 +70,15 @@ async def _pump(layer, channel: str, send: ObjectSendStream[dict]) -> None:
 class _Follower:
     """The delivery rules: ``last_seq`` is the highest seq handed on."""
 
-    def __init__(self, execution_id: str, on_event: EventCallback) -> None:
+    def __init__(self, execution_id: str, on_event: EventCallback, after_seq: int = 0) -> None:
         self.execution_id = execution_id
         self.on_event = on_event
-        self.last_seq = 0
+        self.last_seq = after_seq
         self.terminal: Event | None = None
 
     async def run(self, receive) -> Event:
+        if self.last_seq:
+            await self.terminal_at_or_before()
         await self.catch_up()
         while self.terminal is None:
             message = None
@@ -96,6 +101,13 @@ class _Follower:
             if self.terminal is not None:
                 return
             await self.deliver(event)
+
+    async def terminal_at_or_before(self) -> None:
+        """Resuming after the end: the terminal event is answered, not delivered again."""
+        stored, _ = await sync_to_async(selectors.execution_events, thread_sensitive=False)(
+            self.execution_id, after_seq=self.last_seq - 1)
+        if stored and stored[0]["type"] in TERMINAL_TYPES:
+            self.terminal = stored[0]
 
     async def deliver(self, event: Event) -> None:
         if event["seq"] <= self.last_seq:
