@@ -37,6 +37,22 @@ class Fixture:
     timeout: int = 120
 
 
+# The suite's JSON Schema 2020-12 fixture (SEP-1613/SEP-2106): every keyword must survive tools/list.
+JSON_SCHEMA_2020_12 = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {"address": {"$anchor": "addressDef", "type": "object",
+                          "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"},
+                   "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                   "phone": {"type": "string"}, "email": {"type": "string"}},
+    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]},
+    "else": {"required": ["email"]},
+    "additionalProperties": False,
+}
+
 # Tools whose final round follows an MCP multi-round-trip exchange (conformance/interactive.py):
 # the answers gathered become their `message`.
 MESSAGE = takes(message={"type": "string", "description": "Filled in from the answers the client gave."})
@@ -51,6 +67,11 @@ FIXTURES: list[Fixture] = [
             tools.multiple_content_types, output=text_result(image=BLOCK, resource=BLOCK)),
     Fixture("test_tool_with_progress", "Tests tool that reports progress notifications", tools.with_progress),
     Fixture("test_error_handling", "Tests error response handling", tools.error_handling),
+    Fixture("json_schema_2020_12_tool", "Takes a contact described with JSON Schema 2020-12", tools.greet,
+            parameters=JSON_SCHEMA_2020_12),
+    Fixture("test_header_param", "Greets a region named in an argument mirrored into the Mcp-Param-Region header",
+            tools.greet_region, parameters={**takes(region={"type": "string", "x-mcp-header": "Region"}),
+                                            "required": ["region"]}),
     Fixture("greet", "Says hello; always answers at once.", tools.greet,
             parameters=takes(name={"type": "string"})),
     Fixture("slow_compute", "Computes for `seconds` seconds; runs as a task for clients that take tasks.",

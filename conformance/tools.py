@@ -92,6 +92,10 @@ def greet(parameters: dict, ctx: ToolContext) -> dict:
     return _say(ctx, f"Hello, {parameters.get('name', 'World')}!")
 
 
+def greet_region(parameters: dict, ctx: ToolContext) -> dict:
+    return _say(ctx, f"Hello, {parameters['region']}!")
+
+
 def slow_compute(parameters: dict, ctx: ToolContext) -> dict:
     seconds = float(parameters.get("seconds", 1))
     _say(ctx, f"Computing {parameters.get('label', '')} for {seconds:g}s... ")

@@ -43,7 +43,7 @@ from mcp_tools.errors import ServiceError
 from . import catalog, results
 from .auth import UserResolver, request_scopes
 from .calls import ToolCall
-from .tasks import TasksExtension, apply_extension
+from .tasks import TasksExtension, apply_extension, routing_header_matches
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ def build_server(*, user_for: UserResolver) -> Server:
                     on_list_tools=list_tools, on_call_tool=call_tool,
                     on_subscriptions_listen=ListenHandler(subscription_bus))
     server.middleware.append(RequestStateBoundary(request_state_security(), default_audience=SERVER_NAME))
+    server.middleware.append(routing_header_matches)
     apply_extension(server, TasksExtension(user_for))
     for path in getattr(settings, "MCP_SERVER_CONTRIBUTIONS", ()):
         import_string(path)(server)

@@ -54,6 +54,8 @@ POLL_INTERVAL_MS = 1000
 # statusMessage of a working task: the end of the text streamed so far, at most this long.
 STATUS_MESSAGE_MAX_CHARS = 2000
 
+TASK_METHODS = frozenset({"tasks/get", "tasks/update", "tasks/cancel"})
+
 UserResolver = Callable[[ServerRequestContext], Awaitable[Any]]
 
 
@@ -177,6 +179,20 @@ class TasksExtension(Extension):
         user = await self.user_for(ctx)
         await database_sync_to_async(services.execution_cancel)(user=user, execution_id=str(execution.pk))
         return {}
+
+
+async def routing_header_matches(ctx: ServerRequestContext, call_next):
+    """Server middleware: ``Mcp-Name`` on tasks/get, update, cancel must name the body's taskId (SEP-2663).
+
+    A request without the header is served (clients that predate SEP-2243);
+    one whose header names another task is refused with -32020 (HTTP 400).
+    """
+    if ctx.method in TASK_METHODS and ctx.request is not None:
+        header = ctx.request.headers.get("mcp-name")
+        task_id = (ctx.params or {}).get("taskId")
+        if header is not None and header.strip() != task_id:
+            raise MCPError(code=types.HEADER_MISMATCH, message="Mcp-Name header does not match params.taskId")
+    return await call_next(ctx)
 
 
 def apply_extension(server: Server, extension: Extension) -> None:
