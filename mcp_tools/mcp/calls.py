@@ -88,7 +88,8 @@ class ToolCall:
             # Shielded: a cancel arriving meanwhile is raised just after, with the id known.
             with anyio.CancelScope(shield=True):
                 execution = await database_sync_to_async(services.execution_start)(
-                    user=self.user, tool_name=tool.name, parameters=parameters, idempotency_key=key)
+                    user=self.user, tool_name=tool.name, parameters=parameters, idempotency_key=key,
+                    use_cache=tool.cacheable)  # until execution_start reads Tool.cacheable itself
         except ServiceError as exc:
             return results.service_error_result(exc)
         execution_id = str(execution.pk)
