@@ -310,3 +310,7 @@ LOGGING = {
         "celery": {"level": env.str("CELERY_LOG_LEVEL", default="WARNING")},
     },
 }
+
+# --- MCP endpoint (mcp_tools/mcp, docs/mcp.md).
+# Tasks extension: how often a client is asked to poll tasks/get.
+MCP_TASK_POLL_INTERVAL_MS = env.int("MCP_TASK_POLL_INTERVAL_MS", default=1000)

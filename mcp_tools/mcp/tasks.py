@@ -49,8 +49,6 @@ from mcp_tools.models import Tool, ToolExecution
 from . import catalog, inputs, results
 
 EXTENSION_ID = "io.modelcontextprotocol/tasks"
-# How often clients are asked to poll tasks/get.
-POLL_INTERVAL_MS = 1000
 # statusMessage of a working task: the end of the text streamed so far, at most this long.
 STATUS_MESSAGE_MAX_CHARS = 2000
 
@@ -99,7 +97,8 @@ def _ttl_ms(execution: ToolExecution) -> int:
 def _base(execution: ToolExecution, status: str) -> dict[str, Any]:
     updated = execution.completed_at or execution.heartbeat_at or execution.started_at or execution.created_at
     return {"taskId": str(execution.pk), "status": status, "createdAt": _iso(execution.created_at),
-            "lastUpdatedAt": _iso(updated), "ttlMs": _ttl_ms(execution), "pollIntervalMs": POLL_INTERVAL_MS}
+            "lastUpdatedAt": _iso(updated), "ttlMs": _ttl_ms(execution),
+            "pollIntervalMs": settings.MCP_TASK_POLL_INTERVAL_MS}
 
 
 async def created(execution: ToolExecution) -> dict[str, Any]:
