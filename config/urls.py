@@ -8,5 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("mcp_tools.api.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("mcp_tools.mcp.urls")),  # OAuth for MCP clients: /o/ and /.well-known/ (docs/mcp.md)
     path("", web.index, name="index"),
 ]

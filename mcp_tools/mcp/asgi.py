@@ -13,8 +13,9 @@ A request passes, outermost first:
    The SDK's own check (``TransportSecuritySettings``) is configured from the
    same list too; it only knows exact hosts, so a list with wildcard forms
    leaves it off and this guard decides alone.
-2. The SDK's bearer auth: ``Authorization: Bearer <DRF token key>``, checked by
-   ``auth.DRFTokenVerifier``; without a valid token, 401.
+2. Bearer auth (auth.py): an OAuth access token issued for this ``/mcp`` or a
+   DRF token; without a valid one, 401 pointing at the protected-resource
+   metadata (conformance mode only: no token on loopback, anonymous.py).
 3. The SDK's ``StreamableHTTPSessionManager`` (stateful sessions, SSE
    responses; 2026-07-28 clients get its stateless per-request path).
 
@@ -42,7 +43,6 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server import Server
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
-from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -53,7 +53,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .anonymous import AnonymousOrBearer, check_allowed
-from .auth import DRFTokenVerifier, request_user
+from .auth import RequireToken, TokenBackend, request_user
 from .server import build_server
 
 logger = logging.getLogger(__name__)
@@ -104,12 +104,11 @@ class HostGuard:
 
 
 def _starlette_app(manager: StreamableHTTPSessionManager) -> Starlette:
-    """The SDK's recipe for a token-protected endpoint, with our verifier."""
-    endpoint = RequireAuthMiddleware(StreamableHTTPASGIApp(manager), required_scopes=[])
+    """The SDK's recipe for a token-protected endpoint, with our tokens and our 401."""
+    endpoint = RequireToken(StreamableHTTPASGIApp(manager))
     return Starlette(
         routes=[Route(MCP_PATH, endpoint=endpoint)],
-        middleware=[Middleware(AuthenticationMiddleware,
-                               backend=AnonymousOrBearer(BearerAuthBackend(DRFTokenVerifier()))),
+        middleware=[Middleware(AuthenticationMiddleware, backend=AnonymousOrBearer(TokenBackend())),
                     Middleware(AuthContextMiddleware)],
     )
 
