@@ -28,8 +28,8 @@ def node_env(tmp_path) -> dict[str, str]:
     return env
 
 
-def typescript(tmp_path, scenario: str, url: str, token: str) -> dict:
-    process = subprocess.run([str(NODE), str(ROOT / "tests/mcp/clients/ts_client.mjs"), scenario, url, token],
+def typescript(tmp_path, scenario: str, url: str, *args: str) -> dict:
+    process = subprocess.run([str(NODE), str(ROOT / "tests/mcp/clients/ts_client.mjs"), scenario, url, *args],
                              env=node_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert process.returncode == 0, process.stderr[-3000:]
     return json.loads(process.stdout)
@@ -117,3 +117,18 @@ def test_third_party_clients_on_the_production_stack(stack, tools, alice, tmp_pa
                        "--tool-args-json", json.dumps({"data": {"b": 1}}))["result"]
     assert not called["isError"]
     assert ToolExecution.objects.filter(status="completed").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_typescript_sdk_gets_its_token_by_oauth_with_pkce_and_its_metadata_document(uvicorn_server, tools, alice,
+                                                                                   settings, tmp_path):
+    from tests.mcp.oauth_helpers import client_document
+
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER,
+                                "CIMD_METADATA_FETCHER": "tests.mcp.oauth_helpers.LoopbackDocumentFetcher"}
+    url, redirect_uri = uvicorn_server.url + "/mcp", "http://127.0.0.1:33419/callback"
+    with client_document(redirect_uri, name="TypeScript SDK test client") as client_id:
+        seen = typescript(tmp_path, "oauth", url, client_id, redirect_uri, "alice", "pw-alice")
+    assert sorted(seen["tools"]) == ["generate_report", "summarize_content"]
+    assert seen["request"] == {"client_id": client_id, "code_challenge_method": "S256", "resource": url}
+    assert not seen["result"]["isError"] and ToolExecution.objects.get().user == alice

@@ -5,7 +5,9 @@
 //   node ts_client.mjs <scenario> <mcp url> <bearer token>
 //
 // Prints one JSON object (what it saw) on stdout; exits non-zero on any error.
-// Scenarios: list, progress, task, task-cancel, reattach.
+// Scenarios: list, progress, task, task-cancel, reattach; and
+//   node ts_client.mjs oauth <mcp url> <client_id URL> <redirect URI> <username> <password>
+// which gets its token by OAuth (PKCE, its Client ID Metadata Document) with the consent step automated.
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -58,6 +60,34 @@ function taskSession(client, capabilities) {
   });
 }
 
+// A browser for the consent step: cookies, Django's login form, the consent form, the redirect caught.
+async function consent(authorizationUrl, username, password) {
+  const jar = new Map();
+  const browse = async (target, init = {}) => {
+    const response = await fetch(target, {
+      ...init, redirect: "manual",
+      headers: { ...init.headers, Cookie: [...jar].map(([k, v]) => `${k}=${v}`).join("; "), Referer: String(target) },
+    });
+    for (const cookie of response.headers.getSetCookie()) {
+      const [pair] = cookie.split(";");
+      const at = pair.indexOf("=");
+      jar.set(pair.slice(0, at), pair.slice(at + 1));
+    }
+    return response;
+  };
+  const hidden = (html) => Object.fromEntries([...html.matchAll(/<input[^>]*type="hidden"[^>]*>/g)].map(([tag]) => [
+    tag.match(/name="([^"]*)"/)[1], (tag.match(/value="([^"]*)"/) ?? [, ""])[1].replaceAll("&amp;", "&").replaceAll("&quot;", '"'),
+  ]));
+  const login = new URL("/accounts/login/", authorizationUrl);
+  const form = hidden(await (await browse(login)).text());
+  const loggedIn = await browse(login, { method: "POST", body: new URLSearchParams({ ...form, username, password }) });
+  if (loggedIn.status !== 302) throw new Error(`login failed: ${loggedIn.status}`);
+  const page = await (await browse(authorizationUrl)).text();
+  const answer = await browse(authorizationUrl, { method: "POST", body: new URLSearchParams({ ...hidden(page), allow: "Authorize" }) });
+  if (answer.status !== 302) throw new Error(`consent failed: ${answer.status}`);
+  return new URL(answer.headers.get("location"), authorizationUrl).searchParams;
+}
+
 const scenarios = {
   async list() {
     const client = await connect();
@@ -100,6 +130,43 @@ const scenarios = {
     await session.close();
     await client.close();
     return { kind: execution.kind, taskId, outcome: outcome.status ?? outcome.kind ?? outcome };
+  },
+
+  async oauth() {
+    const [clientId, redirectUri, username, password] = process.argv.slice(4);
+    const store = {};
+    const provider = {
+      get redirectUrl() { return redirectUri; },
+      clientMetadataUrl: clientId,
+      get clientMetadata() {
+        return { client_name: "TypeScript SDK test client", redirect_uris: [redirectUri], token_endpoint_auth_method: "none",
+                 grant_types: ["authorization_code", "refresh_token"], response_types: ["code"] };
+      },
+      clientInformation: () => store.client, saveClientInformation: (info) => { store.client = info; },
+      tokens: () => store.tokens, saveTokens: (tokens) => { store.tokens = tokens; },
+      redirectToAuthorization: (url) => { store.authorizationUrl = url; },
+      saveCodeVerifier: (verifier) => { store.verifier = verifier; }, codeVerifier: () => store.verifier,
+    };
+    const open = () => new StreamableHTTPClientTransport(new URL(url), { authProvider: provider });
+    const client = new Client(CLIENT_INFO, { versionNegotiation: { mode: "auto" } });
+    const transport = open();
+    try {
+      await client.connect(transport);
+    } catch (error) {
+      if (!store.authorizationUrl) throw error;  // the 401 started the flow: discovery, CIMD, PKCE
+    }
+    const redirect = await consent(store.authorizationUrl, username, password);
+    await transport.finishAuth(redirect);
+    const authed = new Client(CLIENT_INFO, { versionNegotiation: { mode: "auto" } });
+    await authed.connect(open());
+    const { tools } = await authed.listTools();
+    const result = await authed.callTool({ name: "generate_report", arguments: { data: { oauth: 1 } } });
+    await authed.close();
+    const authorization = new URL(store.authorizationUrl);
+    return {
+      tools: tools.map((tool) => tool.name), result, scope: store.tokens.scope,
+      request: Object.fromEntries(["client_id", "code_challenge_method", "resource"].map((k) => [k, authorization.searchParams.get(k)])),
+    };
   },
 
   async reattach() {
