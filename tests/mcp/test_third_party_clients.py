@@ -35,10 +35,14 @@ def typescript(tmp_path, scenario: str, url: str, *args: str) -> dict:
     return json.loads(process.stdout)
 
 
+def inspector_command(url: str, token: str, *args: str) -> list[str]:
+    return [str(INSPECTOR), "--cli", url, "--transport", "http", "--protocol-era", "modern",
+            "--header", f"Authorization: Bearer {token}", "--format", "json", *args]
+
+
 def inspector(tmp_path, url: str, token: str, *args: str) -> dict:
-    process = subprocess.run([str(INSPECTOR), "--cli", url, "--transport", "http", "--protocol-era", "modern",
-                              "--header", f"Authorization: Bearer {token}", "--format", "json", *args],
-                             env=node_env(tmp_path), capture_output=True, text=True, timeout=120)
+    process = subprocess.run(inspector_command(url, token, *args), env=node_env(tmp_path), capture_output=True,
+                             text=True, timeout=120)
     assert process.returncode == 0, process.stdout[-2000:] + process.stderr[-2000:]
     return json.loads(process.stdout)
 
@@ -104,6 +108,27 @@ def test_inspector_cli_lists_and_calls_through_a_task(uvicorn_server, tools, ali
     execution = ToolExecution.objects.get()  # the Inspector takes tasks: created, polled to the end
     assert called["_meta"]["execution_id"] == str(execution.pk)
     assert called["structuredContent"] == execution.result and not called["isError"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inspector_cli_killed_mid_task_and_run_again_with_its_key_gets_the_same_execution(
+        uvicorn_server, tools, alice, settings, tmp_path):
+    settings.OFFLINE_DELAY_S, settings.MCP_TASK_POLL_INTERVAL_MS = 0.05, 50
+    call = inspector_command(uvicorn_server.url + "/mcp", alice.auth_token.key, "--method", "tools/call",
+                             "--tool-name", "generate_report", "--tool-args-json", json.dumps({"data": {"k": list(range(60))}}),
+                             "--tool-metadata", "mcp-tools/idempotencyKey=inspector-1")
+    first = subprocess.Popen(call, env=node_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: ToolExecution.objects.filter(status="running").exists(), timeout=30, what="running")
+    finally:
+        first.kill()
+        first.wait(10)
+    again = subprocess.run(call, env=node_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    result = json.loads(again.stdout)["result"]
+    execution = ToolExecution.objects.get()  # the client died; its execution did not, and was found again
+    assert result["_meta"]["execution_id"] == str(execution.pk) and execution.status == "completed"
+    assert result["structuredContent"] == execution.result
 
 
 @pytest.mark.production
