@@ -339,6 +339,8 @@ OAUTH2_PROVIDER = {
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
     "CIMD_ENABLED": True,
     "SCOPES_BACKEND_CLASS": "mcp_tools.mcp.oauth.ToolScopes",
+    # http redirects only to loopback (native clients); https anywhere.
+    "OAUTH2_VALIDATOR_CLASS": "mcp_tools.mcp.oauth.RedirectRules",
     "OAUTH2_PROTECTED_RESOURCE_NAME": "MCP tools",
     "OAUTH2_PROTECTED_RESOURCE_DOCUMENTATION": env.str("MCP_OAUTH_DOCUMENTATION_URL", default=""),
 }

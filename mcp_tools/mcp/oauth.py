@@ -26,9 +26,11 @@ execution of theirs.
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import urlsplit
 
 from mcp.server.auth.provider import AccessToken
 from oauth2_provider.models import get_access_token_model
+from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import BaseScopes
 
 from mcp_tools.models import Tool
@@ -37,6 +39,24 @@ from .catalog import ALL_TOOLS_SCOPE
 
 RESOURCE_PATH = "/mcp"
 PROTECTED_RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource" + RESOURCE_PATH
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class RedirectRules(OAuth2Validator):
+    """DOT's validator, with MCP's redirect rule: https, or http only back to this machine (RFC 8252).
+
+    ``http`` must stay among DOT's allowed schemes for native clients (Claude
+    Code, the Inspector) listening on a loopback port; anywhere else an http
+    redirect would hand the code to whoever watches the network.
+    """
+
+    def validate_redirect_uri(self, client_id, redirect_uri, request, *args, **kwargs):
+        parts = urlsplit(redirect_uri)
+        if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS):
+            return False
+        return super().validate_redirect_uri(client_id, redirect_uri, request, *args, **kwargs)
 
 
 class ToolScopes(BaseScopes):

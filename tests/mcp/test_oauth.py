@@ -157,3 +157,22 @@ def test_an_oauth_token_bound_to_mcp_calls_on_the_production_stack(stack, tools,
     refused = httpx2.post(url, headers={"Authorization": "Bearer foreign-token"},
                           json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert refused.status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_document_with_an_http_redirect_off_this_machine_gets_no_code(uvicorn_server, tools, alice,
+                                                                               cimd_on_loopback):
+    import base64
+    import hashlib
+
+    redirect = "http://attacker.example/callback"
+    with client_document(redirect) as client_id:
+        verifier = "v" * 50
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+        consent = Consent(uvicorn_server.url, "alice", "pw-alice")
+        query = httpx2.QueryParams({"response_type": "code", "client_id": client_id, "redirect_uri": redirect,
+                                    "code_challenge": challenge, "code_challenge_method": "S256", "state": "s",
+                                    "resource": uvicorn_server.url + "/mcp"})
+        with pytest.raises(AssertionError):  # the consent page is an error page: no form, no redirect
+            anyio.run(consent, f"{uvicorn_server.url}/o/authorize/?{query}")
+    assert consent.redirected_to is None
