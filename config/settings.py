@@ -316,3 +316,37 @@ LOGGING = {
         "celery": {"level": env.str("CELERY_LOG_LEVEL", default="WARNING")},
     },
 }
+
+# --- MCP endpoint (mcp_tools/mcp, docs/mcp.md).
+# Tasks extension: how often a client is asked to poll tasks/get.
+MCP_TASK_POLL_INTERVAL_MS = env.int("MCP_TASK_POLL_INTERVAL_MS", default=1000)
+# OAuth 2.1 for MCP clients (docs/mcp.md): this service is the authorization server
+# (django-oauth-toolkit at /o/, RFC 8414 and RFC 9728 metadata under /.well-known/)
+# and /mcp the protected resource. Authorization code + PKCE (S256) only, public
+# clients identified by Client ID Metadata Documents, tokens bound to /mcp (RFC 8707),
+# stored hashed. DRF tokens keep working for scripts.
+INSTALLED_APPS.append("oauth2_provider")
+OAUTH2_PROVIDER = {
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("MCP_OAUTH_ACCESS_TOKEN_S", default=60 * 60),
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["none", "client_secret_basic", "client_secret_post"],
+    # Native clients (Claude Code, the Inspector) listen on a loopback port of their choosing (RFC 8252).
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    "CIMD_ENABLED": True,
+    "SCOPES_BACKEND_CLASS": "mcp_tools.mcp.oauth.ToolScopes",
+    # http redirects only to loopback (native clients); https anywhere.
+    "OAUTH2_VALIDATOR_CLASS": "mcp_tools.mcp.oauth.RedirectRules",
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "MCP tools",
+    "OAUTH2_PROTECTED_RESOURCE_DOCUMENTATION": env.str("MCP_OAUTH_DOCUMENTATION_URL", default=""),
+}

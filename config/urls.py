@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/", include("mcp_tools.api.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("favicon.ico", web.favicon),
+    path("", include("mcp_tools.mcp.urls")),  # OAuth for MCP clients: /o/ and /.well-known/ (docs/mcp.md)
     path("", web.index, name="index"),
 ]

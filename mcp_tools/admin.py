@@ -25,7 +25,6 @@ from django.utils.html import format_html
 
 from . import selectors, services
 from .errors import ServiceError
-from .events import get_event_log
 from .models import Tool, ToolExecution, ToolUsageStats
 
 logger = logging.getLogger(__name__)
@@ -115,7 +114,7 @@ class ToolExecutionAdmin(admin.ModelAdmin):
     @admin.display(description="events")
     def events_json(self, obj: ToolExecution) -> str:
         # A running execution's log is not on the row yet: read it where it lives.
-        events = obj.events if obj.is_terminal else get_event_log().read(str(obj.pk)).events
+        events = obj.events if obj.is_terminal else selectors.execution_events(obj.pk)[0]
         return pretty_json(events)
 
     @admin.action(description="Cancel selected running executions", permissions=["change"])

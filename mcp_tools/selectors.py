@@ -14,7 +14,7 @@ from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from .errors import NotFound, UnknownTool
-from .events import Event
+from .events import Event, get_event_log
 from .models import Tool, ToolExecution, ToolUsageStats
 
 
@@ -90,6 +90,16 @@ def execution_get_cancellable(*, user, execution_id: Any) -> ToolExecution:
 
 # The epoch of rows saved before epochs existed.
 LEGACY_EPOCH = "0"
+
+
+def execution_events(execution_id: Any, *, after_seq: int = 0) -> tuple[list[Event], int]:
+    """The events after ``after_seq`` and the last seq, from the live log or, once it expired, the row
+    (for synchronous readers; followers use ``delivery.read_events``, the same rule)."""
+    snapshot = get_event_log().read(str(execution_id), after_seq)
+    if snapshot.epoch and snapshot.last_seq:
+        return snapshot.events, snapshot.last_seq
+    events, _ = stored_events(execution_id)
+    return [e for e in events if e["seq"] > after_seq], len(events)
 
 
 def stored_events(execution_id: Any) -> tuple[list[Event], str]:

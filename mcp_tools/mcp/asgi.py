@@ -13,8 +13,9 @@ A request passes, outermost first:
    The SDK's own check (``TransportSecuritySettings``) is configured from the
    same list too; it only knows exact hosts, so a list with wildcard forms
    leaves it off and this guard decides alone.
-2. The SDK's bearer auth: ``Authorization: Bearer <DRF token key>``, checked by
-   ``auth.DRFTokenVerifier``; without a valid token, 401.
+2. Bearer auth (auth.py): an OAuth access token issued for this ``/mcp`` or a
+   DRF token; without a valid one, 401 pointing at the protected-resource
+   metadata (conformance mode only: no token on loopback, anonymous.py).
 3. The SDK's ``StreamableHTTPSessionManager`` (stateful sessions, SSE
    responses; 2026-07-28 clients get its stateless per-request path).
 
@@ -42,7 +43,6 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server import Server
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
-from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -52,7 +52,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .auth import DRFTokenVerifier, request_user
+from .anonymous import AnonymousOrBearer, check_allowed
+from .auth import RequireToken, TokenBackend, request_user
 from .server import build_server
 
 logger = logging.getLogger(__name__)
@@ -103,11 +104,11 @@ class HostGuard:
 
 
 def _starlette_app(manager: StreamableHTTPSessionManager) -> Starlette:
-    """The SDK's recipe for a token-protected endpoint, with our verifier."""
-    endpoint = RequireAuthMiddleware(StreamableHTTPASGIApp(manager), required_scopes=[])
+    """The SDK's recipe for a token-protected endpoint, with our tokens and our 401."""
+    endpoint = RequireToken(StreamableHTTPASGIApp(manager))
     return Starlette(
         routes=[Route(MCP_PATH, endpoint=endpoint)],
-        middleware=[Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(DRFTokenVerifier())),
+        middleware=[Middleware(AuthenticationMiddleware, backend=AnonymousOrBearer(TokenBackend())),
                     Middleware(AuthContextMiddleware)],
     )
 
@@ -116,6 +117,7 @@ class _Running:
     """One session manager, running in a task of one event loop."""
 
     def __init__(self, server: Server, loop: asyncio.AbstractEventLoop) -> None:
+        check_allowed()
         hosts = allowed_hosts()
         self.loop = loop
         self.manager = StreamableHTTPSessionManager(app=server, security_settings=transport_security(hosts))

@@ -20,10 +20,17 @@ EventCallback = Callable[[Event], Awaitable[None]]
 
 
 async def follow_execution(execution_id: str, *, on_event: EventCallback, after_seq: int = 0) -> Event:
-    """Call ``on_event`` with each event after ``after_seq``; return the terminal event."""
+    """Call ``on_event`` with each event after ``after_seq``; return the terminal event.
+
+    A terminal event at or below ``after_seq`` (a re-attached call that had
+    seen everything) is returned, not delivered again.
+    """
     terminal: Event = {}
     async for event in delivery.follow(execution_id, after_seq=after_seq):
         await on_event(event)
         if event["type"] in TERMINAL_TYPES:
             terminal = event
+    if not terminal:
+        events = (await delivery.read_events(execution_id)).events
+        terminal = next((e for e in reversed(events) if e["type"] in TERMINAL_TYPES), {})
     return terminal

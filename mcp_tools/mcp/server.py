@@ -1,53 +1,49 @@
-"""The MCP server: the active ``Tool`` rows as MCP tools, run as executions.
+"""The MCP server: the tools a caller may use, run as executions.
 
 Built on the SDK's low-level ``mcp.server.Server`` (the engine under
 ``MCPServer``), because our tools are rows, not Python functions:
-``MCPServer`` derives each tool's input schema from a function signature and
-registers tools once, while ``on_list_tools`` / ``on_call_tool`` read the
-registry on every request. Adding a tool to ``gantz.yaml`` and running
-``sync_tools`` makes it appear, with no code per tool::
+``on_list_tools`` / ``on_call_tool`` read the registry on every request, so a
+tool added to ``gantz.yaml`` (``sync_tools``) appears with no code per tool::
 
     server = build_server(user_for=request_user)
-    # tools/list -> one Tool per active row: name, description, inputSchema = parameters_schema
+    # tools/list -> the tools the caller may use: name, description, inputSchema, outputSchema
+    # tools/call -> calls.ToolCall: an execution of the caller, streamed as progress, or a task
 
-``tools/call`` is ``services.execution_start`` (Celery in production, the
-embedded worker otherwise) as the calling user, then the execution is
-followed like a WebSocket subscriber follows it (``follow.py``). While it
-streams, a client that sent a ``progressToken`` gets
-``notifications/progress`` with:
+What the SDK's ``MCPServer`` adds on top of the low-level server, this module
+adds the same way: the Tasks extension (tasks.py) through the SDK's
+``Extension`` hook, the ``RequestStateBoundary`` that seals the state of
+multi-round-trip calls (keys derived from ``SECRET_KEY``, so every server
+process accepts what another sealed), and ``subscriptions/listen`` on an
+in-process bus. Caching hints (``ttlMs``/``cacheScope``) ride on
+``tools/list``: private, since what a caller sees depends on who it is.
 
-* ``progress``: the number of text pieces (deltas) received so far, across
-  retries, so it only ever rises as the spec requires;
-* ``message``: the **whole text streamed so far** (after a ``retrying``
-  event, the text of the new attempt), not just the new piece, so a client
-  that shows the latest progress message shows the output as it grows, and
-  a dropped notification loses nothing.
-
-The answer is the tool's result, or a tool error (``results.py``). When the
-client cancels (``notifications/cancelled``, or closing the request on the
-2026-07-28 protocol) the SDK cancels this handler, and the execution is
-cancelled with ``services.execution_cancel``, which stops the provider stream.
-The same happens when the call's session ends under it (the client deletes
-it, it idles out, the server shuts down): nobody is left to receive the answer.
+Other apps may contribute MCP surface (prompts, resources, completions):
+``settings.MCP_SERVER_CONTRIBUTIONS`` lists dotted paths of functions
+``contribute(server)`` called once on the new server (the conformance
+fixture's prompts and resources come in this way).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
-import anyio
 import mcp_types as types
-from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils.module_loading import import_string
 from mcp.server import Server
+from mcp.server.caching import CacheHint
 from mcp.server.context import ServerRequestContext
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
+from mcp.shared.exceptions import MCPError
 
-from mcp_tools import selectors, services
 from mcp_tools.errors import ServiceError
-from mcp_tools.events import Event
 
-from . import results
-from .auth import UserResolver
-from .follow import follow_execution
+from . import catalog, results
+from .auth import UserResolver, request_scopes
+from .calls import ToolCall
+from .tasks import TasksExtension, apply_extension, routing_header_matches
 
 logger = logging.getLogger(__name__)
 
@@ -55,77 +51,49 @@ logger = logging.getLogger(__name__)
 SERVER_NAME = "django-mcp-app"
 SERVER_VERSION = "1.0.0"
 INSTRUCTIONS = ("AI tools of this service. Every call is recorded as an execution of your user; "
-                "long outputs stream as progress notifications while they are written.")
+                "long outputs stream as progress notifications while they are written, or run as tasks "
+                "for clients that take the Tasks extension.")
+# tools/list may be reused by the same caller for this long.
+TOOLS_LIST_TTL_MS = 60_000
+# requestState of a multi-round-trip call is accepted back for this long.
+REQUEST_STATE_TTL_S = 10 * 60
+
+# Where list-changed events are published to open subscriptions/listen streams (this process's).
+subscription_bus = InMemorySubscriptionBus()
+
+
+def request_state_security() -> RequestStateSecurity:
+    """AES-GCM sealing with a key derived from SECRET_KEY: the same on every server process."""
+    key = hashlib.sha256(b"mcp-request-state:" + settings.SECRET_KEY.encode()).hexdigest()
+    return RequestStateSecurity(keys=[key], ttl=REQUEST_STATE_TTL_S)
 
 
 def build_server(*, user_for: UserResolver) -> Server:
-    """A low-level MCP server whose tools are the active Tool rows."""
+    """A low-level MCP server whose tools are the caller's tools."""
 
     async def list_tools(ctx: ServerRequestContext,
                          params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=await _visible_tools(await user_for(ctx)))
+        user = await user_for(ctx)
+        return types.ListToolsResult(tools=await catalog.visible_tools(user, request_scopes(ctx)))
 
-    async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(ctx: ServerRequestContext, params: types.CallToolRequestParams) -> Any:
         user = await user_for(ctx)
         try:
-            return await ToolCall(ctx, user=user).run(params.name, params.arguments or {})
+            return await ToolCall(ctx, user=user, scopes=request_scopes(ctx)).run(params)
+        except MCPError:
+            raise
         except Exception:
             logger.exception("MCP tools/call %s failed unexpectedly", params.name)
             return results.service_error_result(
                 ServiceError("Something went wrong on our side; the call was not completed."))
 
-    return Server(SERVER_NAME, version=SERVER_VERSION, instructions=INSTRUCTIONS,
-                  on_list_tools=list_tools, on_call_tool=call_tool)
-
-
-@database_sync_to_async
-def _visible_tools(user) -> list[types.Tool]:
-    return [
-        types.Tool(name=tool.name, description=tool.description,
-                   input_schema=tool.parameters_schema or {"type": "object"})
-        for tool in selectors.tools_visible_to(user)
-    ]
-
-
-class ToolCall:
-    """One ``tools/call``: start the execution, relay its text as progress, answer."""
-
-    def __init__(self, ctx: ServerRequestContext, *, user: Any) -> None:
-        self.ctx = ctx
-        self.user = user
-        self.deltas = 0
-        self.text: list[str] = []
-
-    async def run(self, tool_name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-        try:
-            # Shielded: a cancel arriving meanwhile is raised just after, with the id known.
-            with anyio.CancelScope(shield=True):
-                execution = await database_sync_to_async(services.execution_start)(
-                    user=self.user, tool_name=tool_name, parameters=arguments)
-        except ServiceError as exc:
-            return results.service_error_result(exc)
-        execution_id = str(execution.pk)
-        logger.info("MCP tools/call %s by %s: execution %s", tool_name, self.user, execution_id)
-        try:
-            terminal = await follow_execution(execution_id, on_event=self.on_event)
-        except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await self.cancel(execution_id)
-            raise
-        return results.terminal_result(terminal)
-
-    async def on_event(self, event: Event) -> None:
-        if event["type"] == "execution.reset" or (event["type"] == "execution.status"
-                                                  and event.get("status") == "retrying"):
-            self.text = []  # docs/protocol.md: the output starts again
-        elif event["type"] == "execution.delta":
-            self.deltas += 1
-            self.text.append(event["text"])
-            await self.ctx.session.report_progress(self.deltas, None, "".join(self.text))
-
-    async def cancel(self, execution_id: str) -> None:
-        logger.info("MCP call for execution %s was cancelled; cancelling the execution", execution_id)
-        try:
-            await database_sync_to_async(services.execution_cancel)(user=self.user, execution_id=execution_id)
-        except Exception:
-            logger.exception("Could not cancel execution %s", execution_id)
+    server = Server(SERVER_NAME, version=SERVER_VERSION, instructions=INSTRUCTIONS,
+                    cache_hints={"tools/list": CacheHint(ttl_ms=TOOLS_LIST_TTL_MS, scope="private")},
+                    on_list_tools=list_tools, on_call_tool=call_tool,
+                    on_subscriptions_listen=ListenHandler(subscription_bus))
+    server.middleware.append(RequestStateBoundary(request_state_security(), default_audience=SERVER_NAME))
+    server.middleware.append(routing_header_matches)
+    apply_extension(server, TasksExtension(user_for))
+    for path in getattr(settings, "MCP_SERVER_CONTRIBUTIONS", ()):
+        import_string(path)(server)
+    return server

@@ -28,7 +28,12 @@ its docstring), ``output_field``, ``timeout`` (seconds; default
 ``MCP_DEFAULT_TIMEOUT``), ``cacheable`` (equal parameters give an equal result:
 answers may come from the result cache), ``repeatable`` (safe to run again
 after a worker was lost; default true), ``groups`` / ``permission`` (who may
-see and run it; default everyone).
+see and run it; default everyone), ``mcp_tasks`` (how MCP clients may run it:
+``"optional"`` as a task or not, ``"required"``, ``"forbidden"``; docs/mcp.md).
+
+When type hints cannot say it, give the JSON Schemas yourself:
+``parameters_schema=`` (the function then takes ``ctx, **parameters`` as the
+client sent them, already validated against it) and ``output_schema=``.
 """
 from __future__ import annotations
 
@@ -76,20 +81,27 @@ _python_tools: dict[str, ToolSpec] = {}
 def tool(function: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None,
          output_field: str = "output", timeout: float | None = None, cacheable: bool = False,
          repeatable: bool = True, groups: tuple[str, ...] | list[str] = (), permission: str = "",
-         aliases: tuple[str, ...] | list[str] = ()) -> Any:
+         aliases: tuple[str, ...] | list[str] = (), mcp_tasks: str = "optional",
+         parameters_schema: dict[str, Any] | None = None, output_schema: dict[str, Any] | None = None) -> Any:
     """Register ``function`` as a tool (usable bare, ``@tool``, or with options, ``@tool(...)``)."""
 
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
         tool_name = name or function.__name__
-        signature = Signature(function, tool_name=tool_name, output_field=output_field)
+        if parameters_schema is None:
+            signature = Signature(function, tool_name=tool_name, output_field=output_field)
+            schemas = (signature.parameters_schema(), output_schema or signature.output_schema())
+            arguments = signature.arguments
+        else:
+            schemas = (parameters_schema, output_schema or {"type": "object", "required": [output_field],
+                                                            "properties": {output_field: {"type": "string"}}})
+            arguments = dict
         spec = ToolSpec(
             name=tool_name, description=description or inspect.cleandoc(function.__doc__ or "") or tool_name,
-            kind="python", parameters_schema=signature.parameters_schema(),
-            output_schema=signature.output_schema(), output_field=output_field,
+            kind="python", parameters_schema=schemas[0], output_schema=schemas[1], output_field=output_field,
             timeout_s=float(timeout or settings.MCP_CONFIG["DEFAULT_TIMEOUT"]), cacheable=cacheable,
-            repeatable=repeatable, call=_python_call(function, signature), access_groups=tuple(groups),
+            repeatable=repeatable, call=_python_call(function, arguments), access_groups=tuple(groups),
             access_permission=permission, aliases=tuple(aliases),
-            definition={"python": f"{function.__module__}.{function.__qualname__}"})
+            definition={"python": f"{function.__module__}.{function.__qualname__}", "mcp": {"tasks": mcp_tasks}})
         existing = _python_tools.get(tool_name)
         if existing is not None and existing.definition != spec.definition:
             raise ValueError(f"Two Python tools are named {tool_name!r}: {existing.definition['python']} "
@@ -104,16 +116,17 @@ def python_tools() -> dict[str, ToolSpec]:
     return dict(_python_tools)
 
 
-def _python_call(function: Callable[..., Any], signature: Signature) -> ToolCall:
+def _python_call(function: Callable[..., Any], arguments: Callable[[dict[str, Any]], dict[str, Any]]) -> ToolCall:
+    """How the engine calls ``function``: awaited on its loop, or (a plain def) in the tools' thread pool."""
     if inspect.iscoroutinefunction(function):
         async def call(ctx: ToolContext, parameters: dict[str, Any]) -> dict[str, Any]:
-            return _finish(ctx, await function(ctx, **signature.arguments(parameters)))
+            return _finish(ctx, await function(ctx, **arguments(parameters)))
     else:
         async def call(ctx: ToolContext, parameters: dict[str, Any]) -> dict[str, Any]:
             loop = asyncio.get_running_loop()
             sync_context = SyncToolContext(ctx, loop)
             value = await loop.run_in_executor(
-                sync_tool_pool(), functools.partial(function, sync_context, **signature.arguments(parameters)))
+                sync_tool_pool(), functools.partial(function, sync_context, **arguments(parameters)))
             return _finish(ctx, value)
     return call
 

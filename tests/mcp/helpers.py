@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -76,11 +75,32 @@ async def call_and_cancel(session: ClientSession, tool: str, arguments: dict, pr
         tasks.cancel_scope.cancel()
 
 
-def structured(result) -> dict:
-    """A result's structured content, checked to equal its JSON text block."""
-    assert [block.type for block in result.content] == ["text"]
-    assert json.loads(result.content[0].text) == result.structured_content
-    return result.structured_content
+def structured(result, declared=None) -> dict:
+    """A result's structured content, checked against what the tool declared.
+
+    A success's structuredContent validates against the tool's outputSchema
+    (``declared``, the tool as tools/list gave it; else its row's
+    ``output_schema``) and its first text block is the streamed text (the
+    row's ``output_field``; with ``declared``, one of the result's strings);
+    an error carries ``error.code`` in both.
+    """
+    from jsonschema import Draft202012Validator
+
+    from mcp_tools.models import ToolExecution
+
+    assert result.content[0].type == "text"
+    content = result.structured_content
+    if result.is_error:
+        assert result.content[0].text.startswith(content["error"]["code"] + ":")
+        return content
+    if declared is not None:
+        Draft202012Validator(declared.output_schema).validate(content)
+        assert result.content[0].text in [value for value in content.values() if isinstance(value, str)]
+        return content
+    execution = ToolExecution.objects.select_related("tool").get(pk=result.meta["execution_id"])
+    Draft202012Validator(execution.tool.output_schema).validate(content)
+    assert result.content[0].text == content[execution.tool.output_field]
+    return content
 
 
 def embedded_env(data_dir: Path, **extra: str) -> dict[str, str]:

@@ -63,18 +63,20 @@ def test_calls_refused_before_an_execution_starts_are_tool_errors_with_their_cod
             return [
                 await session.call_tool("no_such_tool", {}),
                 await session.call_tool("generate_report", {"data": "not an object", "extra": 1}),
-                await session.call_tool("generate_report", {"data": {"a": 1}}),
-                await session.call_tool("generate_report", {"data": {"a": 2}}),
+                # One a minute: of three calls within a second, at least one lands in a window already used
+                # (two may pass when the minute turns between them).
+                *[await session.call_tool("generate_report", {"data": {"a": n}}) for n in range(3)],
             ]
 
-    unknown, invalid, accepted, limited = anyio.run(scenario)
+    unknown, invalid, *calls = anyio.run(scenario)
     assert unknown.is_error and structured(unknown)["error"]["code"] == "unknown_tool"
     assert invalid.is_error and structured(invalid)["error"]["code"] == "invalid_parameters"
     assert {p["field"] for p in invalid.structured_content["error"]["details"]} == {"data", "extra"}
-    assert not accepted.is_error
-    assert limited.is_error and structured(limited)["error"]["code"] == "rate_limited"
-    assert limited.structured_content["error"]["retry_after"] > 0
-    assert ToolExecution.objects.count() == 1  # only the accepted call became an execution
+    accepted = [call for call in calls if not call.is_error]
+    limited = [structured(call)["error"] for call in calls if call.is_error]
+    assert not calls[0].is_error and 1 <= len(accepted) <= 2
+    assert limited and all(error["code"] == "rate_limited" and error["retry_after"] > 0 for error in limited)
+    assert ToolExecution.objects.count() == len(accepted)  # only the accepted calls became executions
 
 
 def test_cancelling_a_call_cancels_the_execution(uvicorn_server, tools, alice, settings):

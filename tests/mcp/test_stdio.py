@@ -53,8 +53,9 @@ def test_stdio_lists_and_calls_each_tool_as_the_configured_user(project):
         listed, report, summary = anyio.run(scenario, page_url)
     assert sorted(tool.name for tool in listed) == ["generate_report", "my_usage", "summarize_content"]
     assert all(tool.input_schema["type"] == "object" for tool in listed)
-    assert not report.is_error and structured(report)["model"] == "offline"
-    assert not summary.is_error and structured(summary)["url"] == page_url
+    declared = {tool.name: tool for tool in listed}
+    assert not report.is_error and structured(report, declared["generate_report"])["model"] == "offline"
+    assert not summary.is_error and structured(summary, declared["summarize_content"])["url"] == page_url
     assert progress.updates and progress.updates[-1][1] == report.structured_content["report"]
     for result in (report, summary):
         [(username, status, stored)] = rows(
