@@ -95,7 +95,7 @@ def _ttl_ms(execution: ToolExecution) -> int:
 
 
 def _base(execution: ToolExecution, status: str) -> dict[str, Any]:
-    updated = execution.completed_at or execution.heartbeat_at or execution.started_at or execution.created_at
+    updated = execution.completed_at or execution.started_at or execution.created_at
     return {"taskId": str(execution.pk), "status": status, "createdAt": _iso(execution.created_at),
             "lastUpdatedAt": _iso(updated), "ttlMs": _ttl_ms(execution),
             "pollIntervalMs": settings.MCP_TASK_POLL_INTERVAL_MS}
