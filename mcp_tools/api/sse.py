@@ -47,6 +47,7 @@ from mcp_tools import selectors
 from mcp_tools.errors import InvalidMessage, ServiceError
 from mcp_tools.eventlog import TERMINAL_TYPES, Event
 from mcp_tools.events import execution_group
+from mcp_tools.security.origin import FOREIGN_ORIGIN_MESSAGE, cookie_request_allowed
 
 from .exceptions import error_body, service_error_parts
 from .views import own_execution
@@ -90,6 +91,8 @@ def _resume_point(request: HttpRequest) -> int:
 @require_GET
 async def execution_events_view(request: HttpRequest, pk: str) -> HttpResponse:
     """``GET /api/executions/{id}/events/``: the stream, or a JSON error before it starts."""
+    if not cookie_request_allowed(request):
+        return JsonResponse(error_body("permission_denied", FOREIGN_ORIGIN_MESSAGE), status=403)
     try:
         user = await database_sync_to_async(_authenticate)(request)
     except drf_exceptions.AuthenticationFailed as exc:

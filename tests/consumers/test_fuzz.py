@@ -29,7 +29,7 @@ from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, event, given, settings as hypothesis_settings, strategies as st
 
 from mcp_tools.models import Tool
-from tests.conftest import ORIGIN, TERMINAL, assert_contiguous, streamed_text
+from tests.conftest import HOST, ORIGIN, TERMINAL, assert_contiguous, streamed_text
 from tests.consumers.fuzz_frames import OWN, frames, with_own_id
 from tests.consumers.fuzz_oracle import Frame, World, expected_outcomes, sent_request_id
 
@@ -46,7 +46,7 @@ async def open_connection(user) -> WebsocketCommunicator:
     from config.asgi import application
 
     comm = WebsocketCommunicator(application, "/ws/executions/", headers=[
-        ORIGIN, (b"authorization", f"Token {user.auth_token.key}".encode())])
+        ORIGIN, HOST, (b"authorization", f"Token {user.auth_token.key}".encode())])
     connected, _ = await comm.connect(timeout=ANSWER_TIMEOUT_S)
     assert connected
     return comm
