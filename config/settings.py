@@ -56,6 +56,10 @@ if not SECRET_KEY:
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# --- Security: request bodies. Django's limit, which the REST parsers and the MCP
+# endpoint apply too (413); JSON deeper than MCP_JSON_MAX_DEPTH is refused everywhere.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -234,6 +238,8 @@ MCP_CONFIG = {
     # coalescing window widens with the number of streams (0 = fixed window).
     "COALESCE_DELTAS_PER_S": env.int("MCP_COALESCE_DELTAS_PER_S", default=500),
     "WS_MAX_MESSAGE_BYTES": env.int("MCP_WS_MAX_MESSAGE_BYTES", default=64 * 1024),
+    # JSON nested deeper than this is refused on every entry point (mcp_tools/jsonguard.py).
+    "JSON_MAX_DEPTH": env.int("MCP_JSON_MAX_DEPTH", default=64),
     "RATE_LIMIT_PER_MINUTE": env.int("MCP_RATE_LIMIT_PER_MINUTE", default=120),
     "MAX_CONCURRENT_EXECUTIONS": env.int("MCP_MAX_CONCURRENT_EXECUTIONS", default=20),
     "FETCH_MAX_BYTES": env.int("MCP_FETCH_MAX_BYTES", default=2 * 1024 * 1024),
@@ -281,6 +287,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Bodies: at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes (413), JSON through mcp_tools/jsonguard.py (400 invalid_json).
+    "DEFAULT_PARSER_CLASSES": [
+        "mcp_tools.api.parsers.GuardedJSONParser",
+        "mcp_tools.api.parsers.LimitedFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # One error envelope for the whole API: {"error": {"code", "message", ...}} (mcp_tools/api/exceptions.py).
     "EXCEPTION_HANDLER": "mcp_tools.api.exceptions.exception_handler",
 }

@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from . import selectors, services
+from . import jsonguard, selectors, services
 from .errors import ServiceError
 from .models import Tool, ToolExecution, ToolUsageStats
 
@@ -36,6 +36,7 @@ def pretty_json(value: Any) -> str:
     """Indented JSON in a scrollable <pre>; escaped, so model output stays text."""
     if value in (None, "", [], {}):
         return "—"
+    value = jsonguard.displayable(value)  # rows older versions stored with surrogates or infinities still show
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
     return format_html('<pre class="mcp-json" style="max-height:32em;overflow:auto;white-space:pre-wrap;'
                        'margin:0">{}</pre>', text)
@@ -87,7 +88,7 @@ class ToolExecutionAdmin(admin.ModelAdmin):
         if not obj.error:
             return "—"
         return format_html('<pre style="white-space:pre-wrap;margin:0">{}{}</pre>',
-                           f"[{obj.error_code}] " if obj.error_code else "", obj.error)
+                           f"[{obj.error_code}] " if obj.error_code else "", jsonguard.displayable_text(obj.error))
 
     @admin.display(description="events")
     def events_json(self, obj: ToolExecution) -> str:

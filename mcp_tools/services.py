@@ -29,6 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
+from . import jsonguard
 from .errors import IdempotencyConflict, InvalidMessage, InvalidParameters, RateLimited, UnknownTool
 from .events import ExecutionPublisher, cancelled_event, completed_event, failed_event
 from .models import Tool, ToolExecution, ToolUsageStats
@@ -116,6 +117,7 @@ def execution_start(*, user, tool_name: str, parameters: Any = None, use_cache: 
     or other parameters is ``idempotency_conflict``.
     """
     tool = tool_get_active(tool_name)
+    jsonguard.parameters_check(parameters)  # what stdio and the CLI parsed themselves: storable JSON only
     parameters = parameters_validate(tool, {} if parameters is None else parameters)
     if idempotency_key is not None:
         earlier = execution_for_idempotency_key(user=user, key=idempotency_key, tool=tool, parameters=parameters)

@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from . import selectors
+from . import jsonguard, selectors
 from .models import ToolExecution
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
 def history_entry(execution: ToolExecution) -> dict[str, Any]:
     """What the page's history list shows for one execution."""
     # Compact, as the page writes the label of an execution it starts itself.
-    label = json.dumps(execution.parameters, ensure_ascii=False, separators=(",", ":"))
+    label = json.dumps(jsonguard.displayable(execution.parameters), ensure_ascii=False, separators=(",", ":"))
     if len(label) > HISTORY_LABEL_CHARS:
         label = label[:HISTORY_LABEL_CHARS - 1] + "…"
     return {

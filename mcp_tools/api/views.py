@@ -27,7 +27,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from mcp_tools import selectors, services
+from mcp_tools import jsonguard, selectors, services
 from mcp_tools.errors import NotFound
 from mcp_tools.models import Tool, ToolExecution
 
@@ -163,6 +163,6 @@ class ToolExecutionViewSet(viewsets.ReadOnlyModelViewSet):
         return Response({
             "id": str(execution.id),
             "status": execution.status,
-            "result": execution.result,
-            "error": execution.error,
+            "result": jsonguard.displayable(execution.result),
+            "error": jsonguard.displayable_text(execution.error),
         })

@@ -15,7 +15,10 @@ A request passes, outermost first:
    leaves it off and this guard decides alone.
 2. The SDK's bearer auth: ``Authorization: Bearer <DRF token key>``, checked by
    ``auth.DRFTokenVerifier``; without a valid token, 401.
-3. The SDK's ``StreamableHTTPSessionManager`` (stateful sessions, SSE
+3. ``bodyguard.JsonBodyGuard``: a POST body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``
+   is a 413, one that ``mcp_tools/jsonguard.py`` refuses (``1e999``, lone
+   surrogates, NaN, deep nesting) a 400 JSON-RPC parse error.
+4. The SDK's ``StreamableHTTPSessionManager`` (stateful sessions, SSE
    responses; 2026-07-28 clients get its stateless per-request path).
 
 The session manager must be *running* (its ``run()`` context holds the task
@@ -53,6 +56,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import DRFTokenVerifier, request_user
+from .bodyguard import JsonBodyGuard
 from .server import build_server
 
 logger = logging.getLogger(__name__)
@@ -104,7 +108,7 @@ class HostGuard:
 
 def _starlette_app(manager: StreamableHTTPSessionManager) -> Starlette:
     """The SDK's recipe for a token-protected endpoint, with our verifier."""
-    endpoint = RequireAuthMiddleware(StreamableHTTPASGIApp(manager), required_scopes=[])
+    endpoint = RequireAuthMiddleware(JsonBodyGuard(StreamableHTTPASGIApp(manager)), required_scopes=[])
     return Starlette(
         routes=[Route(MCP_PATH, endpoint=endpoint)],
         middleware=[Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(DRFTokenVerifier())),
