@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -60,6 +61,24 @@ CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # endpoint apply too (413); JSON deeper than MCP_JSON_MAX_DEPTH is refused everywhere.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 
+# --- Security: brute force (django-axes). Failed logins on /api/auth/token/,
+# /accounts/login/ and /admin/login/ are counted per address and per username;
+# at LOGIN_FAILURE_LIMIT either one is locked for LOGIN_COOLOFF_S (429 with
+# Retry-After; mcp_tools/security/lockout.py). Attempts live in the database
+# (the admin lists them; `manage.py axes_reset` unlocks). Behind a proxy, run
+# daphne with --proxy-headers, or every client is the proxy's address.
+AXES_ENABLED = env.bool("LOGIN_THROTTLE", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_COOLOFF_S", default=15 * 60))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_CALLABLE = "mcp_tools.security.lockout.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # failures are what matters; successful logins would grow a table forever
+AUTHENTICATION_BACKENDS = [
+    # First: a locked-out login is refused before the password is checked.
+    "mcp_tools.security.lockout.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -74,6 +93,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
     "mcp_tools",
     "consumers",
 ]
@@ -86,6 +106,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into its answer
 ]
 
 ROOT_URLCONF = "config.urls"
