@@ -1,4 +1,4 @@
-"""``/ws/monitor/``: staff only; every execution's status changes, live.
+"""``/ws/monitor/``: staff with ``mcp_tools.view_all_executions``; every execution's status changes, live.
 
 On connect: ``monitor.snapshot`` (active executions and per-tool stats), then
 ``execution.status`` and terminal events of every user's executions, each
@@ -18,8 +18,8 @@ from .executions import CLOSE_FORBIDDEN, ExecutionConsumer
 
 class MonitorConsumer(ExecutionConsumer):
     async def on_authenticated(self) -> None:
-        """Called once the user is known: staff get the feed, others 4403."""
-        if not self.user.is_staff:
+        """Called once the user is known: monitors get the feed, others 4403 (selectors.may_monitor)."""
+        if not await database_sync_to_async(selectors.may_monitor)(self.user):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.channel_layer.group_add(MONITOR_GROUP, self.channel_name)

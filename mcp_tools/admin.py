@@ -68,12 +68,22 @@ class ToolExecutionAdmin(admin.ModelAdmin):
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ToolExecution]:
+        """Everyone's executions need ``view_all_executions``; staff without it see their own."""
+        executions = super().get_queryset(request)
+        return executions if selectors.may_view_all_executions(request.user) else executions.filter(
+            user=request.user)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # executions are created by services.execution_start only
 
     def has_change_permission(self, request: HttpRequest, obj: ToolExecution | None = None) -> bool:
         # A record, not a form: the detail page is view-only; the list keeps its actions.
         return obj is None and super().has_change_permission(request)
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        """The cancel action is for operators: cancelling anyone's run needs ``cancel_any_execution``."""
+        return selectors.may_cancel_any_execution(request.user)
 
     @admin.display(description="parameters")
     def parameters_json(self, obj: ToolExecution) -> str:
@@ -96,7 +106,7 @@ class ToolExecutionAdmin(admin.ModelAdmin):
         events = obj.events if obj.is_terminal else selectors.execution_events(obj.pk)[0]
         return pretty_json(events)
 
-    @admin.action(description="Cancel selected running executions", permissions=["change"])
+    @admin.action(description="Cancel selected running executions", permissions=["cancel"])
     def cancel_executions(self, request: HttpRequest, queryset: QuerySet[ToolExecution]) -> None:
         active = queryset.filter(status__in=ToolExecution.ACTIVE_STATUSES)
         cancelled = 0

@@ -34,7 +34,7 @@ from .errors import IdempotencyConflict, InvalidMessage, InvalidParameters, Rate
 from .events import ExecutionPublisher, cancelled_event, completed_event, failed_event
 from .models import Tool, ToolExecution, ToolUsageStats
 from .eventlog import get_event_log
-from .selectors import execution_events, execution_get_visible
+from .selectors import execution_events, execution_get_cancellable
 from .tools import STREAMED_FIELD
 
 logger = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ def execution_cancel(*, user, execution_id: Any) -> ToolExecution:
     finishing at the same moment cannot also end it; the worker notices on
     its next append and closes the provider stream.
     """
-    execution = execution_get_visible(user=user, execution_id=execution_id)
+    execution = execution_get_cancellable(user=user, execution_id=execution_id)
     if execution.is_terminal:
         return execution
     duration_ms = int((timezone.now() - execution.created_at).total_seconds() * 1000)

@@ -84,7 +84,8 @@ def grant(user, *codenames: str):
     from django.contrib.auth.models import Permission
 
     user.user_permissions.add(*Permission.objects.filter(content_type__app_label="mcp_tools", codename__in=codenames))
-    return get_user_model().objects.get(pk=user.pk)  # a fresh object: permissions are cached per instance
+    # A fresh object (permissions are cached per instance), with the token async tests read.
+    return get_user_model().objects.select_related("auth_token").get(pk=user.pk)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The admin's live monitor in a real browser (headless Chromium, Playwright) on the production stack.
 
-A staff user logs in through /admin/login/ and opens the monitor; an
+A staff user allowed to view all executions logs in through /admin/login/ and opens the monitor; an
 execution started over the REST API with a token appears on the page, runs
 and ends there, without a reload, and the tool's counters move.
 """
@@ -41,11 +41,11 @@ def counter(page, tool: str, name: str) -> int:
     return int(cell.text_content()) if cell.count() else 0
 
 
-def test_monitor_shows_an_api_execution_start_run_and_end_without_reload(stack, tools, staff, alice, page):
+def test_monitor_shows_an_api_execution_start_run_and_end_without_reload(stack, tools, operator, alice, page):
     stack.anthropic.set_default({"tokens": 40, "delay_ms": 20})
     page.goto(f"{stack.http_url}/admin/login/?next=/admin/monitor/")
-    page.fill("#id_username", staff.username)
-    page.fill("#id_password", "pw-" + staff.username)
+    page.fill("#id_username", operator.username)
+    page.fill("#id_password", "pw-" + operator.username)
     page.click("input[type=submit]")
     page.wait_for_url("**/admin/monitor/")
     page.wait_for_selector('#monitor-connection[data-state="open"]')
