@@ -20,6 +20,8 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from config.private_files import precreate_private, secure_data_dir, write_private
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
@@ -31,16 +33,17 @@ _TEST_RUN = bool(os.environ.get("PYTEST_VERSION"))
 REDIS_NAMESPACE: str = env.str("REDIS_NAMESPACE", default=f"mcptest{os.getpid()}" if _TEST_RUN else "mcp")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
-# Where the embedded default keeps its SQLite file and generated secret key.
+# Where the embedded default keeps its SQLite file, generated secret key and demo
+# password: private to this user (folder 0700, files 0600; config/private_files.py).
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
+secure_data_dir(DATA_DIR)
 
 
 def _embedded_secret_key() -> str:
     """A key generated once per checkout, so sessions survive restarts."""
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
+        write_private(path, secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
@@ -136,6 +139,9 @@ if _TEST_RUN and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if Path(str(DATABASES["default"]["NAME"])).parent == DATA_DIR:
+        # It holds API tokens and sessions: created 0600, so SQLite's -wal and -shm files are too.
+        precreate_private(DATA_DIR / Path(str(DATABASES["default"]["NAME"])).name)
     # The embedded worker thread writes while the server reads: wait for the
     # lock instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -336,10 +342,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Tokens, passwords and keys are cut out of every line (mcp_tools/security/redact.py).
+    "filters": {"redact": {"()": "mcp_tools.security.redact.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "daphne": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # lockouts and failures, not its start-up banner
         "celery": {"level": env.str("CELERY_LOG_LEVEL", default="WARNING")},
     },
 }
