@@ -58,7 +58,25 @@ if not SECRET_KEY:
     SECRET_KEY = _embedded_secret_key()
 
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# Origins (scheme://host[:port]) besides the service's own whose pages may use its session cookie: Django's
+# CSRF check, the WebSocket handshake and the event stream all read this list (mcp_tools/security/origin.py).
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Security: TLS (all off by default, so loopback and tests speak plain HTTP).
+# HTTPS=true when the service is reached over TLS: secure cookies, HSTS and the
+# redirect to https follow from it, each overridable on its own. Behind a proxy
+# that terminates TLS, name the header it sets (SECURE_PROXY_SSL_HEADER=
+# X-Forwarded-Proto), or Django and the Origin check see plain http and the
+# redirect never ends. `manage.py check --deploy` is clean with both set (.ci/run).
+HTTPS = env.bool("HTTPS", default=False)
+if _proxy_header := env.str("SECURE_PROXY_SSL_HEADER", default=""):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 60 * 60 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 
 # --- Security: request bodies. Django's limit, which the REST parsers and the MCP
 # endpoint apply too (413); JSON deeper than MCP_JSON_MAX_DEPTH is refused everywhere.

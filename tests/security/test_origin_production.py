@@ -8,7 +8,6 @@ connect, and a report then runs. A second daphne with ``ALLOWED_HOSTS=*``,
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -20,7 +19,7 @@ from websockets.sync.client import connect
 
 from tests.api.conftest import REPORT_PARAMETERS
 from tests.e2e.helpers import recv, recv_until_terminal, send
-from tests.stack import STARTUP_TIMEOUT_S, Stack, free_port, http_ok, wait_until
+from tests.security.conftest import another_daphne
 
 pytestmark = [pytest.mark.production, pytest.mark.django_db(transaction=True)]
 
@@ -77,20 +76,11 @@ def test_event_stream_with_the_session_cookie_refuses_a_foreign_origin_through_d
 
 
 @pytest.fixture
-def open_daphne(stack: Stack) -> Iterator[str]:
+def open_daphne(stack) -> Iterator[str]:
     """Another daphne on the same deployment: every Host allowed, one trusted origin, behind a TLS proxy."""
-    port = free_port()
-    env = {**stack.env, "ALLOWED_HOSTS": "*", "CSRF_TRUSTED_ORIGINS": "https://app.example.com",
-           "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto"}
-    daphne = stack.spawn("daphne-open", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                         "config.asgi:application"], env=env)
-    try:
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/admin/login/") or daphne.popen.poll() is not None,
-                   timeout=STARTUP_TIMEOUT_S, what="the second daphne")
-        assert daphne.popen.poll() is None, daphne.log()[-3000:]
+    with another_daphne(stack, "daphne-open", ALLOWED_HOSTS="*", CSRF_TRUSTED_ORIGINS="https://app.example.com",
+                        SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto") as port:
         yield f"ws://127.0.0.1:{port}"
-    finally:
-        daphne.stop()
 
 
 def test_all_hosts_allowed_still_refuses_foreign_origins_and_trusts_the_configured_ones(open_daphne, tools, alice):
