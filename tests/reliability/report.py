@@ -1,7 +1,8 @@
 """``docs/reliability.md``, written by the tests that check what it claims.
 
 The document has two generated sections, each owned by one test module and
-delimited by HTML comments, so either can be re-run alone::
+delimited by HTML comments, so either can be re-run alone (and a hand-written
+tail, from ``HAND_WRITTEN`` on, kept as it is)::
 
     <!-- faults:begin --> ... <!-- faults:end -->   tests/reliability/test_faults.py
     <!-- load:begin --> ... <!-- load:end -->       tests/reliability/test_mixed_load.py
@@ -18,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "reliability.md"
 PARTIAL_DIR = ROOT / "test-artifacts"
+HAND_WRITTEN = "<!-- hand-written:"
 
 SKELETON = """# Reliability: faults, and what clients see
 
@@ -73,12 +75,15 @@ def write_section(name: str, body: str, *, complete: bool) -> Path:
         path = PARTIAL_DIR / f"reliability-{name}-partial.md"
         path.write_text(body + "\n")
         return path
-    bodies = _sections(DOC.read_text()) if DOC.exists() else {}
+    current = DOC.read_text() if DOC.exists() else ""
+    bodies = _sections(current)
     bodies[name] = body
     text = SKELETON
     for section, content in bodies.items():
         text = text.replace(f"<!-- {section}:begin -->\n<!-- {section}:end -->",
                             f"<!-- {section}:begin -->\n{content}\n<!-- {section}:end -->")
+    if HAND_WRITTEN in current:
+        text += "\n" + current[current.index(HAND_WRITTEN):]
     DOC.write_text(text)
     return DOC
 
