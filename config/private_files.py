@@ -22,16 +22,28 @@ FILE_MODE = 0o600
 
 
 def secure_data_dir(path: Path) -> None:
-    """Create ``path`` 0700 (or tighten it), tighten the files directly in it to 0600."""
-    path.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+    """Tighten ``path`` to 0700 and the files directly in it to 0600, if it exists.
+
+    It is created (0700) only when something is written into it: a deployment
+    with its own SECRET_KEY and database never needs it, and may run on a
+    read-only file system."""
+    if not path.is_dir():
+        return
     _tighten(path, DIRECTORY_MODE)
     for entry in path.iterdir():
         if entry.is_file() and not entry.is_symlink():
             _tighten(entry, FILE_MODE)
 
 
+def _private_directory(path: Path) -> None:
+    if not path.is_dir():
+        path.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        _tighten(path, DIRECTORY_MODE)  # mkdir's mode passes through the umask
+
+
 def precreate_private(path: Path) -> None:
     """An empty file at ``path`` with mode 0600, unless one exists (then only tightened)."""
+    _private_directory(path.parent)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     except FileExistsError:
@@ -40,6 +52,7 @@ def precreate_private(path: Path) -> None:
 
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to a new or existing file that only its owner can read."""
+    _private_directory(path.parent)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with os.fdopen(descriptor, "w") as file:
         file.write(text)
