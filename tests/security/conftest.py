@@ -1,4 +1,5 @@
-"""Fixtures and helpers of the hardening tests: the REST tests' ASGI client, another daphne."""
+"""Fixtures and helpers of the hardening tests: the REST tests' ASGI client, the MCP tests' uvicorn,
+another daphne."""
 from __future__ import annotations
 
 import sys
@@ -8,6 +9,7 @@ from contextlib import contextmanager
 import httpx
 
 from tests.api.conftest import asgi_http  # noqa: F401  (fixture)
+from tests.mcp.conftest import uvicorn_server  # noqa: F401  (fixture)
 from tests.stack import STARTUP_TIMEOUT_S, Stack, free_port, wait_until
 
 

@@ -19,7 +19,6 @@ from mcp_tools.errors import NotFound
 from mcp_tools.models import Tool, ToolExecution
 from tests.api.conftest import REPORT_PARAMETERS, client_for
 from tests.conftest import grant, make_user, receive, receive_until_terminal, send
-from tests.mcp.conftest import uvicorn_server  # noqa: F401  (fixture)
 from tests.mcp.helpers import http_session, structured
 
 pytestmark = pytest.mark.django_db(transaction=True)

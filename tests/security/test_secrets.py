@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from contextlib import closing
 import signal
 import sqlite3
 import stat
@@ -85,8 +86,9 @@ def test_serve_keeps_its_files_private_shows_credentials_once_and_logs_no_token(
         assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
         for name in PRIVATE_FILES:
             assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
-        with sqlite3.connect(data_dir / "db.sqlite3") as db:
-            assert db.execute("SELECT is_staff, is_superuser FROM auth_user WHERE username = 'demo'").fetchone() == (0, 0)
+        with closing(sqlite3.connect(data_dir / "db.sqlite3")) as db:
+            demo_flags = db.execute("SELECT is_staff, is_superuser FROM auth_user WHERE username = 'demo'").fetchone()
+        assert demo_flags == (0, 0)
     finally:
         text = first.stop()
     shown = [line for line in text.splitlines() if token in line]

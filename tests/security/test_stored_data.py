@@ -66,7 +66,8 @@ def test_sqlite_rows_with_surrogates_nul_infinities_and_deep_nesting_still_rende
     data = shown["parameters"]["data"]
     assert (data["k"], data["\ufffd"], data["n"], data["z"]) == ("\ufffd", [1], "Infinity", "a\ufffdb")
     assert TOO_DEEP_PLACEHOLDER in json.dumps(data["deep"], ensure_ascii=False)
-    assert shown["result"]["report"] == "half a pair: \ufffd" and shown["result"]["usage"]["input_tokens"] == "-Infinity"
+    assert shown["result"]["report"] == "half a pair: \ufffd"
+    assert shown["result"]["usage"]["input_tokens"] == "-Infinity"
     assert api.get(f"/api/executions/{execution.pk}/").json() == shown
     status = api.get(f"/api/executions/{execution.pk}/status/")
     assert status.status_code == 200 and status.json()["result"] == shown["result"]
