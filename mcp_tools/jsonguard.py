@@ -122,10 +122,9 @@ def _first_problem(value: Any, limit: int) -> tuple[str, str, str] | None:
                 return "too_deep", f"The JSON nests deeper than {limit} levels.", path
             if isinstance(item, dict):
                 for key, child in item.items():
-                    child_path = f"{path}/{key}" if path else str(key)
-                    if _UNSTORABLE.search(key):
-                        return "bad_unicode", _unicode_message(key, path), path
-                    pending.append((child, depth + 1, child_path))
+                    if isinstance(key, str) and _UNSTORABLE.search(key):
+                        return "bad_unicode", _unicode_message(key, path, what="a key"), path
+                    pending.append((child, depth + 1, f"{path}/{key}" if path else str(key)))
             else:
                 pending.extend((child, depth + 1, f"{path}/{index}" if path else str(index))
                                for index, child in enumerate(item))
@@ -136,10 +135,10 @@ def _at(path: str) -> str:
     return f"At {path!r}: " if path else ""
 
 
-def _unicode_message(text: str, path: str) -> str:
+def _unicode_message(text: str, path: str, *, what: str = "a string") -> str:
     if "\x00" in text:
-        return f"{_at(path)}a string holds U+0000, which cannot be stored."
-    return f"{_at(path)}a string holds an unpaired surrogate escape (like \\ud800), which is not Unicode."
+        return f"{_at(path)}{what} holds U+0000, which cannot be stored."
+    return f"{_at(path)}{what} holds an unpaired surrogate escape (like \\ud800), which is not Unicode."
 
 
 # --- Showing what older versions stored -------------------------------------------------------
