@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from config.private_files import precreate_private, secure_data_dir, write_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -30,16 +33,17 @@ _TEST_RUN = bool(os.environ.get("PYTEST_VERSION"))
 REDIS_NAMESPACE: str = env.str("REDIS_NAMESPACE", default=f"mcptest{os.getpid()}" if _TEST_RUN else "mcp")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
-# Where the embedded default keeps its SQLite file and generated secret key.
+# Where the embedded default keeps its SQLite file, generated secret key and demo
+# password: private to this user (folder 0700, files 0600; config/private_files.py).
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
+secure_data_dir(DATA_DIR)
 
 
 def _embedded_secret_key() -> str:
     """A key generated once per checkout, so sessions survive restarts."""
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
+        write_private(path, secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
@@ -54,7 +58,47 @@ if not SECRET_KEY:
     SECRET_KEY = _embedded_secret_key()
 
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# Origins (scheme://host[:port]) besides the service's own whose pages may use its session cookie: Django's
+# CSRF check, the WebSocket handshake and the event stream all read this list (mcp_tools/security/origin.py).
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Security: TLS (all off by default, so loopback and tests speak plain HTTP).
+# HTTPS=true when the service is reached over TLS: secure cookies, HSTS and the
+# redirect to https follow from it, each overridable on its own. Behind a proxy
+# that terminates TLS, name the header it sets (SECURE_PROXY_SSL_HEADER=
+# X-Forwarded-Proto), or Django and the Origin check see plain http and the
+# redirect never ends. `manage.py check --deploy` is clean with both set (.ci/run).
+HTTPS = env.bool("HTTPS", default=False)
+if _proxy_header := env.str("SECURE_PROXY_SSL_HEADER", default=""):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 60 * 60 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
+
+# --- Security: request bodies. Django's limit, which the REST parsers and the MCP
+# endpoint apply too (413); JSON deeper than MCP_JSON_MAX_DEPTH is refused everywhere.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+
+# --- Security: brute force (django-axes). Failed logins on /api/auth/token/,
+# /accounts/login/ and /admin/login/ are counted per address and per username;
+# at LOGIN_FAILURE_LIMIT either one is locked for LOGIN_COOLOFF_S (429 with
+# Retry-After; mcp_tools/security/lockout.py). Attempts live in the database
+# (the admin lists them; `manage.py axes_reset` unlocks). Behind a proxy, run
+# daphne with --proxy-headers, or every client is the proxy's address.
+AXES_ENABLED = env.bool("LOGIN_THROTTLE", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_COOLOFF_S", default=15 * 60))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_CALLABLE = "mcp_tools.security.lockout.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # failures are what matters; successful logins would grow a table forever
+AUTHENTICATION_BACKENDS = [
+    # First: a locked-out login is refused before the password is checked.
+    "mcp_tools.security.lockout.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 INSTALLED_APPS = [
     "daphne",
@@ -70,6 +114,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
     "mcp_tools",
     "consumers",
 ]
@@ -82,6 +127,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into its answer
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -111,6 +157,9 @@ if _TEST_RUN and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if Path(str(DATABASES["default"]["NAME"])).parent == DATA_DIR:
+        # It holds API tokens and sessions: created 0600, so SQLite's -wal and -shm files are too.
+        precreate_private(DATA_DIR / Path(str(DATABASES["default"]["NAME"])).name)
     # The embedded worker thread writes while the server reads: wait for the
     # lock instead of failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -236,6 +285,8 @@ MCP_CONFIG = {
     # coalescing window widens with the number of streams (0 = fixed window).
     "COALESCE_DELTAS_PER_S": env.int("MCP_COALESCE_DELTAS_PER_S", default=500),
     "WS_MAX_MESSAGE_BYTES": env.int("MCP_WS_MAX_MESSAGE_BYTES", default=64 * 1024),
+    # JSON nested deeper than this is refused on every entry point (mcp_tools/jsonguard.py).
+    "JSON_MAX_DEPTH": env.int("MCP_JSON_MAX_DEPTH", default=64),
     "RATE_LIMIT_PER_MINUTE": env.int("MCP_RATE_LIMIT_PER_MINUTE", default=120),
     "MAX_CONCURRENT_EXECUTIONS": env.int("MCP_MAX_CONCURRENT_EXECUTIONS", default=20),
     "FETCH_MAX_BYTES": env.int("MCP_FETCH_MAX_BYTES", default=2 * 1024 * 1024),
@@ -287,6 +338,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Bodies: at most DATA_UPLOAD_MAX_MEMORY_SIZE bytes (413), JSON through mcp_tools/jsonguard.py (400 invalid_json).
+    "DEFAULT_PARSER_CLASSES": [
+        "mcp_tools.api.parsers.GuardedJSONParser",
+        "mcp_tools.api.parsers.LimitedFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # One error envelope for the whole API: {"error": {"code", "message", ...}} (mcp_tools/api/exceptions.py).
     "EXCEPTION_HANDLER": "mcp_tools.api.exceptions.exception_handler",
 }
@@ -309,10 +366,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Tokens, passwords and keys are cut out of every line (mcp_tools/security/redact.py).
+    "filters": {"redact": {"()": "mcp_tools.security.redact.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "daphne": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # lockouts and failures, not its start-up banner
         "celery": {"level": env.str("CELERY_LOG_LEVEL", default="WARNING")},
     },
 }

@@ -8,9 +8,12 @@ invalid header token is not rescued by a valid query token):
 3. the Django session cookie.
 
 ``websocket_auth_stack(app)`` wraps the router with all of it, plus the
-Origin check: a handshake whose ``Origin`` names a host outside
-``ALLOWED_HOSTS`` is refused (a foreign page riding on the session cookie);
-one without ``Origin`` (scripts, servers) is let through.
+Origin check (``mcp_tools/security/origin.py``): a handshake whose ``Origin``
+is not the page's own origin — scheme, host and port — nor one of
+``CSRF_TRUSTED_ORIGINS`` is refused with HTTP 403 before anything else runs
+(a foreign page riding on the session cookie: another port or scheme of the
+same host counts as foreign). One without ``Origin`` (scripts, servers) is
+let through.
 """
 from __future__ import annotations
 
@@ -19,9 +22,10 @@ from urllib.parse import parse_qs
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
-from channels.security.websocket import OriginValidator
-from django.conf import settings
+from channels.security.websocket import WebsocketDenier
 from django.contrib.auth.models import AnonymousUser
+
+from mcp_tools.security.origin import scope_origin_allowed
 
 
 @database_sync_to_async
@@ -60,15 +64,17 @@ class TokenAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
-class AllowedHostsOriginValidator(OriginValidator):
-    """Channels' validator, except that a missing Origin (not a browser) passes."""
+class OriginGuard:
+    """Refuses a handshake from a foreign ``Origin`` at once (HTTP 403), before authentication."""
 
-    def valid_origin(self, parsed_origin) -> bool:
-        return parsed_origin is None or super().valid_origin(parsed_origin)
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and not scope_origin_allowed(scope):
+            return await WebsocketDenier()(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 def websocket_auth_stack(app):
-    allowed = list(settings.ALLOWED_HOSTS)
-    if settings.DEBUG and not allowed:
-        allowed = ["localhost", "127.0.0.1", "[::1]"]
-    return AllowedHostsOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(app)), allowed)
+    return OriginGuard(AuthMiddlewareStack(TokenAuthMiddleware(app)))

@@ -1,4 +1,4 @@
-"""``/ws/monitor/``: every execution's status changes, live, for those allowed to see them all.
+"""``/ws/monitor/``: every execution's status changes, live, for staff with ``mcp_tools.view_all_executions``.
 
 On connect: ``monitor.snapshot`` (active executions and per-tool stats), then
 ``execution.status`` and terminal events of every user's executions, each
@@ -26,8 +26,8 @@ class MonitorConsumer(ExecutionConsumer):
     in_monitor_group = False
 
     async def on_authenticated(self) -> None:
-        """Called once the user is known: those allowed get the feed, others 4403."""
-        if not await database_sync_to_async(selectors.can_monitor_everyone)(self.user):
+        """Called once the user is known: monitors get the feed, others 4403 (selectors.may_monitor)."""
+        if not await database_sync_to_async(selectors.may_monitor)(self.user):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.fed: OrderedDict[str, set[int]] = OrderedDict()  # execution -> seqs the feed sent

@@ -4,12 +4,19 @@
 raise a ``ServiceError`` with the protocol's code (``invalid_json``,
 ``invalid_message``, ``unknown_type``). Field readers (``field_str`` …) raise ``invalid_message``
 naming the field and what it should be.
+
+The JSON itself is judged by ``mcp_tools/jsonguard.py``, the check the REST
+API and the MCP endpoint run too: syntax (with NaN and Infinity) in
+``decode_frame``, then content in ``check_envelope`` — numbers out of range
+(``1e999``), lone surrogate escapes, U+0000, nesting deeper than
+``MCP_JSON_MAX_DEPTH`` — all ``invalid_json``, after the ``request_id`` was
+read so the answer can echo it.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from mcp_tools import jsonguard
 from mcp_tools.errors import InvalidMessage, ServiceError
 
 CLIENT_TYPES = frozenset({"execute", "subscribe", "unsubscribe", "cancel", "list_tools", "ping"})
@@ -35,14 +42,9 @@ _MISSING = object()
 
 def decode_frame(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        raise InvalidJson() from None
-
-
-def _reject_constant(name: str) -> None:
-    """NaN and Infinity are Python's extension, not JSON; no database stores them."""
-    raise ValueError(f"{name} is not valid JSON")
+        return jsonguard.parse(text)
+    except jsonguard.JsonRefused as exc:
+        raise InvalidJson(exc.message) from None
 
 
 def request_id_of(message: Any) -> str | None:
@@ -54,12 +56,12 @@ def request_id_of(message: Any) -> str | None:
 
 def check_envelope(message: Any) -> dict[str, Any]:
     """A dict with a known ``type`` and, if any, a string ``request_id``."""
+    try:
+        jsonguard.check(message)
+    except jsonguard.JsonRefused as exc:
+        raise InvalidJson(exc.message) from None
     if not isinstance(message, dict):
         raise InvalidMessage("A message must be a JSON object with a \"type\".")
-    try:  # \ud800-style escapes decode to lone surrogates, which no database or client accepts
-        json.dumps(message, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidMessage("The message contains invalid Unicode (an unpaired surrogate escape).") from None
     kind = message.get("type")
     if not isinstance(kind, str):
         raise InvalidMessage("The message has no \"type\" string.")

@@ -23,7 +23,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import selectors, services
+from . import jsonguard, selectors, services
 from .errors import ServiceError
 from .models import Tool, ToolExecution, ToolUsageStats
 
@@ -40,6 +40,7 @@ def pretty_json(value: Any) -> str:
     """Indented JSON in a scrollable <pre>; escaped, so model output stays text."""
     if value in (None, "", [], {}):
         return "—"
+    value = jsonguard.displayable(value)  # rows older versions stored with surrogates or infinities still show
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
     return format_html('<pre class="mcp-json" style="max-height:32em;overflow:auto;white-space:pre-wrap;'
                        'margin:0">{}</pre>', text)
@@ -72,6 +73,12 @@ class ToolExecutionAdmin(admin.ModelAdmin):
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ToolExecution]:
+        """Everyone's executions need ``view_all_executions``; staff without it see their own."""
+        executions = super().get_queryset(request)
+        return executions if selectors.may_view_all_executions(request.user) else executions.filter(
+            user=request.user)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # executions are created by services.execution_start only
 
@@ -96,6 +103,10 @@ class ToolExecutionAdmin(admin.ModelAdmin):
         # A record, not a form: the detail page is view-only; the list keeps its actions.
         return obj is None and super().has_change_permission(request)
 
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        """The cancel action is for operators: cancelling anyone's run needs ``cancel_any_execution``."""
+        return selectors.may_cancel_any_execution(request.user)
+
     @admin.display(description="parameters")
     def parameters_json(self, obj: ToolExecution) -> str:
         return pretty_json(obj.parameters)
@@ -109,7 +120,7 @@ class ToolExecutionAdmin(admin.ModelAdmin):
         if not obj.error:
             return "—"
         return format_html('<pre style="white-space:pre-wrap;margin:0">{}{}</pre>',
-                           f"[{obj.error_code}] " if obj.error_code else "", obj.error)
+                           f"[{obj.error_code}] " if obj.error_code else "", jsonguard.displayable_text(obj.error))
 
     @admin.display(description="events")
     def events_json(self, obj: ToolExecution) -> str:
@@ -117,7 +128,7 @@ class ToolExecutionAdmin(admin.ModelAdmin):
         events = obj.events if obj.is_terminal else selectors.execution_events(obj.pk)[0]
         return pretty_json(events)
 
-    @admin.action(description="Cancel selected running executions", permissions=["change"])
+    @admin.action(description="Cancel selected running executions", permissions=["cancel"])
     def cancel_executions(self, request: HttpRequest, queryset: QuerySet[ToolExecution]) -> None:
         active = queryset.filter(status__in=ToolExecution.ACTIVE_STATUSES)
         cancelled = 0

@@ -1,4 +1,5 @@
-"""The live monitor: a staff-only page inside the admin, fed by ``/ws/monitor/``, with charts.
+"""The live monitor: a page inside the admin, fed by ``/ws/monitor/``, for staff
+with ``mcp_tools.view_all_executions`` (``selectors.may_monitor``; others get 403).
 
     path("admin/monitor/", include("mcp_tools.admin_monitor"))   # config/urls.py
 
@@ -20,6 +21,7 @@ the window slides; an idle monitor costs one small query set per 30 s.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -49,9 +51,15 @@ def charts_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(selectors.monitor_charts(window=window))
 
 
-# The page and its data behind one gate: admin_view (staff only; anyone else
-# is sent to the admin login page). Change it here and both follow.
-monitor_access = admin.site.admin_view
+def monitor_access(view):
+    """The page and its data behind one gate: the admin's (staff only; anyone else is sent to the
+    admin login page), then the permission (403). Change it here and both follow."""
+    def gated(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not selectors.may_monitor(request.user):
+            raise PermissionDenied("The live monitor needs the mcp_tools.view_all_executions permission.")
+        return view(request, *args, **kwargs)
+
+    return admin.site.admin_view(gated)
 
 urlpatterns = [
     path("", monitor_access(monitor_view), name="mcp_tools_monitor"),

@@ -12,9 +12,14 @@ class McpToolsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Import ``tools`` of every installed app (like ``admin.py``): their ``@tool`` functions register."""
+        """Called once Django is set up: import ``tools`` of every installed app (like ``admin.py``, their
+        ``@tool`` functions register), check the Gantz file, and redact secrets from access logs before a
+        server writes its first line."""
+        from .security import redact
+
         autodiscover_modules("tools")
         checks.register(check_gantz_file)
+        redact.install()
 
 
 def check_gantz_file(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

@@ -1,6 +1,18 @@
 """Reads: who may see which execution, stored events, the monitor snapshot.
 
 Writes live in ``services.py``; these functions never change anything.
+
+Who may see and cancel whose executions, on every transport (WebSocket,
+monitor, admin, and through the service the REST API and MCP):
+
+* everybody: their own executions;
+* ``mcp_tools.view_all_executions``: see (subscribe to, open in the admin)
+  everyone's; with ``is_staff`` also the live monitor (``/ws/monitor/``,
+  ``/admin/monitor/``), which lives in the admin;
+* ``mcp_tools.cancel_any_execution``: cancel everyone's.
+
+Superusers hold every permission. ``is_staff`` alone only lets a user into
+the admin; it shows them nothing of anyone else's.
 """
 from __future__ import annotations
 
@@ -54,10 +66,27 @@ def tool_describe(tool: Tool) -> dict[str, Any]:
     return {"name": tool.name, "description": tool.description, "parameters_schema": tool.parameters_schema}
 
 
+VIEW_ALL_EXECUTIONS = "mcp_tools.view_all_executions"
+CANCEL_ANY_EXECUTION = "mcp_tools.cancel_any_execution"
+
+
+def may_view_all_executions(user) -> bool:
+    return user.is_active and user.has_perm(VIEW_ALL_EXECUTIONS)
+
+
+def may_monitor(user) -> bool:
+    """The live monitor: an admin page, so staff, and everyone's executions, so the permission too."""
+    return user.is_staff and may_view_all_executions(user)
+
+
+def may_cancel_any_execution(user) -> bool:
+    return user.is_active and user.has_perm(CANCEL_ANY_EXECUTION)
+
+
 def executions_visible_to(user) -> QuerySet[ToolExecution]:
-    """Staff see every execution; everybody else only their own."""
+    """Every execution for holders of ``view_all_executions``; everybody else only their own."""
     executions = ToolExecution.objects.select_related("tool", "user")
-    return executions if user.is_staff else executions.filter(user=user)
+    return executions if may_view_all_executions(user) else executions.filter(user=user)
 
 
 def execution_get_visible(*, user, execution_id: Any) -> ToolExecution:
@@ -72,20 +101,20 @@ def execution_get_visible(*, user, execution_id: Any) -> ToolExecution:
         raise NotFound() from None
 
 
-def can_monitor_everyone(user) -> bool:
-    """Whether ``user`` may watch every user's executions (the monitor)."""
-    return bool(user.is_staff)
+def execution_get_cancellable(*, user, execution_id: Any) -> ToolExecution:
+    """The execution if ``user`` may cancel it (their own, or anyone's with ``cancel_any_execution``);
+    else NotFound, as for one they cannot see."""
+    execution = execution_get_visible(user=user, execution_id=execution_id)
+    if execution.user_id != user.pk and not may_cancel_any_execution(user):
+        raise NotFound("You may watch this execution but not cancel it: that needs the "
+                       "mcp_tools.cancel_any_execution permission.")
+    return execution
 
 
 def execution_owner(execution_id: Any) -> dict[str, str]:
     """``{"tool", "user"}`` of an execution, as the monitor's events name them."""
     row = ToolExecution.objects.filter(pk=execution_id).values("tool__name", "user__username").first()
     return {"tool": row["tool__name"], "user": row["user__username"]} if row else {"tool": "", "user": ""}
-
-
-def execution_get_cancellable(*, user, execution_id: Any) -> ToolExecution:
-    """An execution ``user`` may cancel, or NotFound (the same answer as for one that does not exist)."""
-    return execution_get_visible(user=user, execution_id=execution_id)
 
 
 # The epoch of rows saved before epochs existed.

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import outcomes
+from . import jsonguard, outcomes
 from .errors import IdempotencyConflict, InvalidMessage, QueueUnavailable
 from .events import cancelled_event, completed_event, delta_event, failed_event, new_epoch, status_event
 from .events.writer import EventWriter
@@ -82,6 +82,7 @@ def _record(*, user, tool_name: Any, parameters: Any, idempotency_key: str | Non
             queued: bool) -> tuple[ToolExecution, bool]:
     """The new execution, pending, with its log started; or the earlier one for the same key (False)."""
     tool = tool_get_usable(user=user, name=tool_name)
+    jsonguard.parameters_check(parameters)  # what stdio and the CLI parsed themselves: storable JSON only
     parameters = parameters_validate(tool, {} if parameters is None else parameters)
     if idempotency_key is not None:
         earlier = execution_for_idempotency_key(user=user, key=idempotency_key, tool=tool, parameters=parameters)

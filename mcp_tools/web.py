@@ -26,7 +26,7 @@ from django.templatetags.static import static
 from django.shortcuts import render
 from django.urls import reverse
 
-from . import selectors
+from . import jsonguard, selectors
 from .models import ToolExecution
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
 def history_entry(execution: ToolExecution) -> dict[str, Any]:
     """What the page's history list shows for one execution."""
     # Compact, as the page writes the label of an execution it starts itself.
-    label = json.dumps(execution.parameters, ensure_ascii=False, separators=(",", ":"))
+    label = json.dumps(jsonguard.displayable(execution.parameters), ensure_ascii=False, separators=(",", ":"))
     if len(label) > HISTORY_LABEL_CHARS:
         label = label[:HISTORY_LABEL_CHARS - 1] + "…"
     return {

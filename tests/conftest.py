@@ -24,6 +24,8 @@ from tests.stack import _stack_session, clear_app_keys, stack  # noqa: F401  (fi
 
 TERMINAL = {"execution.completed", "execution.failed", "execution.cancelled"}
 ORIGIN = (b"origin", b"http://localhost")
+# A browser's handshake names the host it was sent to; the Origin check compares the two.
+HOST = (b"host", b"localhost")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -102,7 +104,22 @@ def bob(db):
 
 @pytest.fixture
 def staff(db):
+    """Staff and nothing more: gets into the admin, sees and cancels only their own executions."""
     return make_user("staffer", staff=True)
+
+
+def grant(user, *codenames: str):
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="mcp_tools", codename__in=codenames))
+    # A fresh object (permissions are cached per instance), with the token async tests read.
+    return get_user_model().objects.select_related("auth_token").get(pk=user.pk)
+
+
+@pytest.fixture
+def operator(db):
+    """Staff with the monitoring permissions: watches and cancels everyone's executions."""
+    return grant(make_user("operator", staff=True), "view_all_executions", "cancel_any_execution")
 
 
 @pytest.fixture
@@ -114,7 +131,7 @@ async def connect() -> AsyncIterator[Callable]:
 
     async def _connect(user=None, *, path: str = "/ws/executions/", headers: list | None = None,
                        query: str = "", expect_close: int | None = None):
-        all_headers = [ORIGIN] + list(headers or [])
+        all_headers = [ORIGIN, HOST] + list(headers or [])
         if user is not None:
             all_headers.append((b"authorization", f"Token {user.auth_token.key}".encode()))
         comm = WebsocketCommunicator(application, path + (f"?{query}" if query else ""), headers=all_headers)

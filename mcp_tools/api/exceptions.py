@@ -8,7 +8,9 @@ Every error answer has the same body, whatever raised it::
 (``invalid_parameters``, ``unknown_tool``, ``not_found``, ``rate_limited``
 ...) and DRF's own code for DRF's errors (``not_authenticated``,
 ``permission_denied``, ``method_not_allowed``; a request body that fails the
-serializer is ``invalid_request`` with the field errors as ``details``).
+serializer is ``invalid_request`` with the field errors as ``details``; a
+body that is not JSON this service accepts is ``invalid_json``, one over
+``DATA_UPLOAD_MAX_MEMORY_SIZE`` a 413 ``request_too_large``: ``parsers.py``).
 
 ``exception_handler`` is registered as ``REST_FRAMEWORK["EXCEPTION_HANDLER"]``;
 the event stream view, which is a plain async Django view, uses
@@ -22,7 +24,7 @@ import logging
 import math
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -34,6 +36,8 @@ from mcp_tools.errors import (
     UnknownTool,
 )
 from mcp_tools.models import ToolExecution
+
+from .parsers import RequestTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +103,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     """``REST_FRAMEWORK["EXCEPTION_HANDLER"]``: every API error in the envelope above."""
     if isinstance(exc, ServiceError):
         return service_error_response(exc)
+    if isinstance(exc, RequestDataTooBig):  # Django's multipart parser applies the same limit
+        exc = RequestTooLarge(str(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)

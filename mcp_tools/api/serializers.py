@@ -17,7 +17,21 @@ from typing import Any
 
 from rest_framework import serializers
 
+from mcp_tools import jsonguard
 from mcp_tools.models import Tool, ToolExecution, ToolUsageStats
+
+
+class StoredJSONField(serializers.JSONField):
+    """A JSON column as any version stored it: what older versions let in (lone surrogates,
+    infinities, deep nesting) is shown cleaned instead of failing the whole answer."""
+
+    def to_representation(self, value: Any) -> Any:
+        return jsonguard.displayable(super().to_representation(value))
+
+
+class StoredTextField(serializers.CharField):
+    def to_representation(self, value: Any) -> str:
+        return jsonguard.displayable_text(super().to_representation(value))
 
 
 class ToolUsageStatsSerializer(serializers.ModelSerializer):
@@ -50,6 +64,9 @@ class ToolSerializer(serializers.ModelSerializer):
 
 class ToolExecutionSerializer(serializers.ModelSerializer):
     tool_name = serializers.CharField(source="tool.name", read_only=True)
+    parameters = StoredJSONField(read_only=True)
+    result = StoredJSONField(read_only=True, allow_null=True)
+    error = StoredTextField(read_only=True, allow_null=True)
 
     class Meta:
         model = ToolExecution

@@ -43,6 +43,7 @@ from rest_framework.request import Request
 from mcp_tools import delivery
 from mcp_tools.errors import InvalidMessage, ServiceError
 from mcp_tools.events import Event
+from mcp_tools.security.origin import FOREIGN_ORIGIN_MESSAGE, cookie_request_allowed
 
 from .exceptions import error_body, service_error_parts
 from .views import own_execution
@@ -84,6 +85,8 @@ def _resume_point(request: HttpRequest) -> int:
 @require_GET
 async def execution_events_view(request: HttpRequest, pk: str) -> HttpResponse:
     """``GET /api/executions/{id}/events/``: the stream, or a JSON error before it starts."""
+    if not cookie_request_allowed(request):
+        return JsonResponse(error_body("permission_denied", FOREIGN_ORIGIN_MESSAGE), status=403)
     try:
         user = await database_sync_to_async(_authenticate)(request)
     except drf_exceptions.AuthenticationFailed as exc:

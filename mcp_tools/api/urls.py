@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from .auth import obtain_auth_token
 from .sse import execution_events_view
 from .views import ToolExecutionViewSet, ToolViewSet
 

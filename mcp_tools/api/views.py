@@ -29,7 +29,7 @@ from rest_framework.response import Response
 
 from asgiref.sync import async_to_sync
 
-from mcp_tools import delivery, selectors, services
+from mcp_tools import delivery, jsonguard, selectors, services
 from mcp_tools.errors import NotFound
 from mcp_tools.models import Tool, ToolExecution
 
@@ -171,6 +171,6 @@ class ToolExecutionViewSet(viewsets.ReadOnlyModelViewSet):
         return Response({
             "id": str(execution.id),
             "status": execution.status,
-            "result": execution.result,
-            "error": execution.error,
+            "result": jsonguard.displayable(execution.result),
+            "error": jsonguard.displayable_text(execution.error),
         })

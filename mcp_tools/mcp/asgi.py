@@ -16,7 +16,10 @@ A request passes, outermost first:
 2. Bearer auth (auth.py): an OAuth access token issued for this ``/mcp`` or a
    DRF token; without a valid one, 401 pointing at the protected-resource
    metadata (conformance mode only: no token on loopback, anonymous.py).
-3. The SDK's ``StreamableHTTPSessionManager`` (stateful sessions, SSE
+3. ``bodyguard.JsonBodyGuard``: a POST body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``
+   is a 413, one that ``mcp_tools/jsonguard.py`` refuses (``1e999``, lone
+   surrogates, NaN, deep nesting) a 400 JSON-RPC parse error.
+4. The SDK's ``StreamableHTTPSessionManager`` (stateful sessions, SSE
    responses; 2026-07-28 clients get its stateless per-request path).
 
 The session manager must be *running* (its ``run()`` context holds the task
@@ -54,6 +57,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .anonymous import AnonymousOrBearer, check_allowed
 from .auth import RequireToken, TokenBackend, request_user
+from .bodyguard import JsonBodyGuard
 from .server import build_server
 
 logger = logging.getLogger(__name__)
@@ -104,8 +108,8 @@ class HostGuard:
 
 
 def _starlette_app(manager: StreamableHTTPSessionManager) -> Starlette:
-    """The SDK's recipe for a token-protected endpoint, with our tokens and our 401."""
-    endpoint = RequireToken(StreamableHTTPASGIApp(manager))
+    """The SDK's recipe for a token-protected endpoint, with our tokens, our 401 and the JSON guard."""
+    endpoint = RequireToken(JsonBodyGuard(StreamableHTTPASGIApp(manager)))
     return Starlette(
         routes=[Route(MCP_PATH, endpoint=endpoint)],
         middleware=[Middleware(AuthenticationMiddleware, backend=AnonymousOrBearer(TokenBackend())),

@@ -130,9 +130,9 @@ def test_tool_admin_keeps_the_articles_list(tools, admin_client):
     assert [t.name for t in response.context["cl"].result_list] == ["generate_report"]
 
 
-def test_monitor_page_is_for_staff_and_linked_from_the_admin_index(staff, alice):
+def test_monitor_page_is_for_monitoring_staff_and_linked_from_the_admin_index(operator, alice):
     client = Client()
-    client.force_login(staff)
+    client.force_login(operator)
     index = client.get("/admin/")
     assert index.status_code == 200 and 'href="/admin/monitor/"' in index.content.decode()
     page = client.get("/admin/monitor/")

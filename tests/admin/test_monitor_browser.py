@@ -1,6 +1,6 @@
 """The admin and its live monitor in a real browser (headless Chromium, Playwright) on the production stack.
 
-A staff user logs in through /admin/login/ and opens the monitor; an
+A staff user allowed to view all executions logs in through /admin/login/ and opens the monitor; an
 execution started over the REST API with a token appears on the page, runs
 and ends there, without a reload, and the tool's counters and charts move.
 The admin's pages fit 1280 px and load without a 404 (favicon included).
@@ -86,9 +86,9 @@ def counter(page, tool: str, name: str) -> int:
     return int(cell.text_content()) if cell.count() else 0
 
 
-def test_monitor_shows_an_api_execution_start_run_and_end_without_reload(stack, tools, staff, alice, page):
+def test_monitor_shows_an_api_execution_start_run_and_end_without_reload(stack, tools, operator, alice, page):
     stack.anthropic.set_default({"tokens": 40, "delay_ms": 20})
-    admin_log_in(page, stack, staff, then="/admin/monitor/")
+    admin_log_in(page, stack, operator, then="/admin/monitor/")
     page.wait_for_selector('#monitor-connection[data-state="open"]')
     page.evaluate("window.__sameDocument = true")
     total_before = counter(page, "generate_report", "total")
@@ -126,13 +126,13 @@ def test_monitor_refuses_non_staff_at_the_page(stack, alice, page):
     assert "/admin/login/" in page.url
 
 
-def test_fresh_monitor_lists_ended_executions_counts_running_ones_and_charts_them(stack, tools, staff, alice, page):
+def test_fresh_monitor_lists_ended_executions_counts_running_ones_and_charts_them(stack, tools, operator, alice, page):
     stack.anthropic.set_default({"tokens": 10})
     ended = start_report(stack, alice, {"ended": 1})
     httpx.get(f"{stack.http_url}/api/executions/{ended}/events/", headers=token_headers(alice), timeout=30)
     stack.anthropic.set_default({"tokens": 400, "delay_ms": 20})
     running = start_report(stack, alice, {"running": 1})
-    admin_log_in(page, stack, staff, then="/admin/monitor/")
+    admin_log_in(page, stack, operator, then="/admin/monitor/")
     page.wait_for_selector('#monitor-connection[data-state="open"]')
 
     # Opened after the first ended: it comes from the snapshot's recent list.

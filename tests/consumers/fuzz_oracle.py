@@ -17,6 +17,7 @@ ids of the client's own (ended) executions, kept in ``World``.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ class World:
 
     limit: int
     schemas: dict[str, dict]
+    max_depth: int = 64  # MCP_JSON_MAX_DEPTH: deeper frames may be refused (docs/protocol.md, extensions)
     own: dict[str, int] = field(default_factory=dict)  # execution id -> its last seq
 
     def __repr__(self) -> str:  # short, for Hypothesis' failure reports
@@ -60,9 +62,11 @@ def expected_outcomes(frame: Frame, world: World) -> set[str]:
     except (ValueError, RecursionError):
         return {"error:invalid_json"}
     allowed = message_outcomes(message, world)
-    if not_interoperable(frame.text, message):
-        # NaN and Infinity are not JSON, and a lone surrogate is not Unicode
-        # (RFC 8259, section 8.2): refusing them is as right as taking them.
+    if not_interoperable(frame.text, message, world.max_depth):
+        # NaN and Infinity are not JSON, a lone surrogate is not Unicode (RFC
+        # 8259, section 8.2), 1e999 is no number a client can read back, U+0000
+        # no database stores, and the depth limit is documented: refusing them
+        # is as right as taking them.
         allowed |= {"error:invalid_json", "error:invalid_message", "error:invalid_parameters"}
     return allowed
 
@@ -71,8 +75,9 @@ def _refuse_constant(constant: str) -> Any:
     raise ValueError(constant)
 
 
-def not_interoperable(text: str, value: Any) -> bool:
-    """Whether the frame holds NaN / Infinity or an escaped lone surrogate."""
+def not_interoperable(text: str, value: Any, max_depth: int) -> bool:
+    """Whether the frame holds NaN / Infinity, a number out of range, an escaped lone
+    surrogate or U+0000, or nests deeper than ``max_depth``."""
     def refuse(constant: str) -> Any:
         raise ValueError(constant)
 
@@ -80,20 +85,24 @@ def not_interoperable(text: str, value: Any) -> bool:
         json.loads(text, parse_constant=refuse)
     except ValueError:
         return True
-    return _has_surrogate(value)
+    return _has_unstorable(value, max_depth)
 
 
-def _has_surrogate(value: Any) -> bool:
-    pending = [value]  # iterative: frames may nest deeper than Python recurses
+def _has_unstorable(value: Any, max_depth: int) -> bool:
+    pending = [(value, 1)]  # iterative: frames may nest deeper than Python recurses
     while pending:
-        item = pending.pop()
-        if isinstance(item, str) and any("\ud800" <= char <= "\udfff" for char in item):
+        item, depth = pending.pop()
+        if isinstance(item, str) and any("\ud800" <= char <= "\udfff" or char == "\x00" for char in item):
+            return True
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, (dict, list)) and depth > max_depth:
             return True
         if isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
+            pending.extend((key, depth) for key in item.keys())
+            pending.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list):
-            pending.extend(item)
+            pending.extend((child, depth + 1) for child in item)
     return False
 
 

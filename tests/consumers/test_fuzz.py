@@ -29,7 +29,7 @@ from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, event, given, settings as hypothesis_settings, strategies as st
 
 from mcp_tools.models import Tool
-from tests.conftest import ORIGIN, TERMINAL, assert_contiguous, streamed_text
+from tests.conftest import HOST, ORIGIN, TERMINAL, assert_contiguous, streamed_text
 from tests.consumers.fuzz_frames import OWN, frames, with_own_id
 from tests.consumers.fuzz_oracle import Frame, World, expected_outcomes, sent_request_id
 
@@ -46,7 +46,7 @@ async def open_connection(user) -> WebsocketCommunicator:
     from config.asgi import application
 
     comm = WebsocketCommunicator(application, "/ws/executions/", headers=[
-        ORIGIN, (b"authorization", f"Token {user.auth_token.key}".encode())])
+        ORIGIN, HOST, (b"authorization", f"Token {user.auth_token.key}".encode())])
     connected, _ = await comm.connect(timeout=ANSWER_TIMEOUT_S)
     assert connected
     return comm
@@ -134,7 +134,8 @@ def world(tools, settings) -> World:
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "RATE_LIMIT_PER_MINUTE": 1_000_000,
                            "MAX_CONCURRENT_EXECUTIONS": 1_000_000, "FETCH_TIMEOUT_S": 2.0}
     schemas = {tool.name: tool.parameters_schema for tool in Tool.objects.filter(is_active=True)}
-    return World(limit=settings.MCP_CONFIG["WS_MAX_MESSAGE_BYTES"], schemas=schemas)
+    return World(limit=settings.MCP_CONFIG["WS_MAX_MESSAGE_BYTES"], schemas=schemas,
+                 max_depth=settings.MCP_CONFIG["JSON_MAX_DEPTH"])
 
 
 async def ensure_own_execution(user, world: World) -> str:
@@ -198,6 +199,10 @@ KNOWN_HOSTILE = [
     '{"type": "subscribe", "execution_id": "%s", "after_seq": 1e400}' % OWN,
     '{"type": "subscribe", "execution_id": "{%s}"}' % OWN,
     '{"type": "execute", "tool": "generate_report", "use_cache": false, "parameters": {"data": {"x": NaN}}}',
+    # Parsed by Python as infinity, which no database stores: once answered "the database is unavailable".
+    '{"type": "execute", "tool": "generate_report", "use_cache": false, "parameters": {"data": {"x": 1e999}}, '
+    '"request_id": "big"}',
+    '{"type": "execute", "tool": "generate_report", "use_cache": false, "parameters": {"data": {"x": "a\\u0000b"}}}',
     '{"type": "execute", "tool": "generate_report", "use_cache": false, "parameters": {"data": {"d": %s}}}'
     % ("[" * 900 + "]" * 900),
     '{"type": "execute", "tool": "summarize_content", "parameters": {"url": "http://169.254.169.254/latest"}}',

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 
 from mcp_tools import services
 from mcp_tools.events import Entry, cancelled_event, get_event_log, status_event
-from tests.conftest import ORIGIN, receive, receive_until_terminal, send
+from tests.conftest import HOST, ORIGIN, receive, receive_until_terminal, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,7 +19,7 @@ async def test_connections_per_user_are_limited_with_4429(tools, alice, connect,
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "WS_MAX_CONNECTIONS_PER_USER": 2}
     first, second = await connect(alice), await connect(alice)
     third = WebsocketCommunicator(application, "/ws/executions/",
-                                  headers=[ORIGIN, (b"authorization", f"Token {alice.auth_token.key}".encode())])
+                                  headers=[ORIGIN, HOST, (b"authorization", f"Token {alice.auth_token.key}".encode())])
     assert (await third.connect(timeout=10))[0]
     error = await receive(third)
     assert error["code"] == "rate_limited" and error["retry_after"] > 0

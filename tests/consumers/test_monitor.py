@@ -9,9 +9,9 @@ from tests.conftest import receive, receive_until_terminal, send
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def test_snapshot_lists_active_executions_and_stats(tools, alice, staff, connect):
+async def test_snapshot_lists_active_executions_and_stats(tools, alice, operator, connect):
     pending = await ToolExecution.objects.acreate(tool=await Tool.objects.aget(name="generate_report"), user=alice)
-    monitor = await connect(staff, path="/ws/monitor/")
+    monitor = await connect(operator, path="/ws/monitor/")
     snapshot = await receive(monitor)
     assert snapshot["type"] == "monitor.snapshot"
     assert [e["execution_id"] for e in snapshot["executions"]] == [str(pending.pk)]
@@ -22,8 +22,8 @@ async def test_snapshot_lists_active_executions_and_stats(tools, alice, staff, c
     assert snapshot["stats"]["generate_report"]["total_executions"] == 0
 
 
-async def test_feed_shows_other_users_status_changes_without_deltas(tools, alice, staff, connect):
-    monitor = await connect(staff, path="/ws/monitor/")
+async def test_feed_shows_other_users_status_changes_without_deltas(tools, alice, operator, connect):
+    monitor = await connect(operator, path="/ws/monitor/")
     await receive(monitor)
     comm = await connect(alice)
     await send(comm, {"type": "execute", "tool": "generate_report", "parameters": {"data": {"x": 1}}})
@@ -37,9 +37,9 @@ async def test_feed_shows_other_users_status_changes_without_deltas(tools, alice
     assert feed[-1]["duration_ms"] >= 0
 
 
-async def test_monitor_subscribe_adds_deltas_once(tools, alice, staff, connect, settings):
+async def test_monitor_subscribe_adds_deltas_once(tools, alice, operator, connect, settings):
     settings.OFFLINE_DELAY_S = 0.005
-    monitor = await connect(staff, path="/ws/monitor/")
+    monitor = await connect(operator, path="/ws/monitor/")
     await receive(monitor)
     comm = await connect(alice)
     await send(comm, {"type": "execute", "tool": "generate_report", "use_cache": False,

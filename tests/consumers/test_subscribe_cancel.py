@@ -94,9 +94,9 @@ async def test_cancel_after_the_end_changes_nothing_and_sends_nothing(tools, ali
     assert execution.status == "completed" and len(execution.events) == len(events)
 
 
-async def test_staff_may_subscribe_to_anyones_execution(tools, alice, staff, connect):
+async def test_a_user_allowed_to_view_all_executions_may_subscribe_to_anyones(tools, alice, operator, connect):
     execution_id, events = await run_report(await connect(alice))
-    comm = await connect(staff)
+    comm = await connect(operator)
     await send(comm, {"type": "subscribe", "execution_id": execution_id})
     await receive(comm)
     assert await receive_until_terminal(comm) == events
