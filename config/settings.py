@@ -386,6 +386,10 @@ MCP_TASK_POLL_INTERVAL_MS = env.int("MCP_TASK_POLL_INTERVAL_MS", default=1000)
 # clients identified by Client ID Metadata Documents, tokens bound to /mcp (RFC 8707),
 # stored hashed. DRF tokens keep working for scripts.
 INSTALLED_APPS.append("oauth2_provider")
+# oauth2_provider.W008 warns that http redirect URIs are allowed at all. They must be, for
+# native MCP clients on a loopback port (RFC 8252, Claude Code, the Inspector), and our
+# validator (mcp_tools.mcp.oauth.RedirectRules) refuses http to anything but loopback.
+SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W008"]
 OAUTH2_PROVIDER = {
     "PKCE_REQUIRED": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,

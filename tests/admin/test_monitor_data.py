@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from mcp_tools import selectors
 from mcp_tools.models import Tool, ToolExecution
+from tests.conftest import grant
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql",
@@ -110,6 +111,8 @@ def test_charts_json_is_behind_the_monitor_gate(database, tools, alice):
     assert client.get(url)["Location"].startswith("/admin/login/")
     staff = get_user_model().objects.create_user("watcher", password="pw", is_staff=True)
     client.force_login(staff)
+    assert client.get(url).status_code == 403  # staff alone: the admin, not everyone's executions
+    client.force_login(grant(staff, "view_all_executions"))
     run("generate_report", alice, status="completed", minutes_ago=1, duration_ms=5)
     answer = client.get(url + "?window=day")
     assert answer.status_code == 200 and answer.json()["window"] == "day"

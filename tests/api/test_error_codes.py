@@ -23,19 +23,25 @@ def answer(response) -> tuple[int, str]:
 @pytest.fixture
 def answers(tools, alice, bob, settings) -> dict[str, tuple[int, str]]:
     """code -> (status, code) actually answered, one request each."""
-    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "RATE_LIMIT_PER_MINUTE": 1}
+    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "RATE_LIMIT_PER_MINUTE": 2}
     api = client_for(alice)
     json_post = lambda body: api.post(EXECUTE, body, format="json")  # noqa: E731
     results = {
         "invalid_parameters": json_post({"parameters": {"data": [1, 2]}}),
         "invalid_request": json_post({"parameters": [1, 2]}),
-        "parse_error": api.post(EXECUTE, '{"parameters":', content_type="application/json"),
+        "invalid_json": api.post(EXECUTE, '{"parameters":', content_type="application/json"),
+        "request_too_large": api.post(EXECUTE, '{"parameters": {"data": {"x": "%s"}}}' % ("x" * 3_000_000),
+                                      content_type="application/json"),
         "not_authenticated": APIClient().get("/api/tools/"),
         "method_not_allowed": api.get(EXECUTE),
         "not_acceptable": api.get("/api/tools/", HTTP_ACCEPT="application/xml"),
         "unsupported_media_type": api.post(EXECUTE, "parameters", content_type="text/plain"),
         "not_found": client_for(bob).get(f"/api/executions/{json_post({'parameters': {'data': {}}}).json()['execution_id']}/"),
     }
+    keyed = lambda data: api.post(EXECUTE, {"parameters": {"data": data}}, format="json",  # noqa: E731
+                                  HTTP_IDEMPOTENCY_KEY="k1")
+    keyed({"first": 1})
+    results["idempotency_conflict"] = keyed({"second": 2})
     results["rate_limited"] = json_post({"parameters": {"data": {"again": 1}}})
     bad_token = APIClient()
     bad_token.credentials(HTTP_AUTHORIZATION="Token not-a-token")
@@ -59,7 +65,7 @@ def test_each_code_in_the_readme_table_is_what_its_request_gets(answers):
     assert {code: (status, code) for code, status in table.items()} == answers
 
 
-def test_a_failed_synchronous_execute_answers_the_tools_code_with_the_execution(tools, alice, settings):
+def test_a_failed_synchronous_execute_answers_the_tools_code_with_the_execution(tools, alice, settings, worker):
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "ALLOW_PRIVATE_URLS": False}
     response = client_for(alice).post("/api/tools/summarize_content/execute/",
                                       {"parameters": {"url": "http://127.0.0.1/"}}, format="json")

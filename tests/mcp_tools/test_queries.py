@@ -44,7 +44,8 @@ def queries_for_one_execution(fake_anthropic, settings, alice, tokens: int) -> i
     settings.LLM_PROVIDER = "anthropic"
     settings.ANTHROPIC_API_KEY = "test-key"
     settings.ANTHROPIC_BASE_URL = fake_anthropic.url
-    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "COALESCE_BYTES": 64}
+    # No reaper pass in the middle (its reads are the engine's, not the execution's).
+    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "COALESCE_BYTES": 64, "REAPER_INTERVAL_S": 3600}
     # Paced (1 ms apart), so the run stores many deltas (an unpaced burst would be
     # merged into a few big ones) and the count shows writes do not follow them.
     fake_anthropic.set_default({"tokens": tokens, "delay_ms": 1})

@@ -19,7 +19,7 @@ from mcp_tools import services
 from mcp_tools.errors import InvalidParameters
 from mcp_tools.models import ToolExecution
 from tests.api.conftest import REPORT_PARAMETERS, client_for
-from tests.conftest import receive, receive_until_terminal, send
+from tests.conftest import run_now, receive, receive_until_terminal, send
 from tests.mcp.helpers import http_session, structured
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -195,11 +195,9 @@ def assert_mcp_call_works(url: str, user) -> None:
 ], ids=["infinity", "nan", "surrogate key", "NUL", "too deep"])
 async def test_service_refuses_parameters_no_database_stores_as_invalid_parameters(tools, alice, parameters):
     with pytest.raises(InvalidParameters) as refused:
-        await sync_to_async(services.execution_start)(user=alice, tool_name="generate_report",
-                                                      parameters=parameters, inline=True)
+        await sync_to_async(services.execution_prepare)(user=alice, tool_name="generate_report",
+                                                        parameters=parameters)
     assert refused.value.details[0]["field"] == "data"
     assert await ToolExecution.objects.acount() == 0
-    execution = await sync_to_async(services.execution_start)(user=alice, tool_name="generate_report",
-                                                              parameters=REPORT_PARAMETERS, inline=True)
-    await execution.arefresh_from_db()
+    execution = await sync_to_async(run_now)(alice, "generate_report", REPORT_PARAMETERS)
     assert execution.status == "completed"

@@ -15,7 +15,7 @@ from django.test import Client
 
 from mcp_tools import services
 from tests.api.conftest import REPORT_PARAMETERS, parse_sse
-from tests.conftest import receive, receive_until_terminal, send, streamed_text
+from tests.conftest import run_now, receive, receive_until_terminal, send, streamed_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,8 +128,7 @@ async def test_scripts_with_a_token_and_no_origin_keep_working(tools, alice):
 # --- The event stream ------------------------------------------------------------------------------
 
 async def finished_execution(user):
-    return await sync_to_async(services.execution_start)(
-        user=user, tool_name="generate_report", parameters=REPORT_PARAMETERS, use_cache=False, inline=True)
+    return await sync_to_async(run_now)(user, "generate_report", REPORT_PARAMETERS)
 
 
 @pytest.mark.parametrize("origin", REFUSED.values(), ids=REFUSED.keys())

@@ -18,7 +18,7 @@ from mcp_tools import services
 from mcp_tools.errors import NotFound
 from mcp_tools.models import Tool, ToolExecution
 from tests.api.conftest import REPORT_PARAMETERS, client_for
-from tests.conftest import grant, make_user, receive, receive_until_terminal, send
+from tests.conftest import run_now, grant, make_user, receive, receive_until_terminal, send
 from tests.mcp.helpers import http_session, structured
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,18 +46,12 @@ def make_token(user):
 
 
 def finished(user) -> ToolExecution:
-    execution = services.execution_start(user=user, tool_name="generate_report", parameters=REPORT_PARAMETERS,
-                                         use_cache=False, inline=True)
-    execution.refresh_from_db()
-    return execution
+    return run_now(user, "generate_report", REPORT_PARAMETERS)
 
 
 def pending(user) -> ToolExecution:
     """Recorded and announced, never run (no worker consumes in these tests)."""
-    execution = ToolExecution.objects.create(tool=Tool.objects.get(name="generate_report"), user=user,
-                                             parameters=REPORT_PARAMETERS)
-    services.publisher_for(execution).status("pending")
-    return execution
+    return services.execution_prepare(user=user, tool_name="generate_report", parameters=REPORT_PARAMETERS)
 
 
 async def ws_answer(connect, user, message: dict) -> dict:

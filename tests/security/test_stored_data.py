@@ -21,6 +21,7 @@ from mcp_tools import services
 from mcp_tools.jsonguard import TOO_DEEP_PLACEHOLDER
 from mcp_tools.models import ToolExecution
 from tests.api.conftest import REPORT_PARAMETERS, client_for, token_headers
+from tests.conftest import run_now
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,8 +37,7 @@ POSTGRES_RESULT = '{"report": "fine", "model": "offline", "usage": {"input_token
 
 def stored_badly(user, parameters: str, result: str) -> ToolExecution:
     """A finished execution whose columns then get what an older version stored."""
-    execution = services.execution_start(user=user, tool_name="generate_report", parameters=REPORT_PARAMETERS,
-                                         use_cache=False, inline=True)
+    execution = run_now(user, "generate_report", REPORT_PARAMETERS)
     events = json.dumps(ToolExecution.objects.get(pk=execution.pk).events)[:-1] + ', {"note": %s}]' % result
     key = execution.pk.hex if connection.vendor == "sqlite" else str(execution.pk)
     with connection.cursor() as cursor:
