@@ -1,4 +1,4 @@
-"""Celery tasks. Thin: each takes ids; the work lives in the engine and the services."""
+"""Celery tasks. Thin: each takes ids; the work lives in the engine (``engine/runner.py``) and the services."""
 from __future__ import annotations
 
 from celery import shared_task
@@ -6,18 +6,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from .engine.loop import get_engine
-from .engine.pool import defer_until_done
+from .engine.runner import execute_tool_async  # noqa: F401  (the token task lives with the run it starts)
 from .models import ToolExecution
-
-
-@shared_task(name="mcp_tools.execute_tool_async", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def execute_tool_async(execution_id: str, **_: object) -> None:
-    """A token: run the next queued execution by fair share (usually ``execution_id``).
-
-    The message is acknowledged when that execution has ended (late acks), so
-    a worker that dies before is not forgotten by the broker either."""
-    defer_until_done(get_engine().submit_token(execution_id))
 
 
 @shared_task(name="mcp_tools.cleanup_old_executions")

@@ -78,10 +78,10 @@ def worker(transactional_db):
 def run_now(user, tool_name: str, parameters: dict | None = None):
     """Record an execution and run it to its end in this process's engine (as ``manage.py run_tool`` does)."""
     from mcp_tools import services
-    from mcp_tools.engine.loop import get_engine
+    from mcp_tools.engine.runner import run_here
 
     execution = services.execution_prepare(user=user, tool_name=tool_name, parameters=parameters or {})
-    get_engine().run_here(str(execution.pk))
+    run_here(str(execution.pk))
     execution.refresh_from_db()
     return execution
 

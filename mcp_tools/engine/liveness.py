@@ -32,7 +32,6 @@ import asyncio
 import logging
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
@@ -44,9 +43,8 @@ from ..events.writer import EventWriter
 from ..models import ToolExecution
 from ..services import execution_send_tokens
 from . import claims
+from .host import Host
 
-if TYPE_CHECKING:
-    from .loop import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +59,7 @@ def beat(worker_id: str) -> None:
     cache.set(heartbeat_key(worker_id), timezone.now().timestamp(), timeout=settings.MCP_CONFIG["HEARTBEAT_STALE_S"])
 
 
-async def heartbeat_loop(engine: Engine) -> None:
+async def heartbeat_loop(engine: Host) -> None:
     while True:
         try:
             await engine.db(beat, engine.worker_id)
@@ -70,7 +68,7 @@ async def heartbeat_loop(engine: Engine) -> None:
         await asyncio.sleep(engine.config["HEARTBEAT_INTERVAL_S"])
 
 
-async def heartbeat_forget(engine: Engine) -> None:
+async def heartbeat_forget(engine: Host) -> None:
     """A clean stop: the key goes at once, so what is left behind runs again without waiting."""
     try:
         await engine.db(cache.delete, heartbeat_key(engine.worker_id))
@@ -78,7 +76,7 @@ async def heartbeat_forget(engine: Engine) -> None:
         logger.warning("The engine's heartbeat could not be removed", exc_info=True)
 
 
-async def control_loop(engine: Engine) -> None:
+async def control_loop(engine: Host) -> None:
     """Stop runs whose log says so, even when their tool is silent."""
     while True:
         await asyncio.sleep(engine.config["CONTROL_POLL_S"])
@@ -102,7 +100,7 @@ async def control_loop(engine: Engine) -> None:
                 run.stop("cancel")
 
 
-async def reaper_loop(engine: Engine) -> None:
+async def reaper_loop(engine: Host) -> None:
     missing_since: dict[str, float] = {}  # engine id -> when this reaper first saw its key missing
     while True:
         await asyncio.sleep(engine.config["REAPER_INTERVAL_S"])

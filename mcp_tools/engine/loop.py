@@ -3,9 +3,9 @@
 A Claude stream (or a script, or an HTTP call) is almost all waiting, so a
 run is a coroutine, not a process or a thread: one loop in a thread of its
 own runs them all side by side, with the event outbox (``events/outbox.py``)
-batching their appends. Celery hands work in (``pool.py``: a task message is
-a token, ``submit_token``); database writes go to a small thread pool
-(``db``), never onto the loop. Beside the runs, three small loops keep the
+batching their appends. Celery hands work in (``pool.py``; the task, in
+``runner.py``, ``submit``s the run); database writes go to a small thread
+pool (``db``), never onto the loop. Beside the runs, three small loops keep the
 service exact:
 
 * heartbeat — this engine's key in the cache, renewed every
@@ -29,8 +29,8 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -40,10 +40,8 @@ from ..events.coalesce import Coalescer
 from ..events.outbox import Outbox
 from ..events.publisher import ExecutionPublisher, EventListener
 from ..models import ToolExecution
-from . import claims, liveness
-
-if TYPE_CHECKING:
-    from .runner import Run
+from . import liveness
+from .host import RunControl
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +53,7 @@ class Engine:
         self.pid = os.getpid()
         self.log = get_event_log()
         self.config = settings.MCP_CONFIG
-        self.runs: dict[str, Run] = {}
+        self.runs: dict[str, RunControl] = {}
         self.loop = asyncio.new_event_loop()
         self._db_pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.config["ENGINE_DB_THREADS"],
                                                               thread_name_prefix="engine-db")
@@ -76,33 +74,9 @@ class Engine:
 
     # --- Work in.
 
-    def submit_token(self, hint: str) -> concurrent.futures.Future:
-        """A Celery token: run the next execution by fair share (usually ``hint``). Thread-safe."""
-        return asyncio.run_coroutine_threadsafe(self.run_next(), self.loop)
-
-    def run_here(self, execution_id: str, *, listener: EventListener | None = None) -> None:
-        """Claim and run one given execution, blocking the calling thread (``manage.py run_tool``)."""
-        asyncio.run_coroutine_threadsafe(self._run_given(execution_id, listener), self.loop).result()
-
-    async def run_next(self) -> None:
-        execution = await self.db(claims.claim_next, worker=self.worker_id)
-        if execution is not None:
-            await self.run(execution)
-
-    async def _run_given(self, execution_id: str, listener: EventListener | None) -> None:
-        execution = await self.db(claims.claim, execution_id, worker=self.worker_id)
-        if execution is not None:
-            await self.run(execution, listener=listener)
-
-    async def run(self, execution: ToolExecution, *, listener: EventListener | None = None) -> None:
-        from .runner import Run
-
-        run = Run(execution, engine=self, listener=listener)
-        self.runs[run.execution_id] = run
-        try:
-            await run.run()
-        finally:
-            self.runs.pop(run.execution_id, None)
+    def submit(self, coroutine: Coroutine[Any, Any, Any]) -> concurrent.futures.Future:
+        """Run ``coroutine`` on the engine's loop; thread-safe."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
     def free_slots(self) -> int:
         return self.capacity - len(self.runs)

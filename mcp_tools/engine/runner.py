@@ -1,4 +1,8 @@
-"""Running one execution on the engine's event loop: attempts, retries, time limit, cancel, the end.
+"""Running executions on the engine's event loop: the Celery task, then attempts, retries, time limit,
+cancel, the end.
+
+A Celery message is a token (``execute_tool_async``): it lets this worker
+claim the next execution by fair share (``claims.py``) and run it here::
 
     claimed ─▶ running(n) ─▶ deltas … ─▶ completed
                  │ transient error ─▶ retrying(n+1, reason) ─▶ backoff ─▶ running(n+1) ─▶ deltas from scratch …
@@ -21,9 +25,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
+from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -33,84 +37,70 @@ from ..errors import ExecutionStopped, ExecutionTimeout, PermanentToolError, Too
 from ..events import Event, cancelled_event, completed_event, failed_event, new_epoch, status_event
 from ..events.publisher import EventListener, LogLost
 from ..models import ToolExecution
-from ..providers import get_provider
+from ..providers import Usage, get_provider
 from ..results_cache import result_cache_store
 from ..tools.api import ToolSpec
 from ..tools.context import ToolContext
 from ..tools.registry import tool_spec
 from . import claims
-
-if TYPE_CHECKING:
-    from .loop import Engine
+from .host import Host
+from .loop import get_engine
+from .pool import defer_until_done
+from .stopping import Stoppable
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # How often a run whose event log became unreachable looks whether it is back.
 EVENT_STORE_POLL_S = 0.5
 
 
-class Run:
-    def __init__(self, execution: ToolExecution, *, engine: Engine, listener: EventListener | None = None) -> None:
+@shared_task(name="mcp_tools.execute_tool_async", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def execute_tool_async(execution_id: str, **_: object) -> None:
+    """A token: run the next queued execution by fair share (usually ``execution_id``). The message is
+    acknowledged when that execution has ended (late acks), so a worker that dies before is not forgotten."""
+    engine = get_engine()
+    defer_until_done(engine.submit(run_next(engine)))
+
+
+async def run_next(engine: Host) -> None:
+    execution = await engine.db(claims.claim_next, worker=engine.worker_id)
+    if execution is not None:
+        await run(engine, execution)
+
+
+def run_here(execution_id: str, *, listener: EventListener | None = None) -> None:
+    """Claim and run one given execution in this process, blocking (``manage.py run_tool``)."""
+    engine = get_engine()
+
+    async def claim_and_run() -> None:
+        execution = await engine.db(claims.claim, execution_id, worker=engine.worker_id)
+        if execution is not None:
+            await run(engine, execution, listener=listener)
+
+    engine.submit(claim_and_run()).result()
+
+
+async def run(engine: Host, execution: ToolExecution, *, listener: EventListener | None = None) -> None:
+    job = Run(execution, engine=engine, listener=listener)
+    engine.runs[job.execution_id] = job
+    try:
+        await job.run()
+    finally:
+        engine.runs.pop(job.execution_id, None)
+
+
+class Run(Stoppable):
+    def __init__(self, execution: ToolExecution, *, engine: Host, listener: EventListener | None = None) -> None:
+        super().__init__()
         self.execution = execution
         self.execution_id = str(execution.pk)
         self.engine = engine
         self.config = settings.MCP_CONFIG
         self.attempt = execution.attempt
         self.deadline = time.monotonic() + execution.tool.timeout
-        self.stop_reason: str | None = None
-        self._cancel_pending = False  # ``stop`` cancelled the task and nobody has taken that back yet
-        self.ending = False
-        self.context: ToolContext | None = None
-        self.spent = _Spent()
-        self.task: asyncio.Task | None = None
+        self.spent = Usage()  # over every attempt: billed even when an attempt failed
         self.publisher = engine.publisher(execution, attempt=self.attempt, listener=listener,
                                           on_signal=self._on_signal)
-
-    # --- Control.
-
-    def stop(self, reason: str) -> None:
-        """Stop the run now: ``cancel`` (end it cancelled), ``ended``/``stale`` (quietly), ``lost`` (new epoch).
-
-        Once the run is ending (its terminal event is on its way) nothing interrupts it."""
-        if self.stop_reason is not None or self.ending:
-            return
-        self.stop_reason = reason
-        if self.context is not None:
-            self.context.stop(reason)
-        if self.task is not None and self.task is not asyncio.current_task():
-            self._cancel_pending = self.task.cancel()
-
-    def _on_signal(self) -> None:
-        """The log's answer says stop (a lost log is raised by the publisher's next write instead)."""
-        publisher = self.publisher
-        reason = ("stale" if publisher.stale else "ended" if publisher.ended
-                  else "cancel" if publisher.cancel_requested else None)
-        if reason is not None:
-            self.stop(reason)
-
-    def _absorb_stop(self) -> None:
-        """A stop was handled where it was raised: take back the cancel ``stop`` put on the task."""
-        if self.stop_reason == "lost":
-            self.stop_reason = None
-        if self._cancel_pending and self.task is not None:
-            self._cancel_pending = False
-            self.task.uncancel()
-
-    async def _step(self, awaitable: Awaitable[T]) -> T:
-        """Await ``awaitable``; a ``stop`` arriving meanwhile is raised as what it means."""
-        try:
-            return await awaitable
-        except asyncio.CancelledError:
-            if not self._cancel_pending or self.task is None or self.task.cancelling() > 1:
-                raise  # the engine is shutting down: the run is abandoned and will run again elsewhere
-            self._cancel_pending = False
-            self.task.uncancel()
-            reason = self.stop_reason
-            if reason == "lost":
-                self.stop_reason = None
-                raise LogLost(self.execution_id) from None
-            raise ExecutionStopped(reason) from None
 
     # --- The run.
 
@@ -122,7 +112,7 @@ class Run:
             self._absorb_stop()
             if self.stop_reason == "cancel":
                 await self._end(cancelled_event(duration_ms=self._duration_ms(), attempt=self.attempt,
-                                                **self.spent.usage()))
+                                                **_usage(self.spent)))
         finally:
             self.publisher.close()
 
@@ -197,7 +187,7 @@ class Run:
             async with asyncio.timeout(self.deadline - time.monotonic()):
                 result = await spec.call(self.context, self.execution.parameters)
         finally:
-            self.spent.add(self.context)
+            self.spent.add(self.context.usage)
         self.context.check()
         return {**result, spec.output_field: self.context.text}
 
@@ -205,7 +195,7 @@ class Run:
 
     async def _complete(self, spec: ToolSpec, result: dict[str, Any]) -> None:
         event = completed_event(result, duration_ms=self._duration_ms(), cached=False, attempt=self.attempt,
-                                **self.spent.usage())
+                                **_usage(self.spent))
         if await self._end(event) and spec.cacheable:
             await self.engine.db(result_cache_store, self.execution.tool.name, self.execution.parameters, result,
                                  result[spec.output_field])
@@ -214,7 +204,7 @@ class Run:
         code = getattr(error, "code", "internal_error")
         message = getattr(error, "message", None) or "The tool failed unexpectedly."
         await self._end(failed_event(code, message, duration_ms=self._duration_ms(), attempt=self.attempt,
-                                     result=getattr(error, "result", None), **self.spent.usage()))
+                                     result=getattr(error, "result", None), **_usage(self.spent)))
 
     async def _end(self, event: Event) -> bool:
         """The one ending: log the terminal event, write row and stats from it, send it. Not interruptible."""
@@ -264,16 +254,5 @@ class Run:
         return int((timezone.now() - started).total_seconds() * 1000)
 
 
-class _Spent:
-    """Tokens the provider reported over every attempt of the run (billed even when it failed)."""
-
-    def __init__(self) -> None:
-        self.input_tokens = 0
-        self.output_tokens = 0
-
-    def add(self, context: ToolContext) -> None:
-        self.input_tokens += context.usage.input_tokens
-        self.output_tokens += context.usage.output_tokens
-
-    def usage(self) -> dict[str, int]:
-        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+def _usage(spent: Usage) -> dict[str, int]:
+    return {"input_tokens": spent.input_tokens, "output_tokens": spent.output_tokens}

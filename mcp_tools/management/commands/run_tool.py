@@ -12,7 +12,7 @@ and nothing else, and on failure exits non-zero with one line on stderr::
 
 The execution is recorded like any other (as ``--user``, default
 ``settings.RUN_TOOL_USER``), through the same service path, and run by an
-engine in this process (``engine.run_here``): no worker is needed.
+engine in this process (``engine.runner.run_here``): no worker is needed.
 
 Gantz kills a script once its ``timeout`` (the same gantz.yaml value as the
 tool's ``timeout``) has passed since the spawn, and a killed run would leave
@@ -35,7 +35,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from mcp_tools import selectors, services
-from mcp_tools.engine.loop import get_engine, stop_engine
+from mcp_tools.engine.loop import stop_engine
+from mcp_tools.engine.runner import run_here
 from mcp_tools.errors import ServiceError
 from mcp_tools.models import Tool, ToolExecution
 from mcp_tools.tools.registry import resolve_name
@@ -147,7 +148,7 @@ class Command(BaseCommand):
         if options["no_cache"] or not services.execution_answer_from_cache(execution):
             with Deadline(tool=tool, user=user, execution_id=str(execution.pk)) as deadline:
                 try:
-                    get_engine().run_here(str(execution.pk), listener=self.show_text if options["stream"] else None)
+                    run_here(str(execution.pk), listener=self.show_text if options["stream"] else None)
                 finally:
                     stop_engine(grace_s=ENGINE_STOP_GRACE_S)
             if deadline.expired:
