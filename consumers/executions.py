@@ -111,6 +111,11 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         """Called when the socket closes."""
         await self.release()
 
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        """Close from our side: the slot and the groups go at once, not when the client answers."""
+        await super().close(code=code, reason=reason)
+        await self.release()
+
     async def release(self) -> None:
         """Give back the connection slot and leave every group; safe to call more than once."""
         if self.watchdog is not None and self.watchdog is not asyncio.current_task():
