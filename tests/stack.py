@@ -118,14 +118,14 @@ class Stack:
                                  start_new_session=True)
         return Process(name, popen, log_path)
 
-    def start_worker(self) -> Process:
-        """Start one more worker with the production command (pool and concurrency from the settings)
-        and wait until it consumes."""
+    def start_worker(self, **settings: str) -> Process:
+        """Start one more worker with the production command (pool and concurrency from the settings,
+        ``settings`` overriding the stack's environment) and wait until it consumes."""
         index = len(self.workers) + 1
         worker = self.spawn(f"worker{index}", [
             sys.executable, "-m", "celery", "-A", "config", "worker",
             "-n", f"worker{index}-{os.getpid()}@%h", "--loglevel=INFO", "--without-mingle", "--without-gossip",
-        ])
+        ], env={**self.env, **settings} if settings else None)
         offset = len(worker.log()) if worker.log_path.exists() else 0
         self.workers.append(worker)  # before waiting: a worker that never gets ready is still stopped at teardown
         wait_until(lambda: "ready." in worker.log()[offset:] or worker.popen.poll() is not None,

@@ -174,3 +174,14 @@ class ToolExecutionViewSet(viewsets.ReadOnlyModelViewSet):
             "result": jsonguard.displayable(execution.result),
             "error": jsonguard.displayable_text(execution.error),
         })
+
+    @extend_schema(summary="Cancel one of your executions", parameters=[EXECUTION_ID], request=None,
+                   responses={202: ExecutionStatusSerializer, 404: ErrorSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel an execution: a queued one ends at once, a running one within MCP_CONTROL_POLL_S
+        (follow it to its ``execution.cancelled``); one that has ended is left as it is."""
+        execution = services.execution_cancel(user=request.user, execution_id=self.get_object().pk)
+        return Response({"id": str(execution.id), "status": execution.status,
+                         "result": jsonguard.displayable(execution.result),
+                         "error": jsonguard.displayable_text(execution.error)}, status=http_status.HTTP_202_ACCEPTED)

@@ -14,18 +14,21 @@ runs start in the order they were asked for. Every waiting execution has at
 least one token in the broker (one per enqueue and per requeue), so none is
 left behind; a token that finds nothing to claim is simply done.
 
-On PostgreSQL the candidate row is locked ``FOR UPDATE SKIP LOCKED``, so
-concurrent claimers take different rows without waiting; SQLite (the
-embedded default, one process) serialises writers anyway.
+Claims are serialised (one short transaction each, under an advisory lock
+on PostgreSQL), so the running counts a claim reads are the ones it acts on.
 """
 from __future__ import annotations
 
-from django.db import transaction
+import logging
+
+from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..models import ToolExecution
+
+logger = logging.getLogger(__name__)
 
 Status = ToolExecution.Status
 WAITING = Q(status__in=[Status.PENDING, Status.RETRYING], worker="")
@@ -35,7 +38,28 @@ RUNNING = Q(status__in=[Status.RUNNING, Status.RETRYING]) & ~Q(worker="")
 
 
 def claim_next(*, worker: str) -> ToolExecution | None:
-    """Claim the next execution by fair share for ``worker``; None if nothing waits."""
+    """Claim the next execution by fair share for ``worker``; None if nothing waits.
+
+    One claim at a time, across every worker: two slots freed at the same moment
+    must not both count the users' running executions before either claims, or
+    both would pick the same busy user (PostgreSQL: a transaction-scoped advisory
+    lock; SQLite: its write lock, taken when the transaction begins)."""
+    with transaction.atomic():
+        _one_claim_at_a_time()
+        return _claim_fairly(worker=worker)
+
+
+# The advisory lock's key: any constant of our own ("mcp-claim").
+CLAIM_LOCK = 0x6D63705F636C6169
+
+
+def _one_claim_at_a_time() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
+
+
+def _claim_fairly(*, worker: str) -> ToolExecution | None:
     waiting = list(ToolExecution.objects.filter(QUEUED).values("user_id").annotate(oldest=Min("created_at"))
                    .order_by("oldest")[:CANDIDATE_USERS])
     if not waiting:
@@ -47,6 +71,7 @@ def claim_next(*, worker: str) -> ToolExecution | None:
     for candidate in waiting:
         execution = _claim_oldest_of(candidate["user_id"], worker=worker)
         if execution is not None:
+            logger.debug("Claimed %s of user %s (waiting users: %s)", execution.pk, candidate["user_id"], waiting)
             return execution
     return None
 
@@ -56,12 +81,8 @@ CANDIDATE_USERS = 200
 
 
 def _claim_oldest_of(user_id: int, *, worker: str) -> ToolExecution | None:
-    with transaction.atomic():
-        pk = (ToolExecution.objects.select_for_update(skip_locked=True).filter(QUEUED, user_id=user_id)
-              .order_by("created_at").values_list("pk", flat=True).first())
-        if pk is None:
-            return None
-        return claim(pk, worker=worker)
+    pk = ToolExecution.objects.filter(QUEUED, user_id=user_id).order_by("created_at").values_list("pk", flat=True).first()
+    return None if pk is None else claim(pk, worker=worker)
 
 
 def claim(execution_id: str, *, worker: str) -> ToolExecution | None:
