@@ -121,6 +121,8 @@ class AnthropicProvider:
                     message = json.loads(sse.data)["message"]
                     out.model = message.get("model") or out.model
                     out.usage.input_tokens = message["usage"]["input_tokens"]
+                    # Reported so far (usually 1); a stream that breaks off keeps what was reported.
+                    out.usage.output_tokens = message["usage"].get("output_tokens", 0)
                 elif kind == "error":
                     body = _json_or_text(sse.data)
                     raise anthropic.APIStatusError(f"{body}", response=response, body=body)
