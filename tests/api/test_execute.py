@@ -136,3 +136,21 @@ def test_execute_by_numeric_id_matches_the_articles_route(tools, alice):
     response = client_for(alice).post(f"/api/tools/{tool.pk}/execute/", {"parameters": REPORT_PARAMETERS},
                                       format="json")
     assert response.status_code == 200 and response.json()["tool_name"] == "generate_report"
+
+
+def test_a_repeated_idempotency_key_returns_the_first_execution_and_another_request_under_it_is_409(tools, alice):
+    def queue(data, key="order-17"):
+        return client_for(alice).post("/api/tools/generate_report/execute_async/", {"parameters": {"data": data}},
+                                      format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+    first = queue({"a": 1})
+    again = queue({"a": 1})
+    assert first.status_code == again.status_code == 202
+    assert again.json()["execution_id"] == first.json()["execution_id"]
+    assert ToolExecution.objects.filter(user=alice).count() == 1
+    conflict = queue({"a": 2})
+    assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "idempotency_conflict"
+    assert queue({"a": 2}, key="order-18").status_code == 202  # a new key, a new execution
+    synchronous = client_for(alice).post("/api/tools/generate_report/execute/", {"parameters": {"data": {"a": 1}}},
+                                         format="json", HTTP_IDEMPOTENCY_KEY="order-17")
+    assert synchronous.status_code == 200 and synchronous.json()["id"] == first.json()["execution_id"]

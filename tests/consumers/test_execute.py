@@ -51,3 +51,25 @@ async def test_second_identical_execute_is_answered_from_cache_and_still_recorde
     stats = await ToolUsageStats.objects.aget(tool__name="generate_report")
     assert (stats.total_executions, stats.cached_executions) == (2, 1)
     assert (await ToolExecution.objects.aget(pk=accepted["execution_id"])).cached is True
+
+
+async def test_an_execute_repeated_with_its_idempotency_key_reattaches_to_the_same_execution(tools, alice, connect):
+    first = await connect(alice)
+    message = {"type": "execute", "tool": "generate_report", "parameters": {"data": {"k": 1}}, "use_cache": False,
+               "idempotency_key": "chat-42", "request_id": "one"}
+    await send(first, message)
+    accepted = await receive(first)
+    events = await receive_until_terminal(first)
+    # The client's connection broke; it sends the same request again, on a new one.
+    second = await connect(alice)
+    await send(second, {**message, "request_id": "two"})
+    again = await receive(second)
+    assert again["execution_id"] == accepted["execution_id"]
+    assert again["reattached"] is True and again["status"] == "completed" and again["request_id"] == "two"
+    assert await receive_until_terminal(second) == events  # from seq 1, the same events
+    assert await ToolExecution.objects.filter(user=alice).acount() == 1
+    await send(second, {**message, "parameters": {"data": {"k": 2}}, "request_id": "three"})
+    conflict = await receive(second)
+    assert (conflict["type"], conflict["code"], conflict["request_id"]) == ("error", "idempotency_conflict", "three")
+    await send(second, {"type": "ping"})
+    assert (await receive(second))["type"] == "pong"
