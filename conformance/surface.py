@@ -20,7 +20,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_tools.mcp.calls import wire_responses
 from mcp_tools.mcp.interactive import InputRequired, elicitation
 
-from .tools import PNG_1PX
+from .bodies import PNG_1PX
 
 LIST_HINT = CacheHint(ttl_ms=300_000, scope="public")
 READ_HINT = CacheHint(ttl_ms=300_000, scope="private")
