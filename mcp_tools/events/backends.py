@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import threading
+import time
 import weakref
 from functools import lru_cache
 from typing import Any
@@ -230,8 +232,9 @@ class _MemoryLog:
 class MemoryEventLog:
     """The embedded default's log: one process, so a lock is all it takes.
 
-    Entries of an ended execution are dropped by ``expire`` (the row holds
-    them by then); the facts stay, so a late append is still refused.
+    ``expire`` works as Redis's EXPIRE does: after ``ttl_s`` the whole log,
+    entries and facts, is gone (the row holds the events by then). Expired
+    logs are dropped as new ones are created, so memory stays bounded.
     """
 
     can_publish = False
@@ -239,9 +242,11 @@ class MemoryEventLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._logs: dict[str, _MemoryLog] = {}
+        self._deadlines: list[tuple[float, str]] = []
 
     def create(self, entry: Entry) -> Appended:
         with self._lock:
+            self._drop_expired()
             if entry.execution_id in self._logs:
                 return Appended(None, Refused.EXISTS)
             log = self._logs[entry.execution_id] = _MemoryLog(entry.epoch)
@@ -285,9 +290,14 @@ class MemoryEventLog:
 
     def expire(self, execution_id: str, ttl_s: int) -> None:
         with self._lock:
-            log = self._logs.get(execution_id)
-            if log is not None:
-                log.entries = []
+            if execution_id in self._logs:
+                heapq.heappush(self._deadlines, (time.monotonic() + ttl_s, execution_id))
+
+    def _drop_expired(self) -> None:
+        now = time.monotonic()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, execution_id = heapq.heappop(self._deadlines)
+            self._logs.pop(execution_id, None)
 
     def available(self) -> bool:
         return True

@@ -91,7 +91,7 @@ class ExecutionPublisher:
         if not text:
             return
         event = {**delta_event(text), "execution_id": self.execution_id}
-        future = self.outbox.put(self._entry(event, send=True))
+        future = self.outbox.put(self._entry(event))
         future.add_done_callback(lambda done: self._text_logged(done, event))
 
     def _text_logged(self, future: asyncio.Future[Appended], event: Event) -> None:
@@ -102,7 +102,7 @@ class ExecutionPublisher:
             self.coalescer.restore(event["text"])
             self._error = error
             return
-        self._logged(event, future.result(), send=True)
+        self._logged(event, future.result())
 
     # --- Events.
 
@@ -111,14 +111,14 @@ class ExecutionPublisher:
         self._check()
         self._flush_text()
         event = {**event, "execution_id": self.execution_id}
-        appended = await self.outbox.put(self._entry(event, send=True))
-        return self._logged(event, appended, send=True)
+        appended = await self.outbox.put(self._entry(event))
+        return self._logged(event, appended)
 
     async def create(self, event: Event) -> int | None:
         """Start a new log (this publisher's epoch) with its first event: after the old one was lost."""
         event = {**event, "execution_id": self.execution_id}
-        appended = await self.outbox.log.acreate(self._entry(event, send=True))
-        return self._logged(event, appended, send=True)
+        appended = await self.outbox.log.acreate(self._entry(event))
+        return self._logged(event, appended)
 
     async def finish(self, event: Event, *, on_claimed: Callable[[Event], Awaitable[None]]) -> bool:
         """Log a terminal event, let ``on_claimed`` write the row (given the numbered event), then send it;
@@ -127,8 +127,8 @@ class ExecutionPublisher:
         self._raise_error()
         self._flush_text()
         event = {**event, "execution_id": self.execution_id}
-        appended = await self.outbox.put(self._entry(event, send=False))
-        if self._logged(event, appended, send=False) is None:
+        appended = await self.outbox.put(self._entry(event))
+        if self._logged(event, appended) is None:
             return False
         numbered = {**event, "seq": appended.seq, "epoch": self.epoch}
         try:
@@ -156,13 +156,15 @@ class ExecutionPublisher:
 
     # --- Bookkeeping.
 
-    def _entry(self, event: Event, *, send: bool) -> Entry:
+    def _entry(self, event: Event) -> Entry:
+        """The log entry; a non-terminal event is published by the same script.
+        A terminal event is sent by ``finish`` once its row is written."""
         publish = None
-        if send and self.channels is not None:
+        if self.channels is not None and event["type"] not in TERMINAL_TYPES:
             publish = self.channels.targets(self.execution_id, event["type"], self._members)
         return Entry(self.execution_id, event, self.epoch, self.attempt, publish)
 
-    def _logged(self, event: Event, appended: Appended, *, send: bool) -> int | None:
+    def _logged(self, event: Event, appended: Appended) -> int | None:
         signal = appended.cancel_requested and not self.cancel_requested
         self.cancel_requested = self.cancel_requested or appended.cancel_requested
         if appended.seq is None:
@@ -177,7 +179,7 @@ class ExecutionPublisher:
         numbered = {**event, "seq": appended.seq, "epoch": self.epoch}
         if self.listener is not None:
             self.listener(numbered)
-        if send and self.channels is None and event["type"] not in TERMINAL_TYPES:
+        if self.channels is None and event["type"] not in TERMINAL_TYPES:
             send_logged(layer_messages(numbered, tool=self.tool, user=self.user))
         return appended.seq
 
