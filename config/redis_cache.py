@@ -2,8 +2,8 @@
 
 Django's ``RedisCache`` lives per thread (``django.core.cache.caches``) and
 builds a new ``redis.Redis`` for every operation. redis-py 8's constructor
-fills a table of ~170 response callbacks each time: about 0.2 ms of CPU per
-cache call, 8% of an ``execute`` (profiled with cProfile, docs/benchmarks.md).
+fills a table of response callbacks each time, CPU spent on every cache call
+(the profile is in docs/benchmarks.md).
 And each thread opened connections of its own: a Celery worker running
 hundreds of executions in threads held hundreds of pools.
 
