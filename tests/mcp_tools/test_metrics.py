@@ -7,6 +7,7 @@ workload added between two scrapes.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -227,3 +228,22 @@ async def test_a_follower_behind_the_log_is_counted_as_lag_and_a_first_read_is_n
     assert lag() == (count, total)
     await delivery.catch_up(delivery.Cursor(str(execution.pk), after_seq=2, epoch=snapshot.epoch))
     assert lag() == (count + 1, total + snapshot.last_seq - 2)
+
+
+def _metric_names() -> set[str]:
+    """Every metric of the package, as a scrape names it (counters with ``_total``)."""
+    from mcp_tools.metrics import instruments
+
+    return {f"{metric._name}_total" if metric._type == "counter" else metric._name
+            for metric in vars(instruments).values() if hasattr(metric, "_type") and hasattr(metric, "_name")}
+
+
+def test_the_dashboard_and_the_readme_name_every_metric_and_only_those():
+    names = _metric_names()
+    assert len(names) == 12
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"mcp_tools_\w+", target["expr"])}
+    assert {re.sub(r"_(bucket|sum|count)$", "", name) for name in used} == names
+    readme = (ROOT / "README.md").read_text()
+    assert {name for name in names if f"| `{name}` |" not in readme} == set()
