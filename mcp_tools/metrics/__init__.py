@@ -107,7 +107,7 @@ _tool_names_lock = threading.Lock()
 
 
 def _remember_tool(tool: Tool) -> None:
-    if tool.pk not in _tool_names:
+    if _tool_names.get(tool.pk) != tool.name:  # a renamed tool, or an id given again after a database reset
         with _tool_names_lock:
             _tool_names[tool.pk] = tool.name
 
