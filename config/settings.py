@@ -377,6 +377,14 @@ LOGGING = {
     },
 }
 
+# --- Metrics (/metrics, mcp_tools/metrics/). A scraper sends "Authorization: Bearer <this>"; empty: staff
+# users' DRF tokens only. Every process of a host writes to PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus-client from the environment itself), so one scrape shows daphne and the workers.
+METRICS_BEARER_TOKEN: str = env.str("METRICS_BEARER_TOKEN", default="")
+if METRICS_BEARER_TOKEN and len(METRICS_BEARER_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_BEARER_TOKEN is shorter than 32 characters; generate one with "
+                               "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`.")
+
 # --- MCP endpoint (mcp_tools/mcp, docs/mcp.md).
 # Tasks extension: how often a client is asked to poll tasks/get.
 MCP_TASK_POLL_INTERVAL_MS = env.int("MCP_TASK_POLL_INTERVAL_MS", default=1000)

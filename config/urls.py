@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from mcp_tools import web
+from mcp_tools.metrics.views import metrics_view
 
 urlpatterns = [
     path("admin/monitor/", include("mcp_tools.admin_monitor")),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("favicon.ico", web.favicon),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus: staff tokens and METRICS_BEARER_TOKEN only
     path("", include("mcp_tools.mcp.urls")),  # OAuth for MCP clients: /o/ and /.well-known/ (docs/mcp.md)
     path("", web.index, name="index"),
 ]

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from mcp_tools import selectors, services
+from mcp_tools import metrics, selectors, services
 from mcp_tools.delivery import Subscriptions
 from mcp_tools.errors import InvalidMessage, QueueUnavailable, RateLimited, ServiceError
 from mcp_tools.events import Event, Snapshot
@@ -95,11 +95,13 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         if not slots.take(self.user.pk):
+            metrics.rate_limited("ws_connections")
             limit = settings.MCP_CONFIG["WS_MAX_CONNECTIONS_PER_USER"]
             await self.send_error(RateLimited(f"At most {limit} open connections per user.", retry_after=5), None)
             await self.close(code=CLOSE_TOO_MANY_CONNECTIONS)
             return
         self.slot_user_id = self.user.pk
+        metrics.connection_opened("websocket")
         self.subscriptions = Subscriptions(channel_name=self.channel_name, send=self.send_event)
         self.watchdog = asyncio.create_task(self.watch())
         await self.on_authenticated()
@@ -124,6 +126,7 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         if self.slot_user_id is not None:
             slots.give_back(self.slot_user_id)
             self.slot_user_id = None
+            metrics.connection_closed("websocket")
         if self.subscriptions is not None:
             subscriptions, self.subscriptions = self.subscriptions, None
             await subscriptions.close()

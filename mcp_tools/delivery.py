@@ -33,6 +33,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from . import metrics
 from .events import TERMINAL_TYPES, Event, Snapshot, execution_group, get_event_log
 from .selectors import stored_events
 
@@ -119,6 +120,7 @@ class Cursor:
 async def catch_up(cursor: Cursor) -> list[Event]:
     """Read the log after what the cursor delivered (a reset first if the epoch changed)."""
     snapshot = await read_events(cursor.execution_id, after_seq=cursor.delivered)
+    metrics.log_read(cursor, snapshot)
     if not cursor.needs_reset(snapshot):
         return cursor.from_log(snapshot)
     reset = cursor.reset(snapshot.epoch)
@@ -177,6 +179,7 @@ class Subscriptions:
     async def _deliver(self, cursor: Cursor, events: list[Event]) -> None:
         for event in events:
             await self.send(event)
+        metrics.events_relayed("websocket", events)
         if cursor.ended:
             await self._leave(cursor.execution_id)
 

@@ -15,6 +15,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+from . import metrics
 from .errors import RateLimited
 from .models import ToolExecution
 
@@ -23,6 +24,7 @@ def limits_check(user) -> None:
     config = settings.MCP_CONFIG
     active = ToolExecution.objects.filter(user=user, status__in=ToolExecution.ACTIVE_STATUSES).count()
     if active >= config["MAX_CONCURRENT_EXECUTIONS"]:
+        metrics.rate_limited("concurrent")
         raise RateLimited(f"At most {config['MAX_CONCURRENT_EXECUTIONS']} executions may run at once.",
                           retry_after=1)
     now = time.time()
@@ -32,5 +34,6 @@ def limits_check(user) -> None:
     except ValueError:  # the minute's first execution: create the counter
         count = 1 if cache.add(key, 1, timeout=61) else cache.incr(key)
     if count > config["RATE_LIMIT_PER_MINUTE"]:
+        metrics.rate_limited("per_minute")
         raise RateLimited(f"At most {config['RATE_LIMIT_PER_MINUTE']} executions per minute.",
                           retry_after=math.ceil(60 - now % 60))

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from . import metrics
 from .events import Event, get_event_log
 from .events.writer import EventWriter
 from .models import ToolExecution, ToolUsageStats
@@ -59,6 +60,7 @@ def record_end(*, execution_id: str, tool_id: int, event: Event, events: list[Ev
     if not active.update(**fields):
         return False
     stats_record(tool_id=tool_id, fields=fields)
+    metrics.execution_ended(tool_id=tool_id, event=event)
     return True
 
 

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import jsonguard, outcomes
+from . import jsonguard, metrics, outcomes
 from .errors import IdempotencyConflict, InvalidMessage, QueueUnavailable
 from .events import cancelled_event, completed_event, delta_event, failed_event, new_epoch, status_event
 from .events.writer import EventWriter
@@ -102,6 +102,7 @@ def _record(*, user, tool_name: Any, parameters: Any, idempotency_key: str | Non
         return earlier, False
     execution.tool, execution.user = tool, user
     writer_for(execution).create(status_event("pending"))
+    metrics.execution_started(tool)
     return execution, True
 
 
@@ -135,6 +136,7 @@ def execution_answer_from_cache(execution: ToolExecution) -> bool:
     if not execution.tool.cacheable:
         return False
     cached: CachedAnswer | None = result_cache_lookup(execution.tool.name, execution.parameters)
+    metrics.cache_looked_up(execution.tool.name, hit=cached is not None)
     if cached is None:
         return False
     text = cached.text

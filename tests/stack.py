@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -167,6 +168,8 @@ def _stack_env(database_name: str, anthropic_url: str, data_dir: Path) -> dict[s
         "MCP_RATE_LIMIT_PER_MINUTE": "100000",
         "MCP_WS_MAX_CONNECTIONS_PER_USER": "10000",
         "DATA_DIR": str(data_dir),
+        # One host: daphne and the workers write their metrics to one directory; /metrics merges them.
+        "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics"), "METRICS_BEARER_TOKEN": secrets.token_urlsafe(32),
         "PYTHONUNBUFFERED": "1",
         "CELERY_LOG_LEVEL": "INFO",  # the stack waits for the worker's "ready." line
     }

@@ -40,7 +40,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.request import Request
 
-from mcp_tools import delivery
+from mcp_tools import delivery, metrics
 from mcp_tools.errors import InvalidMessage, ServiceError
 from mcp_tools.events import Event
 from mcp_tools.security.origin import FOREIGN_ORIGIN_MESSAGE, cookie_request_allowed
@@ -120,6 +120,7 @@ async def event_stream(execution_id: str, *, after_seq: int, epoch: str | None =
     """The execution's events after ``after_seq`` until its terminal one, as SSE; a keepalive when silent."""
     events = delivery.follow(execution_id, after_seq=after_seq, epoch=epoch)
     pending: asyncio.Future | None = None
+    metrics.connection_opened("sse")
     try:
         while True:
             pending = pending or asyncio.ensure_future(anext(events))
@@ -133,7 +134,9 @@ async def event_stream(execution_id: str, *, after_seq: int, epoch: str | None =
                 return
             pending = None
             yield sse_format(event)
+            metrics.events_relayed("sse", [event])
     finally:
+        metrics.connection_closed("sse")
         if pending is not None:
             pending.cancel()
         await events.aclose()

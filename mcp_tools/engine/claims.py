@@ -26,6 +26,7 @@ from django.db.models import Count, F, Min, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .. import metrics
 from ..models import ToolExecution
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,9 @@ def claim(execution_id: str, *, worker: str) -> ToolExecution | None:
         started_at=Coalesce(F("started_at"), Value(timezone.now())))
     if not claimed:
         return None
-    return ToolExecution.objects.select_related("tool", "user").get(pk=execution_id)
+    execution = ToolExecution.objects.select_related("tool", "user").get(pk=execution_id)
+    metrics.execution_claimed(execution)
+    return execution
 
 
 def set_status(execution_id: str, *, worker: str, status: str, attempt: int) -> bool:

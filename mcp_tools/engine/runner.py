@@ -32,7 +32,7 @@ from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from .. import outcomes
+from .. import metrics, outcomes
 from ..errors import ExecutionStopped, ExecutionTimeout, PermanentToolError, ToolError, TransientToolError
 from ..events import Event, cancelled_event, completed_event, failed_event, new_epoch, status_event
 from ..events.publisher import EventListener, LogLost
@@ -181,7 +181,8 @@ class Run(Stoppable):
 
     async def _call(self, spec: ToolSpec) -> dict[str, Any]:
         self.context = ToolContext(execution_id=self.execution_id, attempt=self.attempt, user=self.execution.user,
-                                   provider=get_provider(), send_text=self.publisher.text,
+                                   provider=get_provider(),
+                                   send_text=metrics.first_text_timer(self.execution, self.publisher.text),
                                    output_limit_bytes=self.config["MAX_OUTPUT_BYTES"])
         try:
             async with asyncio.timeout(self.deadline - time.monotonic()):

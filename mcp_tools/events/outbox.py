@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from .. import metrics
 from .backends import EventLog
 from .log import Appended, Entry
 
@@ -36,6 +37,7 @@ class Outbox:
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
+            started = metrics.now()
             try:
                 results = await self.log.aappend_many([entry for entry, _ in batch])
             except Exception as exc:
@@ -44,6 +46,7 @@ class Outbox:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            metrics.log_appended(started)
             for (_, future), appended in zip(batch, results):
                 if not future.done():
                     future.set_result(appended)

@@ -55,6 +55,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mcp_tools import metrics
+
 from .anonymous import AnonymousOrBearer, check_allowed
 from .auth import RequireToken, TokenBackend, request_user
 from .bodyguard import JsonBodyGuard
@@ -152,7 +154,8 @@ class MCPHttpApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         running = await self.start()
-        await running.app(scope, receive, send)
+        async with metrics.connection("mcp"):
+            await running.app(scope, receive, send)
 
     async def start(self) -> _Running:
         """The manager running on this loop, started now if it is not (daphne: the first request)."""

@@ -32,7 +32,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
-from mcp_tools import delivery, services
+from mcp_tools import delivery, metrics, services
 from mcp_tools.errors import ServiceError
 from mcp_tools.events import Event
 
@@ -126,6 +126,7 @@ class ToolCall:
         elif event["type"] == "execution.delta":
             self.deltas += 1
             self.text.append(event["text"])
+            metrics.events_relayed("mcp", [event])
             return True
         return False
 

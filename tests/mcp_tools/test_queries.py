@@ -30,7 +30,10 @@ def every_query():
         return execute(sql, params, many, context)
 
     def hook(sender, connection, **kwargs):
-        connection.execute_wrappers.append(count)
+        # Once per connection object: an engine thread's connection reconnects for every call (CONN_MAX_AGE=0),
+        # and appending again would count its later queries twice, depending on which thread ran what.
+        if count not in connection.execute_wrappers:
+            connection.execute_wrappers.append(count)
 
     connection_created.connect(hook)
     connection.close()  # this thread reconnects, with the hook
