@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Any
 from datetime import timedelta
 from pathlib import Path
 
@@ -219,6 +220,7 @@ else:
 # layer drops silently past it), and the event log's script publishes each numbered
 # event to its group in the same step (mcp_tools/events/dispatch.py). In the embedded
 # default, an in-memory layer that any thread may send to (mcp_tools/events/memory_layer.py).
+CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if PRODUCTION:
     CHANNEL_LAYERS = {"default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -188,7 +188,7 @@ class Subscriptions:
             await self.layer.group_discard(execution_group(execution_id), self.channel_name)
 
 
-async def follow(execution_id: str, *, after_seq: int = 0, epoch: str | None = None) -> AsyncIterator[Event]:
+async def follow(execution_id: str, *, after_seq: int = 0, epoch: str | None = None) -> AsyncGenerator[Event, None]:
     """Every event after ``after_seq`` until the terminal one (``execution.reset`` if the epoch changes).
 
     For followers that are not a Channels consumer: it takes a channel of its
@@ -217,9 +217,8 @@ async def follow(execution_id: str, *, after_seq: int = 0, epoch: str | None = N
             except TimeoutError:
                 events = await catch_up(cursor)
             else:
-                events = cursor.live(event)
-                if events is None:
-                    events = await catch_up(cursor)
+                live = cursor.live(event)
+                events = live if live is not None else await catch_up(cursor)
             for out in events:
                 yield out
     finally:

@@ -247,8 +247,10 @@ def _resolve(url: httpx.URL, resolve: Resolver) -> list[IPAddress]:
 async def _resolve_async(url: httpx.URL, resolve: Resolver | None) -> list[IPAddress]:
     """``_resolve`` without blocking the event loop (``resolve``, if given, is sync)."""
     literal = _ip_literal(url)
-    if literal is not None or resolve is not None:
-        return [literal] if literal is not None else _resolve(url, resolve)
+    if literal is not None:
+        return [literal]
+    if resolve is not None:
+        return _resolve(url, resolve)
     with _resolution_errors(url):
         infos = await asyncio.get_running_loop().getaddrinfo(
             url.host, _port(url), type=socket.SOCK_STREAM)
@@ -334,10 +336,12 @@ def _pinned_request(client: httpx.Client | httpx.AsyncClient, method: str, url: 
                     timeout_s: float) -> httpx.Request:
     """A request for ``url`` addressed to ``ip``: ``Host`` and TLS SNI keep the name."""
     extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    headers = {name: value for name, value in headers.items() if name.lower() != "host"}
+    # Encoded as httpx would encode them (ASCII), so str and bytes values mix.
+    raw_headers = [(name.encode("ascii"), value if isinstance(value, bytes) else value.encode("ascii"))
+                   for name, value in headers.items() if name.lower() != "host"]
     return client.build_request(
         method, url.copy_with(host=str(ip)),
-        headers={**headers, "Host": url.netloc.decode("ascii")}, content=content,
+        headers=[*raw_headers, (b"Host", url.netloc)], content=content,
         timeout=httpx.Timeout(timeout_s), extensions=extensions)
 
 

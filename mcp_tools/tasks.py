@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from celery import shared_task
+from datetime import timedelta
+
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -16,7 +18,7 @@ def cleanup_old_executions(days: int | None = None) -> dict[str, int]:
     and those whose requested retention (``expires_at``) has passed."""
     days = settings.MCP_CONFIG["RETENTION_DAYS"] if days is None else days
     now = timezone.now()
-    expired = (Q(expires_at__isnull=True, created_at__lt=now - timezone.timedelta(days=days))
+    expired = (Q(expires_at__isnull=True, created_at__lt=now - timedelta(days=days))
                | Q(expires_at__lt=now))
     deleted, _ = ToolExecution.objects.filter(expired, status__in=ToolExecution.TERMINAL_STATUSES).delete()
     return {"deleted": deleted}

@@ -30,7 +30,7 @@ class StoredJSONField(serializers.JSONField):
 
 
 class StoredTextField(serializers.CharField):
-    def to_representation(self, value: Any) -> str:
+    def to_representation(self, value: Any) -> str | None:
         return jsonguard.displayable_text(super().to_representation(value))
 
 

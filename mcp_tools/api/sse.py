@@ -33,7 +33,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from channels.db import database_sync_to_async
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from rest_framework import exceptions as drf_exceptions
@@ -83,7 +83,7 @@ def _resume_point(request: HttpRequest) -> int:
 
 @csrf_exempt  # GET only: nothing to forge, and other methods get their 405
 @require_GET
-async def execution_events_view(request: HttpRequest, pk: str) -> HttpResponse:
+async def execution_events_view(request: HttpRequest, pk: str) -> HttpResponseBase:
     """``GET /api/executions/{id}/events/``: the stream, or a JSON error before it starts."""
     if not cookie_request_allowed(request):
         return JsonResponse(error_body("permission_denied", FOREIGN_ORIGIN_MESSAGE), status=403)

@@ -20,6 +20,7 @@ import heapq
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -40,8 +41,6 @@ REDIS_SOCKET_TIMEOUT_S = 10
 
 class RedisEventLog:
     """The log in Redis: shared by every process, atomic by Lua."""
-
-    can_publish = True  # the scripts can publish to the pub/sub channel layer's groups
 
     def __init__(self, url: str, *, prefix: str) -> None:
         self.url = url
@@ -187,7 +186,7 @@ class RedisEventLog:
 FACT_FIELDS = ("epoch", "ended", "cancel", "attempt")
 
 
-def _facts(reply: list[bytes | None]) -> Facts:
+def _facts(reply: Sequence[bytes | str | None]) -> Facts:
     return Facts(epoch=_text(reply[0]), ended=bool(reply[1]), cancel_asked=bool(reply[2]),
                  attempt=int(reply[3] or 0))
 
@@ -236,8 +235,6 @@ class MemoryEventLog:
     entries and facts, is gone (the row holds the events by then). Expired
     logs are dropped as new ones are created, so memory stays bounded.
     """
-
-    can_publish = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import enum
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +105,7 @@ def encode(event: Event) -> str:
     return json.dumps({k: v for k, v in event.items() if k not in ("seq", "epoch")}, separators=(",", ":"))
 
 
-def decode(raw: list[str | bytes], first_seq: int, epoch: str) -> list[Event]:
+def decode(raw: Sequence[str | bytes], first_seq: int, epoch: str) -> list[Event]:
     events = []
     for offset, item in enumerate(raw):
         event = json.loads(item)

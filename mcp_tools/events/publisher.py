@@ -28,6 +28,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 
 from ..errors import ExecutionStopped
+from .backends import RedisEventLog
 from .coalesce import SEND_NOW, Coalescer
 from .dispatch import layer_messages, monitor_members, script_channels, send_logged
 from .log import Appended, Entry, Refused
@@ -59,7 +60,8 @@ class ExecutionPublisher:
         self.coalescer = coalescer
         self.listener = listener
         self.on_signal = on_signal
-        self.channels = script_channels() if outbox.log.can_publish else None
+        # Over Redis the log script also publishes each event (dispatch.script_channels).
+        self.channels = script_channels() if isinstance(outbox.log, RedisEventLog) else None
         self._members = monitor_members(tool=tool, user=user)
         self.ended = False
         self.stale = False
@@ -142,8 +144,9 @@ class ExecutionPublisher:
 
     async def send(self, event: Event) -> None:
         """Send a logged event (with its seq) to the followers."""
-        if self.channels is not None:
-            await self.outbox.log.apublish(self.channels.payloads(event, self._members))
+        log = self.outbox.log
+        if self.channels is not None and isinstance(log, RedisEventLog):
+            await log.apublish(self.channels.payloads(event, self._members))
         else:
             send_logged(layer_messages(event, tool=self.tool, user=self.user))
 

@@ -14,7 +14,7 @@ so (``mcp_tools/outcomes.py``)::
 """
 from __future__ import annotations
 
-from .backends import get_event_log
+from .backends import RedisEventLog, get_event_log
 from .dispatch import layer_messages, monitor_members, script_channels, send_logged
 from .log import Appended, Entry
 from .schema import TERMINAL_TYPES, Event
@@ -27,7 +27,8 @@ class EventWriter:
         self.user = user
         self.epoch = epoch
         self.log = get_event_log()
-        self.channels = script_channels() if self.log.can_publish else None
+        # Over Redis the log script also publishes each event (dispatch.script_channels).
+        self.channels = script_channels() if isinstance(self.log, RedisEventLog) else None
         self._members = monitor_members(tool=tool, user=user)
 
     def create(self, event: Event) -> Appended:
@@ -48,7 +49,7 @@ class EventWriter:
     def send(self, event: Event) -> None:
         """Send a logged event (with its seq)."""
         event = {**event, "epoch": self.epoch}
-        if self.channels is not None:
+        if self.channels is not None and isinstance(self.log, RedisEventLog):
             self.log.publish(self.channels.payloads(event, self._members))
         else:
             send_logged(layer_messages(event, tool=self.tool, user=self.user))

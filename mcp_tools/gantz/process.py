@@ -35,6 +35,7 @@ the tree alive as long as it lives.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 import contextlib
 import logging
 import os
@@ -106,7 +107,7 @@ class ProcessTree:
         await self.wait()
         self.signal(signal.SIGKILL)
 
-    async def stop(self, grace_s: float, *pending: asyncio.Future[object]) -> None:
+    async def stop(self, grace_s: float, *pending: asyncio.Future[Any]) -> None:
         """SIGTERM the group, give it ``grace_s`` (until the tool has exited and the
         ``pending`` readers saw the end of its output), then SIGKILL what is left."""
         self.signal(signal.SIGTERM)

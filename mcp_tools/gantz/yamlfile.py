@@ -54,7 +54,13 @@ GantzYamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
     GantzYamlLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse)
-GantzYamlLoader.add_constructor("tag:yaml.org,2002:bool", yaml.SafeLoader.construct_yaml_bool)
+
+
+def _construct_bool(loader: GantzYamlLoader, node: yaml.ScalarNode) -> bool:
+    return loader.construct_yaml_bool(node)
+
+
+GantzYamlLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 
 
 def read_yaml(text: str) -> Any:

@@ -45,7 +45,7 @@ def prelude(tool_name: str) -> Callable[[Prelude], Prelude]:
 class InputRequired:
     """Ask the client for ``requests`` (name -> MCP request) and come back with ``state``."""
 
-    requests: dict[str, dict[str, Any]]
+    requests: dict[str, Any]  # name -> an MCP request as a dict (the SDK validates it)
     state: str | None = None
 
     def as_result(self) -> types.InputRequiredResult:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -98,7 +98,7 @@ class AnthropicProvider:
             arguments["system"] = request.system
         return arguments
 
-    async def _pieces(self, sdk_stream: Any, out: TextStream) -> AsyncIterator[str]:
+    async def _pieces(self, sdk_stream: Any, out: TextStream) -> AsyncGenerator[str, None]:
         """Yield text deltas; record model and usage from the events that carry them, as they come.
 
         Reads the SDK's raw server-sent events (``AsyncStream.raw_events``) and

@@ -25,7 +25,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -67,7 +67,7 @@ class OfflineProvider:
         finally:
             await pieces.aclose()
 
-    async def _pieces(self, pieces: list[str], usage: Usage) -> AsyncIterator[str]:
+    async def _pieces(self, pieces: list[str], usage: Usage) -> AsyncGenerator[str, None]:
         for index, piece in enumerate(pieces):
             if index and self.delay_s > 0:
                 await asyncio.sleep(self.delay_s)  # pacing for demos, not synchronisation

@@ -47,16 +47,16 @@ class Command(BaseCommand):
     def user(self, username: str | None):
         users = get_user_model().objects
         if username is None:
-            user, created = users.get_or_create(username=settings.RUN_TOOL_USER)
+            tool_user, created = users.get_or_create(username=settings.RUN_TOOL_USER)
             if created:
-                user.set_unusable_password()
-                user.save(update_fields=["password"])
-            return user
-        user = users.filter(username=username, is_active=True).first()
-        if user is None:
+                tool_user.set_unusable_password()
+                tool_user.save(update_fields=["password"])
+            return tool_user
+        named = users.filter(username=username, is_active=True).first()
+        if named is None:
             raise CommandError(f"No active user is named {username!r}; create it first "
                                "(python manage.py createsuperuser, or the admin).")
-        return user
+        return named
 
 
 async def serve_stdio(user) -> None:
