@@ -128,7 +128,7 @@ def gantz_spec(entry: GantzTool) -> ToolSpec:
     async def call(ctx: ToolContext, parameters: dict[str, Any]) -> dict[str, Any]:
         options: dict[str, Any] = {"emit": ctx.emit, "environ": os.environ}
         if entry.http is not None:
-            options["allow_private"] = settings.MCP_CONFIG["ALLOW_PRIVATE_URLS"]
+            options["allow_private"] = entry.allow_private or settings.MCP_CONFIG["ALLOW_PRIVATE_URLS"]
         return await runner(entry, parameters, **options)
 
     return ToolSpec(
