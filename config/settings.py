@@ -231,6 +231,11 @@ MCP_CONFIG = {
     "MAX_OUTPUT_BYTES": env.int("MCP_MAX_OUTPUT_BYTES", default=1024 * 1024),
     # Synchronous (plain def) Python tools run in this many threads per worker process at most.
     "SYNC_TOOL_THREADS": env.int("MCP_SYNC_TOOL_THREADS", default=32),
+    # Gantz tools (mcp_tools/gantz/conf.py): seconds between SIGTERM and SIGKILL when a script is
+    # stopped; stderr kept per run (appended to the output at the end); response body read per http call.
+    "SCRIPT_KILL_GRACE_S": env.float("MCP_SCRIPT_KILL_GRACE_S", default=5.0),
+    "SCRIPT_STDERR_MAX_BYTES": env.int("MCP_SCRIPT_STDERR_MAX_BYTES", default=1024 * 1024),
+    "HTTP_TOOL_MAX_BYTES": env.int("MCP_HTTP_TOOL_MAX_BYTES", default=2 * 1024 * 1024),
     "COALESCE_BYTES": env.int("MCP_COALESCE_BYTES", default=512),
     # Deltas per second one worker process aims to stay under: past it the
     # coalescing window widens with the number of streams (0 = fixed window).
