@@ -73,6 +73,9 @@ INSTALLED_APPS = [
     "mcp_tools",
     "consumers",
 ]
+# Apps of your own, added without editing this file (comma-separated dotted paths). Their
+# ``tools.py`` modules are found at start-up like ``admin.py`` (README, "Add your own tool").
+INSTALLED_APPS += env.list("MCP_EXTRA_APPS", default=[])
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
