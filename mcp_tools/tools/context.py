@@ -11,7 +11,8 @@ argument. Everything a tool does towards the client goes through it::
 The text a tool emits — by ``emit`` or by ``generate`` — is its streamed
 output: the joined deltas, and the result's ``output_field``. Emitting past
 the output cap ends the run with ``output_too_large`` after the part that
-fits. A synchronous tool runs in a thread of the engine's pool; its context
+fits, which the failed execution keeps as its ``result`` (``{output_field:
+text}``). A synchronous tool runs in a thread of the engine's pool; its context
 forwards every call to the engine's event loop.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ GENERATE_MAX_TOKENS = 1024
 
 class ToolContext:
     def __init__(self, *, execution_id: str, attempt: int, user: Any, provider: LLMProvider,
-                 send_text: Callable[[str], None], output_limit_bytes: int) -> None:
+                 send_text: Callable[[str], None], output_limit_bytes: int, output_field: str = "output") -> None:
         self.execution_id = execution_id
         self.attempt = attempt
         self.user = user
@@ -39,6 +40,7 @@ class ToolContext:
         self.pieces: list[str] = []
         self._send_text = send_text
         self._limit = output_limit_bytes
+        self._output_field = output_field
         self._bytes = 0
         self._stop_reason: str | None = None
 
@@ -55,7 +57,7 @@ class ToolContext:
             if fitting:
                 self._accept(fitting)
             raise PermanentToolError(f"The tool wrote more than {self._limit} bytes of output; it was stopped there.",
-                                     code="output_too_large")
+                                     code="output_too_large", result={self._output_field: self.text})
         self._accept(text)
 
     def _accept(self, text: str) -> None:
