@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from mcp_tools import web
+from mcp_tools import health, web
 
 urlpatterns = [
     path("admin/monitor/", include("mcp_tools.admin_monitor")),
@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/", include("mcp_tools.api.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("favicon.ico", web.favicon),
+    path("health/", health.health, name="health"),
     path("", web.index, name="index"),
 ]

@@ -15,7 +15,7 @@ from tests.stack import ROOT
 
 pytestmark = pytest.mark.django_db
 
-PROJECT_TOOLS = ["generate_report", "my_usage", "summarize_content"]
+PROJECT_TOOLS = ["generate_report", "my_usage", "service_health", "summarize_content"]
 
 
 def test_sync_builds_the_json_schema_from_the_python_type_hints(db):

@@ -34,6 +34,8 @@ class Command(BaseCommand):
         call_command("sync_tools", verbosity=0)
         host, port = options["host"], options["port"]
         base = f"{host}:{port}"
+        # Where this process's tools reach the service itself (gantz.yaml's service_health: ${SERVICE_URL}).
+        os.environ.setdefault("SERVICE_URL", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}")
         self.stdout.write(f"Mode: {'production (Redis)' if settings.PRODUCTION else 'embedded default'}")
         self.stdout.write(f"Web page:   http://{base}/")
         self.stdout.write(f"Admin:      http://{base}/admin/   (monitor: http://{base}/admin/monitor/)")
