@@ -115,16 +115,18 @@ class Service:
             ws.send({"type": "execute", "tool": tool, "parameters": parameters or {}, "use_cache": use_cache})
             return ws.until_terminal()
 
-    def admin(self, username: str = "root") -> httpx.Client:
+    @contextmanager
+    def admin(self, username: str = "root") -> Iterator[httpx.Client]:
         """A browser-like client logged in to the admin through its login form."""
-        client = httpx.Client(base_url=self.http_url, timeout=30, follow_redirects=True,
-                              event_hooks={"response": [self._keep]})
-        client.get("/admin/login/")
-        response = client.post("/admin/login/?next=/admin/", data={
-            "username": username, "password": password_of(username), "next": "/admin/",
-            "csrfmiddlewaretoken": client.cookies["csrftoken"]}, headers={"Referer": self.http_url + "/admin/login/"})
-        assert response.url.path == "/admin/", f"admin login failed: {response.url}"
-        return client
+        with httpx.Client(base_url=self.http_url, timeout=30, follow_redirects=True,
+                          event_hooks={"response": [self._keep]}) as client:
+            client.get("/admin/login/")
+            response = client.post("/admin/login/?next=/admin/", data={
+                "username": username, "password": password_of(username), "next": "/admin/",
+                "csrfmiddlewaretoken": client.cookies["csrftoken"]},
+                headers={"Referer": self.http_url + "/admin/login/"})
+            assert response.url.path == "/admin/", f"admin login failed: {response.url}"
+            yield client
 
 
 class _KeptConnection:
