@@ -231,7 +231,9 @@ MCP_CONFIG = {
     "RETRY_BACKOFF_MAX_S": env.float("MCP_RETRY_BACKOFF_MAX_S", default=30.0),
     "COALESCE_MS": env.int("MCP_COALESCE_MS", default=15),
     # A run's output (streamed text) beyond this ends it with output_too_large, after the part that fits.
-    "MAX_OUTPUT_BYTES": env.int("MCP_MAX_OUTPUT_BYTES", default=1024 * 1024),
+    # Counted as the JSON it travels in (mcp_tools/tools/context.py, json_size) and half of daphne's 1 MiB
+    # WebSocket message limit, so the terminal event that repeats the output always reaches the client.
+    "MAX_OUTPUT_BYTES": env.int("MCP_MAX_OUTPUT_BYTES", default=512 * 1024),
     # Synchronous (plain def) Python tools run in this many threads per worker process at most.
     "SYNC_TOOL_THREADS": env.int("MCP_SYNC_TOOL_THREADS", default=32),
     # Gantz tools (mcp_tools/gantz/conf.py): seconds between SIGTERM and SIGKILL when a script is

@@ -201,6 +201,17 @@ def stream_text(messages: list[dict]) -> str:
     return "".join(text)
 
 
+def within_json(text: str, cap: int) -> str:
+    """The longest start of ``text`` that takes at most ``cap`` bytes inside a JSON string (the output cap's
+    count), added up a character at a time: the same rule as the service's, written independently."""
+    size = 0
+    for index, character in enumerate(text):
+        size += len(json.dumps(character)) - 2
+        if size > cap:
+            return text[:index]
+    return text
+
+
 def open_fifo(path: Path, timeout_s: float = 30) -> int:
     """Open a FIFO for writing once its reader (the tool) has it open; fail after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
