@@ -105,3 +105,34 @@ async def test_allow_private_lets_one_http_tool_past_the_guard(settings, tmp_pat
         with pytest.raises(ToolError) as refused:
             await specs["outside"].call(context, {})
     assert refused.value.code == "blocked_address"
+
+
+BROKEN = """\
+tools:
+  - name: first
+    script: {command: ls, timeout: 30x}
+  - name: second
+    parameters: [{name: city, type: place}]
+    http: {url: "ftp://example.com/{{town}}"}
+"""
+
+
+def test_a_broken_gantz_file_loads_nothing_and_every_problem_is_named(settings, tmp_path):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError, SystemCheckError
+
+    sync_tools()
+    broken = tmp_path / "gantz.yaml"
+    broken.write_text(BROKEN)
+    with pytest.raises(CommandError) as refused:
+        call_command("sync_tools", "--file", str(broken))
+    settings.GANTZ_CONFIG = broken
+    with pytest.raises(SystemCheckError) as checked:
+        call_command("check")
+    for report in (str(refused.value), str(checked.value)):
+        assert "first: script.timeout: '30x' is not a duration" in report
+        assert "second: parameters.city.type: unknown type 'place'" in report
+        assert "second: http.url: {{town}} names no parameter (parameters: city)" in report
+        assert "second: http.url: 'ftp://example.com/{{town}}' is not an absolute http(s) URL" in report
+    assert "4 problem(s); nothing was loaded" in str(refused.value)
+    assert sorted(Tool.objects.filter(is_active=True).values_list("name", flat=True)) == PROJECT_TOOLS
