@@ -88,6 +88,11 @@ def execution_get_cancellable(*, user, execution_id: Any) -> ToolExecution:
     return execution_get_visible(user=user, execution_id=execution_id)
 
 
+def execution_row_ended(execution_id: Any) -> bool:
+    """Whether the execution's row records its end (or is gone): its terminal event may be handed out."""
+    return not ToolExecution.objects.filter(pk=execution_id, status__in=ToolExecution.ACTIVE_STATUSES).exists()
+
+
 # The epoch of rows saved before epochs existed.
 LEGACY_EPOCH = "0"
 
