@@ -7,6 +7,9 @@ process's own engine and database (the embedded default in-process).
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import pytest
 
 from mcp_tools.tools.registry import sync_tools
 from tests.e2e.helpers import embedded_serve
+from tests.stack import ROOT
 from tests.tools.fixture import GANTZ_FIXTURE, TOOL_APP, tool_env
 from tests.tools.http_target import running_target
 from tests.tools.service import (CREATE_USERS_COMMAND, Service, create_users, postgres_dump, sqlite_dump,
@@ -48,11 +52,6 @@ def embedded_service(tmp_path_factory, tool_http_target) -> Iterator[Service]:
 
 
 def server_manage(env: dict[str, str], *args: str) -> str:
-    import subprocess
-    import sys
-
-    from tests.stack import ROOT
-
     process = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
                              text=True, timeout=120)
     assert process.returncode == 0, process.stdout + process.stderr
@@ -92,8 +91,7 @@ def tools_synced(db, test_tools_installed, monkeypatch, tool_http_target) -> Non
 
 @pytest.fixture
 def fifo(tmp_path) -> Path:
-    import os
-
+    """A named pipe a gated tool reads a line from (``service.write_line`` writes it)."""
     path = tmp_path / "gate"
     os.mkfifo(path)
     return path

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -230,7 +229,3 @@ def write_line(fifo: Path, line: str) -> None:
         os.write(descriptor, (line + "\n").encode())
     finally:
         os.close(descriptor)
-
-
-def kill_process_group(pid: int) -> None:
-    os.killpg(pid, signal.SIGKILL)
