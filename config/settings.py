@@ -119,6 +119,9 @@ INSTALLED_APPS = [
     "mcp_tools",
     "consumers",
 ]
+# Apps of your own, added without editing this file (comma-separated dotted paths). Their
+# ``tools.py`` modules are found at start-up like ``admin.py`` (README, "Add your own tool").
+INSTALLED_APPS += env.list("MCP_EXTRA_APPS", default=[])
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -279,9 +282,16 @@ MCP_CONFIG = {
     "RETRY_BACKOFF_MAX_S": env.float("MCP_RETRY_BACKOFF_MAX_S", default=30.0),
     "COALESCE_MS": env.int("MCP_COALESCE_MS", default=15),
     # A run's output (streamed text) beyond this ends it with output_too_large, after the part that fits.
-    "MAX_OUTPUT_BYTES": env.int("MCP_MAX_OUTPUT_BYTES", default=1024 * 1024),
+    # Counted as the JSON it travels in (mcp_tools/tools/context.py, json_size) and half of daphne's 1 MiB
+    # WebSocket message limit, so the terminal event that repeats the output always reaches the client.
+    "MAX_OUTPUT_BYTES": env.int("MCP_MAX_OUTPUT_BYTES", default=512 * 1024),
     # Synchronous (plain def) Python tools run in this many threads per worker process at most.
     "SYNC_TOOL_THREADS": env.int("MCP_SYNC_TOOL_THREADS", default=32),
+    # Gantz tools (mcp_tools/gantz/conf.py): seconds between SIGTERM and SIGKILL when a script is
+    # stopped; stderr kept per run (appended to the output at the end); response body read per http call.
+    "SCRIPT_KILL_GRACE_S": env.float("MCP_SCRIPT_KILL_GRACE_S", default=5.0),
+    "SCRIPT_STDERR_MAX_BYTES": env.int("MCP_SCRIPT_STDERR_MAX_BYTES", default=1024 * 1024),
+    "HTTP_TOOL_MAX_BYTES": env.int("MCP_HTTP_TOOL_MAX_BYTES", default=2 * 1024 * 1024),
     "COALESCE_BYTES": env.int("MCP_COALESCE_BYTES", default=512),
     # Deltas per second one worker process aims to stay under: past it the
     # coalescing window widens with the number of streams (0 = fixed window).

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from mcp_tools import web
+from mcp_tools import health, web
 from mcp_tools.metrics.views import metrics_view
 
 urlpatterns = [
@@ -16,5 +16,6 @@ urlpatterns = [
     path("favicon.ico", web.favicon),
     path("metrics", metrics_view, name="metrics"),  # Prometheus: staff tokens and METRICS_BEARER_TOKEN only
     path("", include("mcp_tools.mcp.urls")),  # OAuth for MCP clients: /o/ and /.well-known/ (docs/mcp.md)
+    path("health/", health.health, name="health"),
     path("", web.index, name="index"),
 ]

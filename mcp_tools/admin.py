@@ -48,8 +48,8 @@ def pretty_json(value: Any) -> str:
 
 @admin.register(Tool)
 class ToolAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_active", "timeout", "created_at"]
-    list_filter = ["is_active"]
+    list_display = ["name", "kind", "is_active", "timeout", "created_at"]  # kind: Python, Gantz script or http
+    list_filter = ["is_active", "kind"]
     search_fields = ["name", "description"]
     readonly_fields = ["created_at", "updated_at"]
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 
@@ -35,7 +36,7 @@ from django.conf import settings
 
 from . import metrics
 from .events import TERMINAL_TYPES, Event, Snapshot, execution_group, get_event_log
-from .selectors import stored_events
+from .selectors import execution_row_ended, stored_events
 
 Send = Callable[[Event], Awaitable[None]]
 
@@ -46,9 +47,16 @@ def reset_event(execution_id: str, epoch: str) -> Event:
 
 
 async def read_events(execution_id: str, *, after_seq: int = 0) -> Snapshot:
-    """The events after ``after_seq``: from the live log, or from the row once the log has expired."""
+    """The events after ``after_seq``: from the live log, or from the row once the log has expired.
+
+    A terminal event read from the live log is held back until the row has ended too. Its writer logs it
+    (that claims the end), writes the row, and only then sends it; a follower that read it from the log in
+    between told its client "completed" while the row still said running (and a synchronous REST execute
+    answered 502). Held back, it arrives live once sent, or at the next read."""
     snapshot = await get_event_log().aread(execution_id, after_seq)
     if snapshot.epoch and snapshot.last_seq:
+        if snapshot.ended and snapshot.events and not await database_sync_to_async(execution_row_ended)(execution_id):
+            return dataclasses.replace(snapshot, events=snapshot.events[:-1], ended=False)
         return snapshot
     events, epoch = await database_sync_to_async(stored_events)(execution_id)
     if not events:

@@ -117,6 +117,11 @@ def execution_owner(execution_id: Any) -> dict[str, str]:
     return {"tool": row["tool__name"], "user": row["user__username"]} if row else {"tool": "", "user": ""}
 
 
+def execution_row_ended(execution_id: Any) -> bool:
+    """Whether the execution's row records its end (or is gone): its terminal event may be handed out."""
+    return not ToolExecution.objects.filter(pk=execution_id, status__in=ToolExecution.ACTIVE_STATUSES).exists()
+
+
 # The epoch of rows saved before epochs existed.
 LEGACY_EPOCH = "0"
 

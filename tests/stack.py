@@ -9,7 +9,12 @@
   database pytest-django created — the test process shares it, so tests use
   the ORM to create users and check rows (``django_db(transaction=True)``),
 * the fake Messages API (``tests/fake_anthropic.py``) as a subprocess, which
-  the server processes call through the real ``anthropic`` SDK.
+  the server processes call through the real ``anthropic`` SDK;
+* the test tools: the processes load ``tests/tools/gantz_fixture.yaml``
+  (``GANTZ_CONFIG``) and the app ``tests.tool_app`` (``MCP_EXTRA_APPS``), and
+  its http tools call ``tests/tools/http_target.py``, served from this process.
+  Which tools exist for a test is still the test's ``Tool`` rows: the project's
+  unless it syncs the test tools (``tests/tools/conftest.py``).
 
 The processes live for the whole session; each test gets the stack reset
 (fake API script, Redis keys of the app). Process output goes to
@@ -110,6 +115,7 @@ class Stack:
     anthropic: FakeAnthropicControl
     daphne: Process
     workers: list[Process] = field(default_factory=list)
+    started_workers: int = 0
 
     def spawn(self, name: str, args: list[str], *, env: dict[str, str] | None = None) -> Process:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -122,7 +128,8 @@ class Stack:
     def start_worker(self, **settings: str) -> Process:
         """Start one more worker with the production command (pool and concurrency from the settings,
         ``settings`` overriding the stack's environment) and wait until it consumes."""
-        index = len(self.workers) + 1
+        self.started_workers += 1
+        index = self.started_workers  # never reused, also after a test removed a worker it killed
         worker = self.spawn(f"worker{index}", [
             sys.executable, "-m", "celery", "-A", "config", "worker",
             "-n", f"worker{index}-{os.getpid()}@%h", "--loglevel=INFO", "--without-mingle", "--without-gossip",
@@ -144,8 +151,11 @@ class Stack:
             process.stop()
 
 
-def _stack_env(database_name: str, anthropic_url: str, data_dir: Path) -> dict[str, str]:
+def _stack_env(database_name: str, anthropic_url: str, data_dir: Path, *, port: int,
+               tool_http_url: str) -> dict[str, str]:
     from django.conf import settings
+
+    from tests.tools.fixture import tool_env
 
     db = settings.DATABASES["default"]
     database_url = (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database_name}")
@@ -172,6 +182,8 @@ def _stack_env(database_name: str, anthropic_url: str, data_dir: Path) -> dict[s
         "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics"), "METRICS_BEARER_TOKEN": secrets.token_urlsafe(32),
         "PYTHONUNBUFFERED": "1",
         "CELERY_LOG_LEVEL": "INFO",  # the stack waits for the worker's "ready." line
+        "SERVICE_URL": f"http://127.0.0.1:{port}",  # gantz.yaml's service_health calls it
+        **tool_env(tool_http_url),
     }
 
 
@@ -196,25 +208,29 @@ def _stack_session(django_db_setup, django_db_blocker, tmp_path_factory):
     from django.conf import settings
     from django.db import connection
 
+    from tests.tools.http_target import running_target
+
     if not settings.PRODUCTION:
         pytest.fail("The production stack needs REDIS_URL and DATABASE_URL (run with -m production via ./dev test).")
-    fake, fake_url = _start_fake_anthropic(dict(os.environ))
-    env = _stack_env(connection.settings_dict["NAME"], fake_url, tmp_path_factory.mktemp("stack-data"))
-    port = free_port()
-    stack = Stack(http_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}", env=env,
-                  anthropic=FakeAnthropicControl(fake_url), daphne=None)  # type: ignore[arg-type]
-    stack.daphne = stack.spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                          "config.asgi:application"])
-    try:
-        wait_until(lambda: http_ok(stack.http_url + "/admin/login/") or stack.daphne.popen.poll() is not None,
-                   timeout=STARTUP_TIMEOUT_S, what="daphne")
-        assert stack.daphne.popen.poll() is None, stack.daphne.log()[-3000:]
-        stack.start_worker()
-        yield stack
-    finally:
-        stack.stop()
-        fake.terminate()
-        fake.wait(10)
+    with running_target() as tool_http_url:
+        fake, fake_url = _start_fake_anthropic(dict(os.environ))
+        port = free_port()
+        env = _stack_env(connection.settings_dict["NAME"], fake_url, tmp_path_factory.mktemp("stack-data"),
+                         port=port, tool_http_url=tool_http_url)
+        stack = Stack(http_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}", env=env,
+                      anthropic=FakeAnthropicControl(fake_url), daphne=None)  # type: ignore[arg-type]
+        stack.daphne = stack.spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                                              "config.asgi:application"])
+        try:
+            wait_until(lambda: http_ok(stack.http_url + "/admin/login/") or stack.daphne.popen.poll() is not None,
+                       timeout=STARTUP_TIMEOUT_S, what="daphne")
+            assert stack.daphne.popen.poll() is None, stack.daphne.log()[-3000:]
+            stack.start_worker()
+            yield stack
+        finally:
+            stack.stop()
+            fake.terminate()
+            fake.wait(10)
 
 
 def clear_app_keys() -> None:

@@ -183,7 +183,7 @@ class Run(Stoppable):
         self.context = ToolContext(execution_id=self.execution_id, attempt=self.attempt, user=self.execution.user,
                                    provider=get_provider(),
                                    send_text=metrics.first_text_timer(self.execution, self.publisher.text),
-                                   output_limit_bytes=self.config["MAX_OUTPUT_BYTES"])
+                                   output_limit_bytes=self.config["MAX_OUTPUT_BYTES"], output_field=spec.output_field)
         try:
             async with asyncio.timeout(self.deadline - time.monotonic()):
                 result = await spec.call(self.context, self.execution.parameters)

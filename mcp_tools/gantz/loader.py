@@ -1,10 +1,13 @@
 """Loading a Gantz file: all of it, or nothing with every problem listed.
 
-gantz-cli's format (``GANTZ.md``) plus three keys of ours per tool::
+gantz-cli's format (``GANTZ.md``) plus four keys of ours per tool (gantz-cli ignores them)::
 
     pure: true                                    # results may be cached (default false)
     repeatable: false                             # never run twice after a lost worker (default true)
     access: {groups: [ops], permission: app.use_tool}   # who may see and use it (default everyone)
+    allow_private: true                           # an http tool may call a private address such as
+                                                  # 127.0.0.1 (default: MCP_ALLOW_PRIVATE_URLS); only
+                                                  # when no parameter fills the URL's scheme or host
 
 ``load_gantz_file(path)`` returns a ``GantzFile`` or raises one
 ``GantzFileError`` whose ``problems`` name the tool and field of each mistake::
@@ -42,14 +45,14 @@ from .model import (
     GantzTool,
     Problem,
 )
-from .specs import read_http, read_script
+from .specs import check_allow_private, read_http, read_script
 from .yamlfile import read_yaml
 
 logger = logging.getLogger(__name__)
 
 FILE_KEYS = ("name", "description", "version", "server", "tools")
 TOOL_KEYS = ("name", "description", "parameters", "environment", "script", "http",
-             "pure", "repeatable", "access")
+             "pure", "repeatable", "access", "allow_private")
 PARAMETER_KEYS = ("name", "type", "description", "required", "default")
 TYPE_ALIASES = {"str": "string", "float": "number", "int": "integer", "bool": "boolean"}
 TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -118,17 +121,21 @@ def _read_tool(problems: Problems, index: int, data: dict[str, Any],
     if has_script == has_http:
         problems.add(label, "script/http", "a tool needs exactly one of script and http")
     groups, permission = _read_access(problems, label, data.get("access"))
+    description = problems.text(label, "description", data.get("description"))
+    environment = _read_environment(problems, label, data.get("environment"))
+    script = read_script(problems, label, data["script"], names, folder) if has_script else None
+    http = read_http(problems, label, data["http"], names) if has_http else None
     tool = GantzTool(
-        name=name, description=problems.text(label, "description", data.get("description")),
-        parameters=tuple(parameters),
-        environment=_read_environment(problems, label, data.get("environment")),
-        script=read_script(problems, label, data["script"], names, folder) if has_script else None,
-        http=read_http(problems, label, data["http"], names) if has_http else None,
+        name=name, description=description, parameters=tuple(parameters),
+        environment=environment, script=script, http=http,
         pure=problems.flag(label, "pure", data.get("pure"), False),
         repeatable=problems.flag(label, "repeatable", data.get("repeatable"), True),
         access_groups=groups, access_permission=permission,
+        allow_private=problems.flag(label, "allow_private", data.get("allow_private"), False),
         raw=json.loads(json.dumps(data)),
     )
+    if tool.allow_private:
+        check_allow_private(problems, label, http)
     return tool if name else None
 
 

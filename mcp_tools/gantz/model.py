@@ -99,6 +99,7 @@ class GantzTool:
     repeatable: bool = True              # our key ``repeatable: false``: never run twice
     access_groups: tuple[str, ...] = ()  # our key ``access: {groups: [...], permission: app.codename}``
     access_permission: str = ""
+    allow_private: bool = False          # our key ``allow_private: true``: an http tool may call a private address
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

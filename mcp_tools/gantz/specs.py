@@ -13,6 +13,14 @@ use ``${VAR}``, since it is checked here.
 the scheme); ``method`` defaults to GET; ``body`` is a string (JSON is written
 as a quoted string or a ``|`` block, as in Gantz); header names are HTTP
 tokens, and a header value may not contain a line break.
+
+``allow_private: true`` (our key) lets an http tool reach a private address
+past the SSRF guard, for a service on the same host or network (the example
+``service_health`` in the project's ``gantz.yaml`` calls the service itself).
+It is refused when a parameter fills the URL's scheme or host
+(``http://{{host}}/``, ``${BASE}{{path}}``): then a caller, not the file's
+author, would choose which private address is reached. ``${VAR}`` there is
+the operator's, and allowed.
 """
 from __future__ import annotations
 
@@ -27,6 +35,7 @@ from .durations import DurationError, parse_duration
 from .jsonpath import parse_json_path
 from .model import HTTP_METHODS, HttpSpec, ScriptSpec
 from .shell import shell_problems
+from .templates import placeholder_names
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +43,8 @@ SCRIPT_KEYS = ("command", "args", "shell", "working_dir", "timeout")
 HTTP_KEYS = ("method", "url", "headers", "body", "timeout", "extract_json")
 HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+# The start of a URL up to its path: the scheme and host (or the ${VAR} standing for them).
+_ORIGIN = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^/?#]*")
 
 
 def read_script(problems: Problems, tool: str, value: Any, parameters: list[str],
@@ -144,3 +155,14 @@ def _read_headers(problems: Problems, tool: str, value: Any,
         problems.placeholders(tool, field, text, parameters)
         headers[name] = text
     return headers
+
+
+def check_allow_private(problems: Problems, tool: str, http: HttpSpec | None) -> None:
+    """``allow_private`` only for an http tool whose scheme and host no parameter fills."""
+    if http is None:
+        problems.add(tool, "allow_private", "applies to http tools only")
+        return
+    origin = _ORIGIN.match(http.url)
+    if origin is not None and placeholder_names(origin[0]):
+        problems.add(tool, "allow_private", f"cannot be used when a parameter fills the URL's scheme or host "
+                                            f"({origin[0]!r}): a caller could then choose any private address")

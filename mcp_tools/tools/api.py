@@ -47,7 +47,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import AppRegistryNotReady
 
 from .context import SyncToolContext, ToolContext
 from .signature import Signature, result_as_dict
@@ -75,7 +77,13 @@ class ToolSpec:
     aliases: tuple[str, ...] = ()
 
 
-_python_tools: dict[str, ToolSpec] = {}
+@dataclass(frozen=True)
+class _Registration:
+    spec: ToolSpec
+    app: str | None   # the installed app whose module defined the tool, when it registered
+
+
+_python_tools: dict[str, _Registration] = {}
 
 
 def tool(function: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None,
@@ -103,17 +111,32 @@ def tool(function: Callable[..., Any] | None = None, *, name: str | None = None,
             access_permission=permission, aliases=tuple(aliases),
             definition={"python": f"{function.__module__}.{function.__qualname__}", "mcp": {"tasks": mcp_tasks}})
         existing = _python_tools.get(tool_name)
-        if existing is not None and existing.definition != spec.definition:
-            raise ValueError(f"Two Python tools are named {tool_name!r}: {existing.definition['python']} "
+        if existing is not None and existing.spec.definition != spec.definition:
+            raise ValueError(f"Two Python tools are named {tool_name!r}: {existing.spec.definition['python']} "
                              f"and {spec.definition['python']}.")
-        _python_tools[tool_name] = spec
+        _python_tools[tool_name] = _Registration(spec, _defining_app(function.__module__))
         return function
 
     return register(function) if function is not None else register
 
 
 def python_tools() -> dict[str, ToolSpec]:
-    return dict(_python_tools)
+    """The registered Python tools, less those of an app that is no longer installed.
+
+    A tool belongs to the installed app whose module defined it; one defined
+    outside every app (a library imported by an app's ``tools.py``) always
+    counts. So a test that installs an app for a while (``override_settings``)
+    takes its tools away with it."""
+    return {name: registration.spec for name, registration in _python_tools.items()
+            if registration.app is None or apps.is_installed(registration.app)}
+
+
+def _defining_app(module: str) -> str | None:
+    try:
+        config = apps.get_containing_app_config(module)
+    except AppRegistryNotReady:  # imported before the apps were loaded: not discovered as an app's
+        return None
+    return config.name if config is not None else None
 
 
 def _python_call(function: Callable[..., Any], arguments: Callable[[dict[str, Any]], dict[str, Any]]) -> ToolCall:

@@ -10,13 +10,16 @@ argument. Everything a tool does towards the client goes through it::
 
 The text a tool emits — by ``emit`` or by ``generate`` — is its streamed
 output: the joined deltas, and the result's ``output_field``. Emitting past
-the output cap ends the run with ``output_too_large`` after the part that
-fits. A synchronous tool runs in a thread of the engine's pool; its context
+the output cap (``MCP_MAX_OUTPUT_BYTES``, counted as the JSON the text travels
+in: ``json_size``) ends the run with ``output_too_large`` after the part that
+fits, which the failed execution keeps as its ``result`` (``{output_field:
+text}``). A synchronous tool runs in a thread of the engine's pool; its context
 forwards every call to the engine's event loop.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -27,9 +30,32 @@ from ..providers import LLMProvider, LLMRequest, Usage
 GENERATE_MAX_TOKENS = 1024
 
 
+def json_size(text: str) -> int:
+    """The bytes ``text`` takes inside the JSON this service sends (``json.dumps``: ASCII, escaped).
+
+    What the output cap counts: a terminal event repeats the whole output in
+    its ``result``, and it must fit one WebSocket message (daphne refuses to
+    send more than 1 MiB, and closes the connection). Counted as UTF-8 bytes,
+    a 1 MiB cap let a result of 1 MiB, or of 200 KB of accented text (6 bytes
+    a character escaped), become a message that could never be delivered."""
+    return len(json.dumps(text)) - 2
+
+
+def _prefix_within(text: str, budget: int) -> str:
+    """The longest start of ``text`` whose ``json_size`` is at most ``budget``."""
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if json_size(text[:middle]) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low]
+
+
 class ToolContext:
     def __init__(self, *, execution_id: str, attempt: int, user: Any, provider: LLMProvider,
-                 send_text: Callable[[str], None], output_limit_bytes: int) -> None:
+                 send_text: Callable[[str], None], output_limit_bytes: int, output_field: str = "output") -> None:
         self.execution_id = execution_id
         self.attempt = attempt
         self.user = user
@@ -39,6 +65,7 @@ class ToolContext:
         self.pieces: list[str] = []
         self._send_text = send_text
         self._limit = output_limit_bytes
+        self._output_field = output_field
         self._bytes = 0
         self._stop_reason: str | None = None
 
@@ -49,18 +76,19 @@ class ToolContext:
         self.check()
         if not text:
             return
-        size = len(text.encode())
+        size = json_size(text)
         if self._bytes + size > self._limit:
-            fitting = text.encode()[:self._limit - self._bytes].decode(errors="ignore")
+            fitting = _prefix_within(text, self._limit - self._bytes)
             if fitting:
-                self._accept(fitting)
-            raise PermanentToolError(f"The tool wrote more than {self._limit} bytes of output; it was stopped there.",
-                                     code="output_too_large")
-        self._accept(text)
+                self._accept(fitting, json_size(fitting))
+            raise PermanentToolError(f"The tool wrote more than {self._limit} bytes of output (as JSON); "
+                                     "it was stopped there.",
+                                     code="output_too_large", result={self._output_field: self.text})
+        self._accept(text, size)
 
-    def _accept(self, text: str) -> None:
+    def _accept(self, text: str, size: int) -> None:
         self.pieces.append(text)
-        self._bytes += len(text.encode())
+        self._bytes += size
         self._send_text(text)
 
     @property

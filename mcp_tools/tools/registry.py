@@ -23,12 +23,15 @@ with the tool and field; ``manage.py check`` reports it too.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import transaction
+from django.dispatch import receiver
 
 from ..gantz import GantzFileError, GantzTool, Problem, load_gantz_file, run_http, run_script
 from ..models import Tool, ToolUsageStats
@@ -101,6 +104,13 @@ def forget_loaded_tools() -> None:
     _cache.clear()
 
 
+@receiver(setting_changed)
+def _forget_when_the_sources_change(*, setting: str, **kwargs: Any) -> None:
+    """A test that points at another Gantz file, installs an app or changes MCP_CONFIG gets its tools."""
+    if setting in ("GANTZ_CONFIG", "INSTALLED_APPS", "MCP_CONFIG"):
+        forget_loaded_tools()
+
+
 def run_tool_word(entry: GantzTool) -> str | None:
     """The word after ``manage.py run_tool`` if the entry's script is that command, else None."""
     script = entry.script
@@ -128,7 +138,7 @@ def gantz_spec(entry: GantzTool) -> ToolSpec:
     async def call(ctx: ToolContext, parameters: dict[str, Any]) -> dict[str, Any]:
         options: dict[str, Any] = {"emit": ctx.emit, "environ": os.environ}
         if entry.http is not None:
-            options["allow_private"] = settings.MCP_CONFIG["ALLOW_PRIVATE_URLS"]
+            options["allow_private"] = entry.allow_private or settings.MCP_CONFIG["ALLOW_PRIVATE_URLS"]
         return await runner(entry, parameters, **options)
 
     return ToolSpec(
@@ -141,7 +151,8 @@ def gantz_spec(entry: GantzTool) -> ToolSpec:
 
 def row_fields(spec: ToolSpec) -> dict[str, Any]:
     return {
-        "description": spec.description, "parameters_schema": spec.parameters_schema, "timeout": int(spec.timeout_s),
+        "description": spec.description, "parameters_schema": spec.parameters_schema,
+        "timeout": max(1, math.ceil(spec.timeout_s)),  # whole seconds, rounded up: a Gantz "500ms" is not 0
         "kind": spec.kind, "output_schema": spec.output_schema, "output_field": spec.output_field,
         "cacheable": spec.cacheable, "repeatable": spec.repeatable, "access_groups": list(spec.access_groups),
         "access_permission": spec.access_permission, "definition": spec.definition, "is_active": True,

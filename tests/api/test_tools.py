@@ -16,7 +16,7 @@ STATS_FIELDS = {
 
 
 def test_tools_list_is_paginated_and_shows_active_tools_only(tools, alice):
-    Tool.objects.filter(name__in=["summarize_content", "my_usage"]).update(is_active=False)
+    Tool.objects.filter(name__in=["summarize_content", "my_usage", "service_health"]).update(is_active=False)
     response = client_for(alice).get("/api/tools/")
     assert response.status_code == 200
     body = response.json()

@@ -18,7 +18,7 @@ async def test_snapshot_lists_active_executions_and_stats(tools, alice, operator
     entry = snapshot["executions"][0]
     assert (entry["tool"], entry["user"], entry["status"]) == ("generate_report", "alice", "pending")
     assert entry["created_at"]
-    assert set(snapshot["stats"]) == {"generate_report", "summarize_content", "my_usage"}
+    assert set(snapshot["stats"]) == {"generate_report", "summarize_content", "my_usage", "service_health"}
     assert snapshot["stats"]["generate_report"]["total_executions"] == 0
 
 

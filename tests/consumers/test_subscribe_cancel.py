@@ -108,6 +108,6 @@ async def test_list_tools_answers_active_tools_with_schema(tools, alice, connect
     answer = await receive(comm)
     assert answer["type"] == "tools" and answer["request_id"] == "l"
     by_name = {t["name"]: t for t in answer["tools"]}
-    assert set(by_name) == {"summarize_content", "generate_report", "my_usage"}
+    assert set(by_name) == {"summarize_content", "generate_report", "my_usage", "service_health"}
     assert by_name["summarize_content"]["parameters_schema"]["required"] == ["url"]
     assert by_name["generate_report"]["description"]

@@ -64,6 +64,7 @@ class EmbeddedServer:
     token: str
     log_path: Path
     process: subprocess.Popen
+    env: dict[str, str]  # the server's environment: run manage.py commands against its database with it
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -93,7 +94,7 @@ def embedded_serve(data_dir: Path, **settings: str) -> Iterator[EmbeddedServer]:
         assert process.poll() is None, log_path.read_text()
         wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/admin/login/") or process.poll() is not None,
                    timeout=60, what="daphne listening")
-        yield EmbeddedServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", match[1], log_path, process)
+        yield EmbeddedServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", match[1], log_path, process, env)
     finally:
         process.terminate()
         process.wait(20)

@@ -196,6 +196,50 @@ def test_our_extension_keys_pure_repeatable_and_access(gantz_tool):
         False, True, (), "")
 
 
+def test_allow_private_is_read_for_http_tools_whose_host_the_file_fixes(gantz_tool):
+    fixed = gantz_tool("""
+        tools:
+          - name: health
+            allow_private: true
+            http: {url: "http://127.0.0.1:8000/health/?q={{q}}"}
+            parameters: [{name: q, type: string}]
+        """)
+    from_environment = gantz_tool("""
+        tools:
+          - name: health
+            allow_private: true
+            http: {url: "${SERVICE_URL}/health/{{part}}"}
+            parameters: [{name: part, type: string}]
+        """)
+    assert fixed.allow_private and from_environment.allow_private
+    assert not gantz_tool("tools: [{name: t, http: {url: 'http://127.0.0.1/'}}]").allow_private
+
+
+@pytest.mark.parametrize("url", ["http://{{host}}/", "http://127.0.0.1:{{port}}/x", "http://{{host}}.internal/",
+                                 "${BASE}{{rest}}"])
+def test_allow_private_is_refused_when_a_parameter_fills_the_host(tmp_path, url):
+    problems = problems_of(tmp_path, f"""
+        tools:
+          - name: open_door
+            allow_private: true
+            parameters: [{{name: host, type: string}}, {{name: port, type: string}}, {{name: rest, type: string}}]
+            http: {{url: "{url}"}}
+        """)
+    assert [(p.tool, p.field) for p in problems] == [("open_door", "allow_private")]
+    assert "a caller could then choose any private address" in problems[0].message
+
+
+def test_allow_private_is_for_http_tools_only(tmp_path):
+    problems = problems_of(tmp_path, """
+        tools:
+          - name: script_tool
+            allow_private: true
+            script: {command: "true"}
+        """)
+    assert [(p.tool, p.field, p.message) for p in problems] == [
+        ("script_tool", "allow_private", "applies to http tools only")]
+
+
 def test_yaml_1_1_words_and_dates_stay_the_strings_gantz_reads(gantz_tool):
     tool = gantz_tool("tools: [{name: t, script: {command: echo, args: [on, no, 2026-01-31, 1.50]}}]")
 

@@ -54,11 +54,13 @@ def gantz_call(tool: dict, arguments: dict, env: dict[str, str]) -> tuple[int, s
 
 def test_gantz_yaml_declares_every_parameter_of_each_tool_and_a_python_command():
     tools = gantz_tools()
-    assert set(tools) == {"generate_report", "summarize_content", "my_usage"}
+    assert set(tools) == {"generate_report", "summarize_content", "my_usage", "service_health"}
     assert [p["name"] for p in tools["generate_report"]["parameters"]] == ["data"]
     assert [p["name"] for p in tools["summarize_content"]["parameters"]] == ["url"]
-    for tool in tools.values():
-        assert tool["script"]["command"] == "python" and tool["script"]["args"][:2] == ["manage.py", "run_tool"]
+    for name in ("generate_report", "summarize_content", "my_usage"):
+        script = tools[name]["script"]
+        assert script["command"] == "python" and script["args"][:2] == ["manage.py", "run_tool"]
+    assert tools["service_health"]["http"]["url"] == "${SERVICE_URL}/health/"  # an http tool: no run_tool
 
 
 def test_generate_report_command_line_prints_the_report_json(gantz_env):
@@ -102,7 +104,8 @@ def _count_executions(env: dict[str, str]) -> int:
 def test_a_call_past_the_gantz_timeout_ends_its_execution_before_gantz_kills_it(tmp_path):
     gantz_yaml = tmp_path / "gantz.yaml"
     config = yaml.safe_load((ROOT / "gantz.yaml").read_text())
-    config["tools"] = [{**tool, "script": {**tool["script"], "timeout": "20s"}} for tool in config["tools"]]
+    config["tools"] = [{**tool, "script": {**tool["script"], "timeout": "20s"}} if "script" in tool else tool
+                       for tool in config["tools"]]
     gantz_yaml.write_text(yaml.safe_dump(config))
     # The offline report streams a piece every 2s: far longer than the 20s Gantz allows.
     env = embedded_env(tmp_path / "data", GANTZ_CONFIG=str(gantz_yaml), OFFLINE_DELAY_S="2")

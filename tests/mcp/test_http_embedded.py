@@ -44,7 +44,7 @@ def test_call_streams_progress_and_returns_the_result_as_the_users_execution(uvi
             return listed, result
 
     listed, result = anyio.run(scenario)
-    assert sorted(listed) == ["generate_report", "my_usage", "summarize_content"]
+    assert sorted(listed) == ["generate_report", "my_usage", "service_health", "summarize_content"]
     report = structured(result)
     assert not result.is_error and report["model"] == "offline"
     assert any(len(message) < len(report["report"]) for _, message in progress.updates)
@@ -113,7 +113,7 @@ def test_a_2026_protocol_client_lists_calls_and_cancels_without_a_session(uvicor
 
     version, listed, done = anyio.run(scenario)
     assert version == "2026-07-28"
-    assert sorted(listed) == ["generate_report", "my_usage", "summarize_content"]
+    assert sorted(listed) == ["generate_report", "my_usage", "service_health", "summarize_content"]
     assert not done.is_error and "report" in done.structured_content
     cancelled = ToolExecution.objects.exclude(pk=done.meta["execution_id"]).get()
     wait_until(lambda: ToolExecution.objects.get(pk=cancelled.pk).status == "cancelled", timeout=20,

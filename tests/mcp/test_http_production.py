@@ -32,7 +32,8 @@ def test_tools_list_is_the_active_tool_rows(stack, tools, alice):
 
     listed = anyio.run(scenario)
     rows = {tool.name: tool for tool in Tool.objects.filter(is_active=True)}
-    assert sorted(tool.name for tool in listed) == sorted(rows) == ["generate_report", "my_usage", "summarize_content"]
+    assert sorted(tool.name for tool in listed) == sorted(rows) == ["generate_report", "my_usage", "service_health",
+                                                             "summarize_content"]
     for tool in listed:
         assert tool.description == rows[tool.name].description
         assert tool.input_schema == rows[tool.name].parameters_schema

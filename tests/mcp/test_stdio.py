@@ -51,7 +51,8 @@ def test_stdio_lists_and_calls_each_tool_as_the_configured_user(project):
 
     with page_server() as page_url:
         listed, report, summary = anyio.run(scenario, page_url)
-    assert sorted(tool.name for tool in listed) == ["generate_report", "my_usage", "summarize_content"]
+    assert sorted(tool.name for tool in listed) == ["generate_report", "my_usage", "service_health",
+                                                     "summarize_content"]
     assert all(tool.input_schema["type"] == "object" for tool in listed)
     declared = {tool.name: tool for tool in listed}
     assert not report.is_error and structured(report, declared["generate_report"])["model"] == "offline"
@@ -115,7 +116,8 @@ def test_stdio_runs_calls_on_the_production_stack_as_the_user(stack, tools, alic
             return listed, await session.call_tool("generate_report", {"data": {"k": 1}}, progress_callback=progress)
 
     listed, result = anyio.run(scenario)
-    assert sorted(tool.name for tool in listed) == ["generate_report", "my_usage", "summarize_content"]
+    assert sorted(tool.name for tool in listed) == ["generate_report", "my_usage", "service_health",
+                                                     "summarize_content"]
     assert structured(result)["report"] == "".join(f"w{i} " for i in range(40))
     assert any(len(message) < len(result.structured_content["report"]) for _, message in progress.updates)
     execution = ToolExecution.objects.get()

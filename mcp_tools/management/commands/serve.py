@@ -50,6 +50,9 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("sync_tools", verbosity=0)
         base = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        # Where this process's tools reach the service itself (gantz.yaml's service_health: ${SERVICE_URL}).
+        reachable = f"127.0.0.1:{port}" if host in ("0.0.0.0", "::", "") else base
+        os.environ.setdefault("SERVICE_URL", f"http://{reachable}")
         self.stdout.write(f"Mode: {'production (Redis)' if settings.PRODUCTION else 'embedded default'}")
         self.stdout.write(f"Web page:   http://{base}/")
         self.stdout.write(f"Admin:      http://{base}/admin/   (monitor: http://{base}/admin/monitor/)")
