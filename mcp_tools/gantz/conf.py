@@ -1,54 +1,29 @@
-"""The settings the Gantz executors read, each with one documented default.
+"""The settings the Gantz executors read, from ``settings.MCP_CONFIG``.
 
-They live in ``settings.MCP_CONFIG`` (``config/settings.py``)::
+Their defaults and environment variables are in ``config/settings.py``, the
+one place for every default (README, "Settings"):
 
-    SCRIPT_KILL_GRACE_S      5.0        seconds between SIGTERM and SIGKILL when a script is stopped
-    SCRIPT_STDERR_MAX_BYTES  1 MiB      stderr kept per run (appended to the output at the end)
-    HTTP_TOOL_MAX_BYTES      2 MiB      response body read per http tool call
-    DEFAULT_TIMEOUT          60         seconds, for an http tool whose file gives no timeout
-
-Without configured Django settings (a bare script, a test subprocess) the
-defaults apply.
+    SCRIPT_KILL_GRACE_S      seconds between SIGTERM and SIGKILL when a script is stopped
+    SCRIPT_STDERR_MAX_BYTES  stderr kept per run (appended to the output at the end)
+    HTTP_TOOL_MAX_BYTES      response body read per http tool call
+    DEFAULT_TIMEOUT          seconds, for an http tool whose file gives no timeout
 """
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-from django.core.exceptions import ImproperlyConfigured
-
-logger = logging.getLogger(__name__)
-
-DEFAULTS: dict[str, Any] = {
-    "SCRIPT_KILL_GRACE_S": 5.0,
-    "SCRIPT_STDERR_MAX_BYTES": 1024 * 1024,
-    "HTTP_TOOL_MAX_BYTES": 2 * 1024 * 1024,
-    "DEFAULT_TIMEOUT": 60,
-}
-
-
-def setting(name: str) -> Any:
-    """``settings.MCP_CONFIG[name]``, or its default here."""
-    from django.conf import settings
-
-    try:
-        config = getattr(settings, "MCP_CONFIG", {})
-    except ImproperlyConfigured:
-        config = {}
-    return config.get(name, DEFAULTS[name])
+from django.conf import settings
 
 
 def kill_grace_s() -> float:
-    return float(setting("SCRIPT_KILL_GRACE_S"))
+    return float(settings.MCP_CONFIG["SCRIPT_KILL_GRACE_S"])
 
 
 def stderr_max_bytes() -> int:
-    return int(setting("SCRIPT_STDERR_MAX_BYTES"))
+    return int(settings.MCP_CONFIG["SCRIPT_STDERR_MAX_BYTES"])
 
 
 def http_max_bytes() -> int:
-    return int(setting("HTTP_TOOL_MAX_BYTES"))
+    return int(settings.MCP_CONFIG["HTTP_TOOL_MAX_BYTES"])
 
 
 def default_timeout_s() -> float:
-    return float(setting("DEFAULT_TIMEOUT"))
+    return float(settings.MCP_CONFIG["DEFAULT_TIMEOUT"])
