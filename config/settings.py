@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "axes",
+    "oauth2_provider",  # OAuth 2.1 for MCP clients (below, "MCP endpoint")
     "mcp_tools",
     "consumers",
 ]
@@ -404,8 +405,7 @@ MCP_TASK_POLL_INTERVAL_MS = env.int("MCP_TASK_POLL_INTERVAL_MS", default=1000)
 # (django-oauth-toolkit at /o/, RFC 8414 and RFC 9728 metadata under /.well-known/)
 # and /mcp the protected resource. Authorization code + PKCE (S256) only, public
 # clients identified by Client ID Metadata Documents, tokens bound to /mcp (RFC 8707),
-# stored hashed. DRF tokens keep working for scripts.
-INSTALLED_APPS.append("oauth2_provider")
+# stored hashed. DRF tokens keep working for scripts. (oauth2_provider is in INSTALLED_APPS.)
 # oauth2_provider.W008 warns that http redirect URIs are allowed at all. They must be, for
 # native MCP clients on a loopback port (RFC 8252, Claude Code, the Inspector), and our
 # validator (mcp_tools.mcp.oauth.RedirectRules) refuses http to anything but loopback.

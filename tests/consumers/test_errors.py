@@ -112,7 +112,7 @@ async def test_rate_limited_with_retry_after(tools, alice, connect, settings):
     error = await assert_error_then_alive(comm, {"type": "execute", "tool": "generate_report",
                                                  "parameters": {"data": {}}, "request_id": "x"}, "rate_limited",
                                           request_id="x")
-    assert 0 < error["retry_after"] <= 60
+    assert 0 < error["retry_after"] <= 120  # a sliding minute, estimated strictly (mcp_tools/limits.py)
     assert await ToolExecution.objects.acount() == 1
 
 

@@ -139,6 +139,7 @@ DRIVER = """
 import asyncio, os, sys
 from pathlib import Path
 sys.path.insert(0, {repo!r})
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"  # the executors read their limits from the settings
 from mcp_tools.gantz import load_gantz_file, run_script
 
 def emit(text):

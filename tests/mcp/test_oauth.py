@@ -70,7 +70,7 @@ def test_an_mcp_client_gets_a_token_by_oauth_with_pkce_and_cimd_and_calls_as_its
     consent, storage = Consent(uvicorn_server.url, "alice", "pw-alice"), MemoryStorage()
     with client_document(REDIRECT_URI) as client_id:
         listed, result = list_and_call(url, oauth_client(url, client_id, consent, storage))
-    assert sorted(listed) == ["generate_report", "my_usage", "summarize_content"]
+    assert sorted(listed) == ["generate_report", "my_usage", "service_health", "summarize_content"]
     assert not result.is_error and structured(result)["model"] == "offline"
     assert ToolExecution.objects.get().user == alice
     assert "Use the tools your account may use" in consent.consent_page
@@ -136,7 +136,7 @@ def test_drf_tokens_keep_working_beside_oauth(uvicorn_server, tools, alice):
         async with http_session(uvicorn_server.url + "/mcp", alice.auth_token.key) as session:
             return [tool.name for tool in (await session.list_tools()).tools]
 
-    assert sorted(anyio.run(scenario)) == ["generate_report", "my_usage", "summarize_content"]
+    assert sorted(anyio.run(scenario)) == ["generate_report", "my_usage", "service_health", "summarize_content"]
 
 
 @pytest.mark.production

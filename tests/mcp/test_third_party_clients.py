@@ -62,6 +62,7 @@ def test_typescript_sdk_lists_and_calls_with_progress(uvicorn_server, tools, ali
     listed = typescript(tmp_path, "list", url, token)["tools"]
     assert listed == [{"name": "generate_report", "hasOutputSchema": True},
                       {"name": "my_usage", "hasOutputSchema": True},
+                      {"name": "service_health", "hasOutputSchema": True},
                       {"name": "summarize_content", "hasOutputSchema": True}]
     called = typescript(tmp_path, "progress", url, token)
     report = called["result"]["structuredContent"]["report"]
@@ -102,7 +103,7 @@ def test_inspector_cli_lists_and_calls_through_a_task(uvicorn_server, tools, ali
     settings.MCP_TASK_POLL_INTERVAL_MS = 50
     url, token = uvicorn_server.url + "/mcp", alice.auth_token.key
     listed = inspector(tmp_path, url, token, "--method", "tools/list")["result"]["tools"]
-    assert sorted(tool["name"] for tool in listed) == ["generate_report", "my_usage", "summarize_content"]
+    assert sorted(tool["name"] for tool in listed) == ["generate_report", "my_usage", "service_health", "summarize_content"]
     assert all(tool["outputSchema"]["type"] == "object" for tool in listed)
     called = inspector(tmp_path, url, token, "--method", "tools/call", "--tool-name", "generate_report",
                        "--tool-args-json", json.dumps({"data": {"a": [1, 2]}}))["result"]
@@ -155,6 +156,6 @@ def test_typescript_sdk_gets_its_token_by_oauth_with_pkce_and_its_metadata_docum
     url, redirect_uri = uvicorn_server.url + "/mcp", "http://127.0.0.1:33419/callback"
     with client_document(redirect_uri, name="TypeScript SDK test client") as client_id:
         seen = typescript(tmp_path, "oauth", url, client_id, redirect_uri, "alice", "pw-alice")
-    assert sorted(seen["tools"]) == ["generate_report", "my_usage", "summarize_content"]
+    assert sorted(seen["tools"]) == ["generate_report", "my_usage", "service_health", "summarize_content"]
     assert seen["request"] == {"client_id": client_id, "code_challenge_method": "S256", "resource": url}
     assert not seen["result"]["isError"] and ToolExecution.objects.get().user == alice

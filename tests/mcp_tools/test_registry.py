@@ -61,7 +61,7 @@ def test_run_tool_accepts_the_articles_short_names():
 def test_an_apps_tools_come_and_go_with_the_app(settings):
     assert "count_to" not in all_tools()
     settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "tests.tool_app"]
-    assert all_tools()["count_to"].definition == {"python": "tests.tool_app.tools.count_to"}
+    assert all_tools()["count_to"].definition["python"] == "tests.tool_app.tools.count_to"
     assert tool_spec("count_to") is not None
     settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "tests.tool_app"]
     assert "count_to" not in all_tools() and tool_spec("count_to") is None

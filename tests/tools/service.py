@@ -229,3 +229,16 @@ def write_line(fifo: Path, line: str) -> None:
         os.write(descriptor, (line + "\n").encode())
     finally:
         os.close(descriptor)
+
+
+def structured(result) -> dict:
+    """An MCP result's structured content, checked as a client of another process can: an error's
+    text starts with its code; a success's text block is one of its strings (the streamed field).
+    (tests.mcp.helpers.structured also checks the tool's row, in this process's database.)"""
+    assert result.content[0].type == "text"
+    content = result.structured_content
+    if result.is_error:
+        assert result.content[0].text.startswith(content["error"]["code"] + ":")
+    else:
+        assert result.content[0].text in [value for value in content.values() if isinstance(value, str)]
+    return content

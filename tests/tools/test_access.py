@@ -13,8 +13,8 @@ import json
 import anyio
 import pytest
 
-from tests.mcp.helpers import http_session, structured
-from tests.tools.service import password_of
+from tests.mcp.helpers import http_session
+from tests.tools.service import password_of, structured
 
 WHO_MAY = {"ops_script": "opsy", "ops_report": "opsy", "perm_http": "viewer", "user_directory": "viewer"}
 LIMITED = set(WHO_MAY)

@@ -11,9 +11,9 @@ import anyio
 import pytest
 
 from tests.api.conftest import parse_sse
-from tests.mcp.helpers import http_session, structured
+from tests.mcp.helpers import http_session
 from tests.tools.fixture import GREETING, TOKEN
-from tests.tools.service import stream_text
+from tests.tools.service import stream_text, structured
 
 # The issue's attempt, verbatim: it would touch /tmp/p if the value were shell syntax.
 ISSUE_ATTEMPT = 'x"; touch /tmp/p; echo "'

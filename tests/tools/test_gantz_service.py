@@ -20,11 +20,11 @@ import psutil
 
 from tests.e2e.helpers import recv, send, ws_connect
 from tests.gantz.pids import wait_until_gone
-from tests.mcp.helpers import Progress, http_session, structured
+from tests.mcp.helpers import Progress, http_session
 from tests.stack import ROOT, free_port, http_ok, wait_until
 from tests.tools.conftest import EMBEDDED_MAX_CONCURRENT
 from tests.tools.fixture import TOKEN, WORKDIR
-from tests.tools.service import pids_from, stream_text, write_line
+from tests.tools.service import pids_from, stream_text, structured, write_line
 
 
 def completed(messages: list[dict]) -> dict:

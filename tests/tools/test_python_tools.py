@@ -13,8 +13,8 @@ import anyio
 
 from mcp_tools.tools.registry import all_tools
 from tests.api.conftest import parse_sse
-from tests.mcp.helpers import Progress, http_session, structured
-from tests.tools.service import stream_text, write_line
+from tests.mcp.helpers import Progress, http_session
+from tests.tools.service import stream_text, structured, write_line
 
 APP_TOOLS = {"count_to", "word_stats", "poem"}
 

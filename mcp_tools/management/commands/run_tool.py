@@ -43,9 +43,10 @@ from mcp_tools.tools.registry import resolve_name
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-# The watchdog fires this much before the tool's timeout: the cancel and the exit take a moment.
-TIMEOUT_MARGIN_S = 2.0
-TIMEOUT_MARGIN_RATIO = 0.1
+# The watchdog fires this much before the tool's timeout: the cancel, and the exit of a process that
+# imported Django and the SDKs, take a moment (under CPU load, seconds).
+TIMEOUT_MARGIN_S = 3.0
+TIMEOUT_MARGIN_RATIO = 0.15
 # How long the command lets its engine finish the runs' writes when it exits.
 ENGINE_STOP_GRACE_S = 5.0
 
