@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import Any
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab

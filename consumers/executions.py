@@ -31,8 +31,17 @@ from mcp_tools.delivery import Subscriptions
 from mcp_tools.errors import InvalidMessage, QueueUnavailable, RateLimited, ServiceError
 from mcp_tools.events import Event, Snapshot
 
-from .protocol import (MessageTooLarge, check_envelope, decode_frame, field_bool, field_object, field_optional_str,
-                       field_seq, field_str, request_id_of)
+from .protocol import (
+    MessageTooLarge,
+    check_envelope,
+    decode_frame,
+    field_bool,
+    field_object,
+    field_optional_str,
+    field_seq,
+    field_str,
+    request_id_of,
+)
 
 logger = logging.getLogger(__name__)
 

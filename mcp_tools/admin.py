@@ -71,7 +71,8 @@ class ToolExecutionAdmin(admin.ModelAdmin):
         ("Input and output", {"fields": ["parameters_json", "result_json", "error_text"]}),
         ("Event log", {"fields": ["events_json"], "classes": ["collapse"]}),
     ]
-    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    # Every field above is a plain name (no side-by-side tuples): all of them are read-only.
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"] if isinstance(field, str)]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ToolExecution]:
         """Everyone's executions need ``view_all_executions``; staff without it see their own."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from celery import current_app
@@ -121,7 +122,7 @@ def execution_for_idempotency_key(*, user, key: Any, tool: Tool, parameters: dic
     earlier = ToolExecution.objects.select_related("tool", "user").filter(user=user, idempotency_key=key).first()
     if earlier is None:
         return None
-    window = timezone.timedelta(seconds=settings.MCP_CONFIG["IDEMPOTENCY_WINDOW_S"])
+    window = timedelta(seconds=settings.MCP_CONFIG["IDEMPOTENCY_WINDOW_S"])
     if earlier.created_at < timezone.now() - window:
         ToolExecution.objects.filter(pk=earlier.pk).update(idempotency_key=None)
         return None

@@ -1,9 +1,9 @@
 """Celery tasks. Thin: each takes ids; the work lives in the engine (``engine/runner.py``) and the services."""
 from __future__ import annotations
 
-from celery import shared_task
 from datetime import timedelta
 
+from celery import shared_task
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone

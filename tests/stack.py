@@ -120,7 +120,7 @@ class Stack:
     def spawn(self, name: str, args: list[str], *, env: dict[str, str] | None = None) -> Process:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         log_path = LOG_DIR / f"{name}.log"
-        log_file = open(log_path, "ab")
+        log_file = open(log_path, "ab")  # noqa: SIM115 (the process writes to it after we return)
         popen = subprocess.Popen(args, cwd=ROOT, env=env or self.env, stdout=log_file, stderr=subprocess.STDOUT,
                                  start_new_session=True)
         return Process(name, popen, log_path)

@@ -104,10 +104,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--print", action="store_true", help="print the block; leave README.md alone")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="mcp-session-") as data_dir:
-        with embedded_serve(Path(data_dir)) as server:
-            lines = run_session(server.ws_url, server.token)
-            block = session_block(server.ws_url, server.token, lines)
+    with tempfile.TemporaryDirectory(prefix="mcp-session-") as data_dir, embedded_serve(Path(data_dir)) as server:
+        lines = run_session(server.ws_url, server.token)
+        block = session_block(server.ws_url, server.token, lines)
     if args.print:
         print(block)
         return 0

@@ -32,7 +32,13 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from mcp_tools.errors import (
-    IdempotencyConflict, InvalidMessage, InvalidParameters, NotFound, RateLimited, ServiceError, ToolError,
+    IdempotencyConflict,
+    InvalidMessage,
+    InvalidParameters,
+    NotFound,
+    RateLimited,
+    ServiceError,
+    ToolError,
     UnknownTool,
 )
 from mcp_tools.models import ToolExecution

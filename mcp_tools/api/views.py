@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -27,8 +28,6 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from asgiref.sync import async_to_sync
-
 from mcp_tools import delivery, jsonguard, selectors, services
 from mcp_tools.errors import NotFound
 from mcp_tools.models import Tool, ToolExecution
@@ -36,8 +35,13 @@ from mcp_tools.models import Tool, ToolExecution
 from .exceptions import execution_error_response
 from .filters import ToolExecutionFilter
 from .serializers import (
-    ErrorSerializer, ExecutionAcceptedSerializer, ExecutionErrorSerializer, ExecutionStatusSerializer,
-    ToolExecuteRequestSerializer, ToolExecutionSerializer, ToolSerializer,
+    ErrorSerializer,
+    ExecutionAcceptedSerializer,
+    ExecutionErrorSerializer,
+    ExecutionStatusSerializer,
+    ToolExecuteRequestSerializer,
+    ToolExecutionSerializer,
+    ToolSerializer,
 )
 
 logger = logging.getLogger(__name__)

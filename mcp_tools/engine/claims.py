@@ -83,7 +83,7 @@ CANDIDATE_USERS = 200
 
 def _claim_oldest_of(user_id: int, *, worker: str) -> ToolExecution | None:
     pk = ToolExecution.objects.filter(QUEUED, user_id=user_id).order_by("created_at").values_list("pk", flat=True).first()
-    return None if pk is None else claim(pk, worker=worker)
+    return None if pk is None else claim(str(pk), worker=worker)
 
 
 def claim(execution_id: str, *, worker: str) -> ToolExecution | None:

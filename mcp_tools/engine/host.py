@@ -1,6 +1,7 @@
 """What a run and the liveness loops need from the engine that holds them (so neither imports it)."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -13,6 +14,7 @@ class RunControl(Protocol):
     """A run as the control poll sees it."""
     attempt: int
     publisher: ExecutionPublisher
+    task: asyncio.Task | None
 
     def stop(self, reason: str) -> None: ...
 

@@ -45,7 +45,6 @@ from ..services import execution_send_tokens
 from . import claims
 from .host import Host
 
-
 logger = logging.getLogger(__name__)
 
 WORKER_LOST_MESSAGE = "The worker running it stopped."

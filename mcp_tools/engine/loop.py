@@ -38,7 +38,7 @@ from django.db import close_old_connections
 from ..events import get_event_log
 from ..events.coalesce import Coalescer
 from ..events.outbox import Outbox
-from ..events.publisher import ExecutionPublisher, EventListener
+from ..events.publisher import EventListener, ExecutionPublisher
 from ..models import ToolExecution
 from . import liveness
 from .host import RunControl

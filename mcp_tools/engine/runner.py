@@ -118,6 +118,10 @@ class Run(Stoppable):
 
     async def _attempts(self) -> None:
         spec = tool_spec(self.execution.tool.name)
+        if spec is None:
+            await self.publisher.publish(status_event("running", attempt=self.attempt))
+            return await self._fail(PermanentToolError(f"{self.execution.tool.name} is not defined on this worker.",
+                                                       code="not_implemented"))
         retry: tuple[str, str, float | None] | None = None
         while True:
             try:
@@ -149,7 +153,7 @@ class Run(Stoppable):
                 await self._complete(spec, result)
             return
 
-    async def _attempt(self, spec: ToolSpec | None, retry: tuple[str, str, float | None] | None
+    async def _attempt(self, spec: ToolSpec, retry: tuple[str, str, float | None] | None
                        ) -> dict[str, Any] | None:
         """One attempt: announce it, run the tool. None when it ended on the way (a failure was recorded)."""
         if retry is not None:
@@ -167,10 +171,6 @@ class Run(Stoppable):
             await self.engine.db(claims.set_status, self.execution_id, worker=self.engine.worker_id,
                                  status="running", attempt=self.attempt)
         await self.publisher.publish(status_event("running", attempt=self.attempt))
-        if spec is None:
-            await self._fail(PermanentToolError(f"{self.execution.tool.name} is not defined on this worker.",
-                                                code="not_implemented"))
-            return None
         try:
             return await self._call(spec)
         except ToolError as exc:

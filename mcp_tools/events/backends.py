@@ -29,8 +29,20 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis import exceptions as redis_errors
 
-from .log import (APPEND_LUA, CANCEL_LUA, CREATE_LUA, Appended, Entry, Facts, Refused, Snapshot, create_args,
-                  decode, encode, keys)
+from .log import (
+    APPEND_LUA,
+    CANCEL_LUA,
+    CREATE_LUA,
+    Appended,
+    Entry,
+    Facts,
+    Refused,
+    Snapshot,
+    create_args,
+    decode,
+    encode,
+    keys,
+)
 from .schema import TERMINAL_TYPES
 
 # Threads and tasks wait for a free connection (a blocking pool) rather than fail past the cap.
@@ -117,7 +129,7 @@ class RedisEventLog:
             results = pipe.execute(raise_on_error=False)
             if not self._retry_after_script_loss(results, attempt):
                 return _raise_first_error(results)
-            for name, text in SCRIPTS.items():
+            for text in SCRIPTS.values():
                 self.sync.script_load(text)
         raise AssertionError("unreachable")
 
@@ -147,7 +159,7 @@ class RedisEventLog:
         pipe = self._aclient().pipeline(transaction=False)
         for execution_id in execution_ids:
             pipe.hmget(keys(self.prefix, execution_id)[1], *FACT_FIELDS)
-        return {e: _facts(r) for e, r in zip(execution_ids, await pipe.execute())}
+        return {e: _facts(r) for e, r in zip(execution_ids, await pipe.execute(), strict=True)}
 
     async def apublish(self, payloads: list[tuple[str, str]]) -> None:
         pipe = self._aclient().pipeline(transaction=False)
@@ -170,7 +182,7 @@ class RedisEventLog:
             results = await pipe.execute(raise_on_error=False)
             if not self._retry_after_script_loss(results, attempt):
                 return _raise_first_error(results)
-            for name, text in SCRIPTS.items():
+            for text in SCRIPTS.values():
                 await client.script_load(text)
         raise AssertionError("unreachable")
 

@@ -47,6 +47,6 @@ class Outbox:
                         future.set_exception(exc)
                 continue
             metrics.log_appended(started)
-            for (_, future), appended in zip(batch, results):
+            for (_, future), appended in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(appended)

@@ -42,7 +42,7 @@ class EventWriter:
         """Log events in one round trip; non-terminal ones are sent, terminal ones only logged."""
         events = [{**event, "execution_id": self.execution_id} for event in events]
         results = self.log.append_many([self._entry(event, attempt=attempt) for event in events])
-        for event, appended in zip(events, results):
+        for event, appended in zip(events, results, strict=True):
             self._sent_by_us(event, appended)
         return results
 

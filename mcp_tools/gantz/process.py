@@ -35,13 +35,13 @@ the tree alive as long as it lives.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 import contextlib
 import logging
 import os
 import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 

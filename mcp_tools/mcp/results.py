@@ -28,11 +28,11 @@ import json
 from typing import Any
 
 import mcp_types as types
+from mcp.shared.exceptions import MCPError
 from pydantic import TypeAdapter, ValidationError
 
 from mcp_tools.errors import ServiceError
 from mcp_tools.events import Event
-from mcp.shared.exceptions import MCPError
 
 CANCELLED_ERROR = {"code": "cancelled", "message": "The execution was cancelled."}
 # Execution error codes that are the service's fault, not the tool's answer.

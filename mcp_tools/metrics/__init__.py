@@ -27,8 +27,20 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from .instruments import (CACHE_LOOKUPS, CONNECTIONS, DELTAS_RELAYED, DURATION, EXECUTIONS_ENDED, EXECUTIONS_STARTED,
-                          FIRST_TOKEN, LOG_APPEND, LOG_LAG, QUEUE_WAIT, RATE_LIMIT_REFUSALS, TOKENS)
+from .instruments import (
+    CACHE_LOOKUPS,
+    CONNECTIONS,
+    DELTAS_RELAYED,
+    DURATION,
+    EXECUTIONS_ENDED,
+    EXECUTIONS_STARTED,
+    FIRST_TOKEN,
+    LOG_APPEND,
+    LOG_LAG,
+    QUEUE_WAIT,
+    RATE_LIMIT_REFUSALS,
+    TOKENS,
+)
 from .labels import error_code_label, model_label
 
 if TYPE_CHECKING:

@@ -95,6 +95,7 @@ def tool(function: Callable[..., Any] | None = None, *, name: str | None = None,
 
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
         tool_name = name or function.__name__
+        arguments: Callable[[dict[str, Any]], dict[str, Any]]  # the call's keyword arguments from its parameters
         if parameters_schema is None:
             signature = Signature(function, tool_name=tool_name, output_field=output_field)
             schemas = (signature.parameters_schema(), output_schema or signature.output_schema())
@@ -102,7 +103,7 @@ def tool(function: Callable[..., Any] | None = None, *, name: str | None = None,
         else:
             schemas = (parameters_schema, output_schema or {"type": "object", "required": [output_field],
                                                             "properties": {output_field: {"type": "string"}}})
-            arguments = dict
+            arguments = dict.copy
         spec = ToolSpec(
             name=tool_name, description=description or inspect.cleandoc(function.__doc__ or "") or tool_name,
             kind="python", parameters_schema=schemas[0], output_schema=schemas[1], output_field=output_field,

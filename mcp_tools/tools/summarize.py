@@ -12,9 +12,9 @@ from typing import Annotated, TypedDict
 from django.conf import settings
 from pydantic import Field
 
+from ..fetch import extract_main_text, fetch_page_async
 from .api import tool
 from .context import ToolContext
-from ..fetch import extract_main_text, fetch_page_async
 from .report import TokenUsage
 
 SYSTEM = ("You summarize web pages faithfully and concisely. Lead with the main point, "

@@ -8,8 +8,8 @@ from django.test import Client
 from mcp_tools import services
 from mcp_tools.events import get_event_log
 from mcp_tools.models import Tool, ToolExecution, ToolUsageStats
-from tests.stack import wait_until
 from tests.conftest import run_now
+from tests.stack import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,6 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from mcp_tools import services
 from mcp_tools.models import ToolExecution, ToolUsageStats
 from tests.conftest import run_now
 

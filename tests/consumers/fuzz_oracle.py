@@ -99,7 +99,7 @@ def _has_unstorable(value: Any, max_depth: int) -> bool:
         if isinstance(item, (dict, list)) and depth > max_depth:
             return True
         if isinstance(item, dict):
-            pending.extend((key, depth) for key in item.keys())
+            pending.extend((key, depth) for key in item)
             pending.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list):
             pending.extend((child, depth + 1) for child in item)
@@ -129,9 +129,9 @@ def _execute_outcomes(message: dict, world: World) -> set[str]:
         errors.add("error:invalid_message")
     if isinstance(tool, str) and tool and tool not in world.schemas:
         errors.add("error:unknown_tool")
-    elif isinstance(tool, str) and tool in world.schemas and isinstance(parameters, dict):
-        if next(Draft202012Validator(world.schemas[tool]).iter_errors(parameters), None) is not None:
-            errors.add("error:invalid_parameters")
+    elif (isinstance(tool, str) and tool in world.schemas and isinstance(parameters, dict)
+          and next(Draft202012Validator(world.schemas[tool]).iter_errors(parameters), None) is not None):
+        errors.add("error:invalid_parameters")
     return errors or {"execution.accepted"}
 
 

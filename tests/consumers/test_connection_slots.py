@@ -84,7 +84,7 @@ async def event_store_down(user, monkeypatch) -> str:
     assert (await receive(comm))["type"] == "subscribed"
     with monkeypatch.context() as patch:
         patch.setattr(Subscriptions, "poll", unreachable)
-        while (message := await receive(comm))["type"] != "error":
+        while (await receive(comm))["type"] != "error":
             pass
         assert await closed_with(comm) == 4011
     return "4011"

@@ -26,7 +26,9 @@ import json
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from hypothesis import HealthCheck, event, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from mcp_tools.models import Tool
 from tests.conftest import HOST, ORIGIN, TERMINAL, assert_contiguous, streamed_text

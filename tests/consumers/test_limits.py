@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from channels.testing import WebsocketCommunicator
-
 from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 
 from mcp_tools import services
 from mcp_tools.events import Entry, cancelled_event, get_event_log, status_event

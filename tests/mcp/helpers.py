@@ -44,10 +44,9 @@ async def http_session(url: str, token: str | None) -> AsyncIterator[ClientSessi
 async def stdio_session(env: dict[str, str], *args: str) -> AsyncIterator[ClientSession]:
     params = StdioServerParameters(command=sys.executable, args=["manage.py", "mcp_stdio", *args],
                                    env=env, cwd=ROOT)
-    async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            yield session
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
 
 
 class Progress:

@@ -11,8 +11,8 @@ import pytest
 from mcp_tools.mcp.calls import IDEMPOTENCY_META_KEY
 from mcp_tools.models import ToolExecution
 from tests.mcp.helpers import Progress, structured
-from tests.mcp.test_tasks import modern_client
 from tests.mcp.tasks_client import TasksClient
+from tests.mcp.test_tasks import modern_client
 from tests.stack import wait_until
 
 ARGS = {"data": {"tide_m": list(range(40))}}

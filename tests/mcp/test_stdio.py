@@ -21,8 +21,7 @@ import pytest
 
 from mcp_tools.models import ToolExecution, ToolUsageStats
 from tests.e2e.helpers import page_server
-from tests.mcp.helpers import (ROOT, Progress, embedded_env, prepare_embedded_project, stdio_session,
-                               structured)
+from tests.mcp.helpers import ROOT, Progress, embedded_env, prepare_embedded_project, stdio_session, structured
 
 
 @pytest.fixture(scope="module")

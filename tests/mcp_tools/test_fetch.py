@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from mcp_tools.errors import PermanentToolError, TransientToolError
 from mcp_tools import fetch
+from mcp_tools.errors import PermanentToolError, TransientToolError
 from mcp_tools.fetch import (
     FetchedPage,
     extract_main_text,

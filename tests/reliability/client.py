@@ -199,7 +199,7 @@ def execution_problems(events: list[dict], *, tool: str, row: dict | None) -> li
     if terminals and terminals[0]["type"] == "execution.completed":
         streamed, result = streamed_text(events), terminals[0]["result"].get(STREAMED_FIELD[tool]) or ""
         if streamed != result:
-            at = next((i for i, (a, b) in enumerate(zip(streamed, result)) if a != b), min(len(streamed), len(result)))
+            at = next((i for i, (a, b) in enumerate(zip(streamed, result, strict=False)) if a != b), min(len(streamed), len(result)))
             problems.append(f"the text after the last retrying differs from the result ({len(streamed)} vs "
                             f"{len(result)} characters, from character {at}: {streamed[at:at + 12]!r} vs "
                             f"{result[at:at + 12]!r})")

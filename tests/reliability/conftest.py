@@ -29,8 +29,16 @@ import pytest
 from psycopg.rows import dict_row
 
 from tests.reliability.infra import PrivatePostgres, PrivateRedis
-from tests.stack import (STARTUP_TIMEOUT_S, FakeAnthropicControl, Process, Stack, _start_fake_anthropic, free_port,
-                         http_ok, wait_until)
+from tests.stack import (
+    STARTUP_TIMEOUT_S,
+    FakeAnthropicControl,
+    Process,
+    Stack,
+    _start_fake_anthropic,
+    free_port,
+    http_ok,
+    wait_until,
+)
 
 DATABASE = "mcp_faults"
 TOOL_TIMEOUT_S = 8

@@ -49,7 +49,7 @@ class PrivateRedis:
 
     def start(self) -> PrivateRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
-        log = open(self.directory / "redis.log", "ab")
+        log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 (the server writes to it after we return)
         self.popen = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
              "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no"],

@@ -19,7 +19,7 @@ from mcp_tools import services
 from mcp_tools.errors import InvalidParameters
 from mcp_tools.models import ToolExecution
 from tests.api.conftest import REPORT_PARAMETERS, client_for
-from tests.conftest import run_now, receive, receive_until_terminal, send
+from tests.conftest import receive, receive_until_terminal, run_now, send
 from tests.mcp.helpers import http_session, structured
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,9 +13,8 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.test import Client
 
-from mcp_tools import services
 from tests.api.conftest import REPORT_PARAMETERS, parse_sse
-from tests.conftest import run_now, receive, receive_until_terminal, send, streamed_text
+from tests.conftest import receive, receive_until_terminal, run_now, send, streamed_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

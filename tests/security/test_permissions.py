@@ -16,9 +16,9 @@ from django.test import Client
 
 from mcp_tools import services
 from mcp_tools.errors import NotFound
-from mcp_tools.models import Tool, ToolExecution
+from mcp_tools.models import ToolExecution
 from tests.api.conftest import REPORT_PARAMETERS, client_for
-from tests.conftest import run_now, grant, make_user, receive, receive_until_terminal, send
+from tests.conftest import grant, make_user, receive, receive_until_terminal, run_now, send
 from tests.mcp.helpers import http_session, structured
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import io
 import re
-from contextlib import closing
 import signal
 import sqlite3
 import stat
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import httpx

@@ -17,7 +17,6 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
-from mcp_tools import services
 from mcp_tools.jsonguard import TOO_DEEP_PLACEHOLDER
 from mcp_tools.models import ToolExecution
 from tests.api.conftest import REPORT_PARAMETERS, client_for, token_headers

@@ -20,8 +20,14 @@ from tests.e2e.helpers import embedded_serve
 from tests.stack import ROOT
 from tests.tools.fixture import GANTZ_FIXTURE, TOOL_APP, tool_env
 from tests.tools.http_target import running_target
-from tests.tools.service import (CREATE_USERS_COMMAND, Service, create_users, postgres_dump, sqlite_dump,
-                                 tokens_from_output)
+from tests.tools.service import (
+    CREATE_USERS_COMMAND,
+    Service,
+    create_users,
+    postgres_dump,
+    sqlite_dump,
+    tokens_from_output,
+)
 from tests.web.conftest import ui  # noqa: F401  (the browser fixture: the page's tool list)
 
 # The embedded server's own secrets, set in its environment so a test can look for them in a tool's.

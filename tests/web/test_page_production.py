@@ -9,8 +9,7 @@ from playwright.sync_api import expect
 from mcp_tools.models import ToolExecution
 from tests.e2e.helpers import page_server, recv, recv_until_terminal, send, ws_connect
 from tests.stack import wait_until
-from tests.web.helpers import (choose_tool, log_in, output, record_status_lines, run, run_report, status_lines,
-                               words)
+from tests.web.helpers import choose_tool, log_in, output, record_status_lines, run, run_report, status_lines, words
 
 pytestmark = [pytest.mark.production, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

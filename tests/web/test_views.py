@@ -7,7 +7,6 @@ import re
 import pytest
 from django.test import Client
 
-from mcp_tools import services
 from mcp_tools.web import HISTORY_LIMIT
 from tests.conftest import run_now
 
