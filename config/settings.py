@@ -252,7 +252,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Above the longest tool time limit, or a long task would be delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=2 * 60 * 60)}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=2 * 60 * 60)}
+if CELERY_BROKER_URL.startswith("memory://"):
+    # The in-memory broker has no blocking read: the worker sleeps this long whenever its queue
+    # is empty (kombu's default, 1 s, was most of an embedded execute's wait before "running").
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.02
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The bare `celery -A config worker` is the production command: the pool is the
 # engine's (one event loop holds every running execution, mcp_tools/engine/) and
