@@ -42,6 +42,7 @@ from .protocol import (
     field_str,
     request_id_of,
 )
+from .slots import slots
 
 logger = logging.getLogger(__name__)
 
@@ -57,25 +58,6 @@ CLOSE_IDLE = 4408
 CLOSE_TOO_MANY_CONNECTIONS = 4429
 
 
-class ConnectionSlots:
-    """Open connections per user, in this server process."""
-
-    def __init__(self) -> None:
-        self.counts: dict[int, int] = {}
-
-    def take(self, user_id: int) -> bool:
-        if self.counts.get(user_id, 0) >= settings.MCP_CONFIG["WS_MAX_CONNECTIONS_PER_USER"]:
-            return False
-        self.counts[user_id] = self.counts.get(user_id, 0) + 1
-        return True
-
-    def give_back(self, user_id: int) -> None:
-        self.counts[user_id] -= 1
-        if not self.counts[user_id]:
-            del self.counts[user_id]
-
-
-slots = ConnectionSlots()
 # Channel-layer messages whose handlers never touch the database (see ``dispatch``).
 DATABASE_FREE_MESSAGES = frozenset({"execution.event", "monitor.event"})
 
