@@ -8,6 +8,7 @@ speak the ASGI lifespan protocol (uvicorn) start and stop the MCP session
 manager; daphne sends no lifespan events, so the first ``/mcp`` request starts
 it instead (see ``mcp_tools/mcp/asgi.py``).
 """
+
 from __future__ import annotations
 
 import os
@@ -24,11 +25,13 @@ from consumers.routing import websocket_application  # noqa: E402
 from mcp_tools import embedded  # noqa: E402
 from mcp_tools.mcp.asgi import mcp_http, with_mcp  # noqa: E402
 
-router = ProtocolTypeRouter({
-    "http": with_mcp(ASGIStaticFilesHandler(django_asgi_app)),
-    "websocket": websocket_application(),
-    "lifespan": mcp_http.lifespan,
-})
+router = ProtocolTypeRouter(
+    {
+        "http": with_mcp(ASGIStaticFilesHandler(django_asgi_app)),
+        "websocket": websocket_application(),
+        "lifespan": mcp_http.lifespan,
+    }
+)
 
 
 async def application(scope, receive, send):

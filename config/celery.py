@@ -1,4 +1,5 @@
 """The Celery application: ``celery -A config worker`` starts a worker."""
+
 import os
 
 from celery import Celery

@@ -11,6 +11,7 @@ versions (created world-readable) are tightened at start-up::
 
 No Django imports: settings use this module before Django is set up.
 """
+
 from __future__ import annotations
 
 import os

@@ -14,6 +14,7 @@ Behaviour is otherwise Django's own (same serializer, keys and options)::
 
     CACHES = {"default": {"BACKEND": "config.redis_cache.SharedRedisCache", "LOCATION": "redis://..."}}
 """
+
 from __future__ import annotations
 
 import threading

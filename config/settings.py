@@ -9,6 +9,7 @@ workers run as separate ``celery -A config worker`` processes.
 
 Every variable is listed in the README ("Settings").
 """
+
 from __future__ import annotations
 
 import os
@@ -176,14 +177,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # table is locked") instead of waiting, when a worker thread writes while
         # the test reads.
         DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{REDIS_NAMESPACE}.sqlite3")}
-elif (DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-      and DATABASES["default"]["CONN_MAX_AGE"] == 0 and env.int("DB_POOL_MAX_SIZE", default=20)):
+elif (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    and DATABASES["default"]["CONN_MAX_AGE"] == 0
+    and env.int("DB_POOL_MAX_SIZE", default=20)
+):
     # Under ASGI every concurrent sync request runs in a thread of its own, with a
     # connection of its own: 100 parallel API calls exceeded PostgreSQL's default
     # max_connections (100) and failed. A pool per process bounds that; requests
     # wait (up to DB_POOL_TIMEOUT_S) for a free connection instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1, "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+        "min_size": 1,
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
         "timeout": env.float("DB_POOL_TIMEOUT_S", default=30.0),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -226,11 +231,16 @@ else:
 # default, an in-memory layer that any thread may send to (mcp_tools/events/memory_layer.py).
 CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if PRODUCTION:
-    CHANNEL_LAYERS = {"default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}], "prefix": f"{REDIS_NAMESPACE}:asgi",
-                   "serializer_format": "json"},
-    }}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 10}],
+                "prefix": f"{REDIS_NAMESPACE}:asgi",
+                "serializer_format": "json",
+            },
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "mcp_tools.events.memory_layer.MemoryChannelLayer"}}
 
@@ -252,7 +262,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Above the longest tool time limit, or a long task would be delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=2 * 60 * 60)}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=2 * 60 * 60)
+}
 if CELERY_BROKER_URL.startswith("memory://"):
     # The in-memory broker has no blocking read: the worker sleeps this long whenever its queue
     # is empty (kombu's default, 1 s, was most of an embedded execute's wait before "running").
@@ -399,8 +411,10 @@ LOGGING = {
 # prometheus-client from the environment itself), so one scrape shows daphne and the workers.
 METRICS_BEARER_TOKEN: str = env.str("METRICS_BEARER_TOKEN", default="")
 if METRICS_BEARER_TOKEN and len(METRICS_BEARER_TOKEN) < 32:
-    raise ImproperlyConfigured("METRICS_BEARER_TOKEN is shorter than 32 characters; generate one with "
-                               "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`.")
+    raise ImproperlyConfigured(
+        "METRICS_BEARER_TOKEN is shorter than 32 characters; generate one with "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+    )
 
 # --- MCP endpoint (mcp_tools/mcp, docs/mcp.md).
 # Tasks extension: how often a client is asked to poll tasks/get.

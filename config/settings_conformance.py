@@ -18,6 +18,7 @@ On top of ``config.settings`` (embedded default underneath), this module
 * lifts the per-user limits a suite run would hit (every call comes from that
   one user, dozens a minute).
 """
+
 from __future__ import annotations
 
 from .settings import *  # noqa: F403

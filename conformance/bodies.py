@@ -9,6 +9,7 @@ a ``SyncToolContext``. Their schemas and task support are in
 The names and the answers are the suite's (``@modelcontextprotocol/conformance``,
 ``examples/servers/typescript/everything-server.ts`` upstream).
 """
+
 from __future__ import annotations
 
 import json
@@ -57,22 +58,39 @@ def image_content(parameters: dict, ctx: ToolContext) -> dict:
 
 
 def audio_content(parameters: dict, ctx: ToolContext) -> dict:
-    return {**_say(ctx, "A short WAV recording."), "audio": {"type": "audio", "data": WAV_EMPTY,
-                                                             "mimeType": "audio/wav"}}
+    return {
+        **_say(ctx, "A short WAV recording."),
+        "audio": {"type": "audio", "data": WAV_EMPTY, "mimeType": "audio/wav"},
+    }
 
 
 def embedded_resource(parameters: dict, ctx: ToolContext) -> dict:
-    return {**_say(ctx, "An embedded resource."),
-            "resource": {"type": "resource", "resource": {"uri": "test://embedded-resource", "mimeType": "text/plain",
-                                                          "text": "This is an embedded resource content."}}}
+    return {
+        **_say(ctx, "An embedded resource."),
+        "resource": {
+            "type": "resource",
+            "resource": {
+                "uri": "test://embedded-resource",
+                "mimeType": "text/plain",
+                "text": "This is an embedded resource content.",
+            },
+        },
+    }
 
 
 def multiple_content_types(parameters: dict, ctx: ToolContext) -> dict:
-    return {**_say(ctx, "Multiple content types test:"),
-            "image": {"type": "image", "data": PNG_1PX, "mimeType": "image/png"},
-            "resource": {"type": "resource", "resource": {"uri": "test://mixed-content-resource",
-                                                          "mimeType": "application/json",
-                                                          "text": json.dumps({"test": "data", "value": 123})}}}
+    return {
+        **_say(ctx, "Multiple content types test:"),
+        "image": {"type": "image", "data": PNG_1PX, "mimeType": "image/png"},
+        "resource": {
+            "type": "resource",
+            "resource": {
+                "uri": "test://mixed-content-resource",
+                "mimeType": "application/json",
+                "text": json.dumps({"test": "data", "value": 123}),
+            },
+        },
+    }
 
 
 def with_progress(parameters: dict, ctx: ToolContext) -> dict:
@@ -117,16 +135,22 @@ def _confirmed(answer: dict[str, Any]) -> bool:
 
 
 def _elicit(message: str, properties: dict[str, Any]) -> dict[str, Any]:
-    return {"method": "elicitation/create", "params": {
-        "mode": "form", "message": message,
-        "requestedSchema": {"type": "object", "properties": properties, "required": list(properties)}}}
+    return {
+        "method": "elicitation/create",
+        "params": {
+            "mode": "form",
+            "message": message,
+            "requestedSchema": {"type": "object", "properties": properties, "required": list(properties)},
+        },
+    }
 
 
 def confirm_delete(parameters: dict, ctx: ToolContext) -> dict:
     filename = parameters["filename"]
     try:
-        answers = inputs.ask(ctx.execution_id, {"confirm": _elicit(f"Delete {filename}?",
-                                                                   {"confirm": {"type": "boolean"}})})
+        answers = inputs.ask(
+            ctx.execution_id, {"confirm": _elicit(f"Delete {filename}?", {"confirm": {"type": "boolean"}})}
+        )
     except inputs.InputNotAnswered:
         raise ExecutionStopped() from None
     verdict = "Deleted" if _confirmed(answers["confirm"]) else "Kept"
@@ -135,10 +159,13 @@ def confirm_delete(parameters: dict, ctx: ToolContext) -> dict:
 
 def multi_input(parameters: dict, ctx: ToolContext) -> dict:
     try:
-        answers = inputs.ask(ctx.execution_id, {
-            "name": _elicit("Your name?", {"name": {"type": "string"}}),
-            "confirm": _elicit("Go ahead?", {"confirm": {"type": "boolean"}}),
-        })
+        answers = inputs.ask(
+            ctx.execution_id,
+            {
+                "name": _elicit("Your name?", {"name": {"type": "string"}}),
+                "confirm": _elicit("Go ahead?", {"confirm": {"type": "boolean"}}),
+            },
+        )
     except inputs.InputNotAnswered:
         raise ExecutionStopped() from None
     names = [str((answer.get("content") or {}).get("name", "")) for answer in answers.values()]

@@ -4,6 +4,7 @@ Each prelude either asks (``InputRequired``) or hands the engine the
 parameters to run with: the fixture's answer as ``message``, which the
 ``echo`` body streams back (tools.py). The words are the suite's.
 """
+
 from __future__ import annotations
 
 import json
@@ -102,10 +103,14 @@ def ask_three(call: Round):
     if _state(call).get("kind") == "multiple-inputs" and name and greeting and found:
         text = _content(greeting, "text")
         count = len(found["roots"]) if isinstance(found.get("roots"), list) else 0
-        return {"message": f"Name: {_content(name, 'name')}; Greeting: {text if isinstance(text, str) else 'Hello there!'};"
-                           f" Roots: {count}"}
-    return InputRequired({"user_name": NAME, "greeting": sampling("Generate a greeting", max_tokens=50),
-                          "client_roots": roots()}, state=_new_state(kind="multiple-inputs"))
+        return {
+            "message": f"Name: {_content(name, 'name')}; Greeting: {text if isinstance(text, str) else 'Hello there!'};"
+            f" Roots: {count}"
+        }
+    return InputRequired(
+        {"user_name": NAME, "greeting": sampling("Generate a greeting", max_tokens=50), "client_roots": roots()},
+        state=_new_state(kind="multiple-inputs"),
+    )
 
 
 STEP1 = elicitation("Step 1: What is your name?", {"name": {"type": "string"}})
@@ -140,6 +145,9 @@ def ask_what_the_client_can(call: Round):
 @prelude("test_missing_capability")
 def needs_sampling(call: Round):
     if not call.can("sampling"):
-        raise MCPError(code=types.MISSING_REQUIRED_CLIENT_CAPABILITY, message="Missing required client capability",
-                       data={"requiredCapabilities": {"sampling": {}}})
+        raise MCPError(
+            code=types.MISSING_REQUIRED_CLIENT_CAPABILITY,
+            message="Missing required client capability",
+            data={"requiredCapabilities": {"sampling": {}}},
+        )
     return {"message": "Success"}

@@ -5,6 +5,7 @@ so this module hands them to ``build_server`` through
 ``settings.MCP_SERVER_CONTRIBUTIONS`` (mcp_tools/mcp/server.py). Texts and
 URIs are the suite's.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,19 +28,28 @@ READ_HINT = CacheHint(ttl_ms=300_000, scope="private")
 RESOURCE_NOT_FOUND = -32002
 
 PROMPTS = [
-    types.Prompt(name="test_simple_prompt", title="Simple Test Prompt", description="A simple prompt without arguments"),
-    types.Prompt(name="test_prompt_with_arguments", title="Prompt With Arguments",
-                 description="A prompt with required arguments",
-                 arguments=[types.PromptArgument(name="arg1", description="First test argument", required=True),
-                            types.PromptArgument(name="arg2", description="Second test argument", required=True)]),
-    types.Prompt(name="test_prompt_with_embedded_resource", title="Prompt With Embedded Resource",
-                 description="A prompt that includes an embedded resource",
-                 arguments=[types.PromptArgument(name="resourceUri", description="URI of the resource to embed",
-                                                 required=True)]),
-    types.Prompt(name="test_prompt_with_image", title="Prompt With Image",
-                 description="A prompt that includes image content"),
-    types.Prompt(name="test_input_required_result_prompt",
-                 description="MRTR: prompt that requires elicitation input"),
+    types.Prompt(
+        name="test_simple_prompt", title="Simple Test Prompt", description="A simple prompt without arguments"
+    ),
+    types.Prompt(
+        name="test_prompt_with_arguments",
+        title="Prompt With Arguments",
+        description="A prompt with required arguments",
+        arguments=[
+            types.PromptArgument(name="arg1", description="First test argument", required=True),
+            types.PromptArgument(name="arg2", description="Second test argument", required=True),
+        ],
+    ),
+    types.Prompt(
+        name="test_prompt_with_embedded_resource",
+        title="Prompt With Embedded Resource",
+        description="A prompt that includes an embedded resource",
+        arguments=[types.PromptArgument(name="resourceUri", description="URI of the resource to embed", required=True)],
+    ),
+    types.Prompt(
+        name="test_prompt_with_image", title="Prompt With Image", description="A prompt that includes image content"
+    ),
+    types.Prompt(name="test_input_required_result_prompt", description="MRTR: prompt that requires elicitation input"),
 ]
 
 
@@ -57,34 +67,65 @@ def prompt_messages(name: str, arguments: dict[str, str], responses: dict[str, A
     if name == "test_prompt_with_arguments":
         return [_user(_text(f"Prompt with arguments: arg1='{arguments.get('arg1')}', arg2='{arguments.get('arg2')}'"))]
     if name == "test_prompt_with_embedded_resource":
-        return [_user({"type": "resource", "resource": {"uri": arguments.get("resourceUri", "test://embedded"),
-                                                         "mimeType": "text/plain",
-                                                         "text": "Embedded resource content for testing."}}),
-                _user(_text("Please process the embedded resource above."))]
+        return [
+            _user(
+                {
+                    "type": "resource",
+                    "resource": {
+                        "uri": arguments.get("resourceUri", "test://embedded"),
+                        "mimeType": "text/plain",
+                        "text": "Embedded resource content for testing.",
+                    },
+                }
+            ),
+            _user(_text("Please process the embedded resource above.")),
+        ]
     if name == "test_prompt_with_image":
-        return [_user({"type": "image", "data": PNG_1PX, "mimeType": "image/png"}),
-                _user(_text("Please analyze the image above."))]
+        return [
+            _user({"type": "image", "data": PNG_1PX, "mimeType": "image/png"}),
+            _user(_text("Please analyze the image above.")),
+        ]
     if name == "test_input_required_result_prompt":
         answer = responses.get("user_context")
         context = (answer.get("content") or {}).get("context") if isinstance(answer, dict) else None
         if context is None:
-            return InputRequired({"user_context": elicitation("What context should the prompt use?",
-                                                               {"context": {"type": "string"}})})
+            return InputRequired(
+                {"user_context": elicitation("What context should the prompt use?", {"context": {"type": "string"}})}
+            )
         return [_user(_text(f"Prompt with context: {context}"))]
     raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown prompt: {name}")
 
 
 RESOURCES = [
-    types.Resource(uri="test://static-text", name="static-text", title="Static Text Resource",
-                   description="A static text resource for testing", mime_type="text/plain"),
-    types.Resource(uri="test://static-binary", name="static-binary", title="Static Binary Resource",
-                   description="A static binary resource (image) for testing", mime_type="image/png"),
-    types.Resource(uri="test://watched-resource", name="watched-resource", title="Watched Resource",
-                   description="A resource that changes", mime_type="text/plain"),
+    types.Resource(
+        uri="test://static-text",
+        name="static-text",
+        title="Static Text Resource",
+        description="A static text resource for testing",
+        mime_type="text/plain",
+    ),
+    types.Resource(
+        uri="test://static-binary",
+        name="static-binary",
+        title="Static Binary Resource",
+        description="A static binary resource (image) for testing",
+        mime_type="image/png",
+    ),
+    types.Resource(
+        uri="test://watched-resource",
+        name="watched-resource",
+        title="Watched Resource",
+        description="A resource that changes",
+        mime_type="text/plain",
+    ),
 ]
-TEMPLATE = types.ResourceTemplate(uri_template="test://template/{id}/data", name="template", title="Resource Template",
-                                  description="A resource template with parameter substitution",
-                                  mime_type="application/json")
+TEMPLATE = types.ResourceTemplate(
+    uri_template="test://template/{id}/data",
+    name="template",
+    title="Resource Template",
+    description="A resource template with parameter substitution",
+    mime_type="application/json",
+)
 
 
 def resource_contents(uri: str) -> list[dict[str, Any]]:
@@ -96,8 +137,13 @@ def resource_contents(uri: str) -> list[dict[str, Any]]:
         return [{"uri": uri, "mimeType": "text/plain", "text": "Watched resource content"}]
     if match := re.fullmatch(r"test://template/([^/]+)/data", uri):
         ident = match[1]
-        return [{"uri": uri, "mimeType": "application/json",
-                 "text": json.dumps({"id": ident, "templateTest": True, "data": f"Data for ID: {ident}"})}]
+        return [
+            {
+                "uri": uri,
+                "mimeType": "application/json",
+                "text": json.dumps({"id": ident, "templateTest": True, "data": f"Data for ID: {ident}"}),
+            }
+        ]
     raise MCPError(code=RESOURCE_NOT_FOUND, message="Resource not found", data={"uri": uri})
 
 
@@ -136,5 +182,11 @@ def contribute(server: Server) -> None:
         ("completion/complete", types.CompleteRequestParams, complete),
     ]:
         server.add_request_handler(method, params_type, handler)
-    server.cache_hints.update({"prompts/list": LIST_HINT, "resources/list": LIST_HINT,
-                               "resources/templates/list": LIST_HINT, "resources/read": READ_HINT})
+    server.cache_hints.update(
+        {
+            "prompts/list": LIST_HINT,
+            "resources/list": LIST_HINT,
+            "resources/templates/list": LIST_HINT,
+            "resources/read": READ_HINT,
+        }
+    )

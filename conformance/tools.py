@@ -1,4 +1,5 @@
 """The fixture tools, registered with the project's tool API (found like any app's ``tools.py``)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -19,6 +20,13 @@ def _adapter(run: Callable[[dict, SyncToolContext], dict]) -> Callable[..., dict
 
 
 for fixture in FIXTURES:
-    tool(_adapter(fixture.run), name=fixture.name, description=fixture.description, output_field="text",
-         timeout=fixture.timeout, mcp_tasks=fixture.tasks, parameters_schema=fixture.parameters,
-         output_schema=fixture.output)
+    tool(
+        _adapter(fixture.run),
+        name=fixture.name,
+        description=fixture.description,
+        output_field="text",
+        timeout=fixture.timeout,
+        mcp_tasks=fixture.tasks,
+        parameters_schema=fixture.parameters,
+        output_schema=fixture.output,
+    )

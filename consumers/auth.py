@@ -15,6 +15,7 @@ is not the page's own origin — scheme, host and port — nor one of
 same host counts as foreign). One without ``Origin`` (scripts, servers) is
 let through.
 """
+
 from __future__ import annotations
 
 from urllib.parse import parse_qs
@@ -55,8 +56,11 @@ class TokenAuthMiddleware(BaseMiddleware):
         if header is not None:
             scheme, _, key = header.partition(" ")
             valid = scheme.lower() == "token" and key.strip()
-            scope = {**scope, "user": await user_for_token(key.strip()) if valid else AnonymousUser(),
-                     "auth_method": "header"}
+            scope = {
+                **scope,
+                "user": await user_for_token(key.strip()) if valid else AnonymousUser(),
+                "auth_method": "header",
+            }
         elif "token" in query:
             scope = {**scope, "user": await user_for_token(query["token"][0]), "auth_method": "query"}
         else:

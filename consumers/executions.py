@@ -12,6 +12,7 @@ the user's connection slot and leaves every group: ``disconnect`` alone is
 not enough, because daphne skips it when an application closes with a code
 it refuses.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -138,8 +139,9 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
                 await subscriptions.poll()
             except Exception:
                 logger.warning("Event store unreachable; closing the connection", exc_info=True)
-                await self.send_error(ServiceError("The event service is unavailable; reconnect and resubscribe "
-                                                   "with after_seq."), None)
+                await self.send_error(
+                    ServiceError("The event service is unavailable; reconnect and resubscribe with after_seq."), None
+                )
                 await self.close(code=CLOSE_SERVICE_UNAVAILABLE)
                 return
 
@@ -163,12 +165,15 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
             await self.send_error(exc, request_id)
         except BACKING_SERVICE_ERRORS:
             logger.warning("A backing service is unavailable", exc_info=True)
-            await self.send_error(ServiceError("The database or Redis is unavailable right now; nothing was done. "
-                                               "Retry shortly."), request_id)
+            await self.send_error(
+                ServiceError("The database or Redis is unavailable right now; nothing was done. Retry shortly."),
+                request_id,
+            )
         except Exception:
             logger.exception("Unexpected error handling a client message")
-            await self.send_error(ServiceError("Something went wrong on our side; the message was not handled."),
-                                  request_id)
+            await self.send_error(
+                ServiceError("Something went wrong on our side; the message was not handled."), request_id
+            )
 
     def _check_size(self, size: int) -> None:
         limit = settings.MCP_CONFIG["WS_MAX_MESSAGE_BYTES"]
@@ -180,18 +185,29 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
     async def handle_execute(self, message: dict, request_id: str | None) -> None:
         tool = field_str(message, "tool")
         parameters = field_object(message, "parameters", {})
-        start = services.execution_start if field_bool(message, "use_cache", True) else services.execution_start_uncached
+        start = (
+            services.execution_start if field_bool(message, "use_cache", True) else services.execution_start_uncached
+        )
         # Not thread-sensitive: executes from many connections run side by side (each
         # with its own pooled connection) instead of queueing behind channels' one sync thread.
         refused: QueueUnavailable | None = None
         try:
             execution = await database_sync_to_async(start, thread_sensitive=False)(
-                user=self.user, tool_name=tool, parameters=parameters,
-                idempotency_key=field_optional_str(message, "idempotency_key"))
+                user=self.user,
+                tool_name=tool,
+                parameters=parameters,
+                idempotency_key=field_optional_str(message, "idempotency_key"),
+            )
         except QueueUnavailable as exc:  # recorded, then failed: the client sees it like any other execution
             execution, refused = exc.execution, exc
-        accepted: dict[str, Any] = {"type": "execution.accepted", "execution_id": str(execution.pk), "seq": 0,
-                                    "request_id": request_id, "tool": tool, "status": "pending"}
+        accepted: dict[str, Any] = {
+            "type": "execution.accepted",
+            "execution_id": str(execution.pk),
+            "seq": 0,
+            "request_id": request_id,
+            "tool": tool,
+            "status": "pending",
+        }
         if execution.reattached:  # an earlier request's execution (same idempotency key)
             accepted.update(status=execution.status, reattached=True)
         await self.send_json(accepted)
@@ -204,28 +220,39 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         after_seq = field_seq(message, "after_seq")
         epoch = field_optional_str(message, "epoch")
         execution = await database_sync_to_async(selectors.execution_get_visible)(
-            user=self.user, execution_id=execution_id)
+            user=self.user, execution_id=execution_id
+        )
 
         async def announce(snapshot: Snapshot) -> None:
-            await self.send_json({"type": "subscribed", "execution_id": str(execution.pk),
-                                  "last_seq": snapshot.last_seq, "epoch": snapshot.epoch, "request_id": request_id})
+            await self.send_json(
+                {
+                    "type": "subscribed",
+                    "execution_id": str(execution.pk),
+                    "last_seq": snapshot.last_seq,
+                    "epoch": snapshot.epoch,
+                    "request_id": request_id,
+                }
+            )
 
         await self.follow(str(execution.pk), after_seq=after_seq, epoch=epoch, announce=announce)
 
     async def handle_unsubscribe(self, message: dict, request_id: str | None) -> None:
         execution = await database_sync_to_async(selectors.execution_get_visible)(
-            user=self.user, execution_id=field_str(message, "execution_id"))
+            user=self.user, execution_id=field_str(message, "execution_id")
+        )
         if self.subscriptions is not None:
             await self.subscriptions.unsubscribe(str(execution.pk))
         await self.send_json({"type": "unsubscribed", "execution_id": str(execution.pk), "request_id": request_id})
 
     async def handle_cancel(self, message: dict, request_id: str | None) -> None:
-        await database_sync_to_async(services.execution_cancel)(user=self.user,
-                                                                execution_id=field_str(message, "execution_id"))
+        await database_sync_to_async(services.execution_cancel)(
+            user=self.user, execution_id=field_str(message, "execution_id")
+        )
 
     async def handle_list_tools(self, message: dict, request_id: str | None) -> None:
         tools = await database_sync_to_async(
-            lambda: [selectors.tool_describe(t) for t in selectors.tools_visible_to(self.user)])()
+            lambda: [selectors.tool_describe(t) for t in selectors.tools_visible_to(self.user)]
+        )()
         await self.send_json({"type": "tools", "tools": tools, "request_id": request_id})
 
     async def handle_ping(self, message: dict, request_id: str | None) -> None:

@@ -7,6 +7,7 @@ executions the monitor ``subscribe``s to. An event is never delivered twice:
 a subscription skips what the feed already sent (``Cursor.skip``), and the
 feed skips what a subscription delivers.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -31,7 +32,7 @@ class MonitorConsumer(ExecutionConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.fed: OrderedDict[str, set[int]] = OrderedDict()  # execution -> seqs the feed sent
-        self.who: dict[str, dict[str, str]] = {}               # execution -> {"tool", "user"}
+        self.who: dict[str, dict[str, str]] = {}  # execution -> {"tool", "user"}
         await self.channel_layer.group_add(MONITOR_GROUP, self.channel_name)
         self.in_monitor_group = True
         await self.send_json(await database_sync_to_async(selectors.monitor_snapshot)())

@@ -12,6 +12,7 @@ API and the MCP endpoint run too: syntax (with NaN and Infinity) in
 ``MCP_JSON_MAX_DEPTH`` — all ``invalid_json``, after the ``request_id`` was
 read so the answer can echo it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -61,12 +62,12 @@ def check_envelope(message: Any) -> dict[str, Any]:
     except jsonguard.JsonRefused as exc:
         raise InvalidJson(exc.message) from None
     if not isinstance(message, dict):
-        raise InvalidMessage("A message must be a JSON object with a \"type\".")
+        raise InvalidMessage('A message must be a JSON object with a "type".')
     kind = message.get("type")
     if not isinstance(kind, str):
-        raise InvalidMessage("The message has no \"type\" string.")
+        raise InvalidMessage('The message has no "type" string.')
     if message.get("request_id") is not None and not isinstance(message["request_id"], str):
-        raise InvalidMessage("\"request_id\" must be a string.")
+        raise InvalidMessage('"request_id" must be a string.')
     if kind not in CLIENT_TYPES:
         raise UnknownType(f"Unknown message type {kind!r}; expected one of {', '.join(sorted(CLIENT_TYPES))}.")
     return message
@@ -75,9 +76,9 @@ def check_envelope(message: Any) -> dict[str, Any]:
 def field_str(message: dict, name: str) -> str:
     value = message.get(name, _MISSING)
     if value is _MISSING:
-        raise InvalidMessage(f"\"{name}\" is required.")
+        raise InvalidMessage(f'"{name}" is required.')
     if not isinstance(value, str) or not value:
-        raise InvalidMessage(f"\"{name}\" must be a non-empty string.")
+        raise InvalidMessage(f'"{name}" must be a non-empty string.')
     return value
 
 
@@ -86,26 +87,26 @@ def field_optional_str(message: dict, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value:
-        raise InvalidMessage(f"\"{name}\" must be a non-empty string when given.")
+        raise InvalidMessage(f'"{name}" must be a non-empty string when given.')
     return value
 
 
 def field_object(message: dict, name: str, default: dict) -> dict:
     value = message.get(name, default)
     if not isinstance(value, dict):
-        raise InvalidMessage(f"\"{name}\" must be an object.")
+        raise InvalidMessage(f'"{name}" must be an object.')
     return value
 
 
 def field_bool(message: dict, name: str, default: bool) -> bool:
     value = message.get(name, default)
     if not isinstance(value, bool):
-        raise InvalidMessage(f"\"{name}\" must be true or false.")
+        raise InvalidMessage(f'"{name}" must be true or false.')
     return value
 
 
 def field_seq(message: dict, name: str) -> int:
     value = message.get(name, 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidMessage(f"\"{name}\" must be an integer >= 0.")
+        raise InvalidMessage(f'"{name}" must be an integer >= 0.')
     return value

@@ -1,4 +1,5 @@
 """WebSocket routes. An unknown path is refused at the handshake (HTTP 403)."""
+
 from __future__ import annotations
 
 from channels.generic.websocket import AsyncWebsocketConsumer

@@ -11,6 +11,7 @@
   writes them).
 * The admin index links the live monitor (``admin_monitor.py``).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,9 @@ def pretty_json(value: Any) -> str:
         return "—"
     value = jsonguard.displayable(value)  # rows older versions stored with surrogates or infinities still show
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
-    return format_html('<pre class="mcp-json" style="max-height:32em;overflow:auto;white-space:pre-wrap;'
-                       'margin:0">{}</pre>', text)
+    return format_html(
+        '<pre class="mcp-json" style="max-height:32em;overflow:auto;white-space:pre-wrap;margin:0">{}</pre>', text
+    )
 
 
 @admin.register(Tool)
@@ -77,8 +79,7 @@ class ToolExecutionAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[ToolExecution]:
         """Everyone's executions need ``view_all_executions``; staff without it see their own."""
         executions = super().get_queryset(request)
-        return executions if selectors.may_view_all_executions(request.user) else executions.filter(
-            user=request.user)
+        return executions if selectors.may_view_all_executions(request.user) else executions.filter(user=request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # executions are created by services.execution_start only
@@ -97,8 +98,11 @@ class ToolExecutionAdmin(admin.ModelAdmin):
 
     @admin.display(description="created", ordering="created_at")
     def created(self, obj: ToolExecution) -> str:
-        return format_html('<span title="{}" style="white-space:nowrap">{}</span>', obj.created_at.isoformat(),
-                           timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S"))
+        return format_html(
+            '<span title="{}" style="white-space:nowrap">{}</span>',
+            obj.created_at.isoformat(),
+            timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+        )
 
     def has_change_permission(self, request: HttpRequest, obj: ToolExecution | None = None) -> bool:
         # A record, not a form: the detail page is view-only; the list keeps its actions.
@@ -120,8 +124,11 @@ class ToolExecutionAdmin(admin.ModelAdmin):
     def error_text(self, obj: ToolExecution) -> str:
         if not obj.error:
             return "—"
-        return format_html('<pre style="white-space:pre-wrap;margin:0">{}{}</pre>',
-                           f"[{obj.error_code}] " if obj.error_code else "", jsonguard.displayable_text(obj.error))
+        return format_html(
+            '<pre style="white-space:pre-wrap;margin:0">{}{}</pre>',
+            f"[{obj.error_code}] " if obj.error_code else "",
+            jsonguard.displayable_text(obj.error),
+        )
 
     @admin.display(description="events")
     def events_json(self, obj: ToolExecution) -> str:
@@ -137,8 +144,11 @@ class ToolExecutionAdmin(admin.ModelAdmin):
             ended = services.execution_cancel(user=request.user, execution_id=execution.pk)
             cancelled += ended.status == ToolExecution.Status.CANCELLED
         skipped = queryset.count() - active.count()
-        self.message_user(request, f"Cancelled {cancelled} execution(s)."
-                          + (f" {skipped} had already ended and were left alone." if skipped else ""))
+        self.message_user(
+            request,
+            f"Cancelled {cancelled} execution(s)."
+            + (f" {skipped} had already ended and were left alone." if skipped else ""),
+        )
 
     @admin.action(description="Re-run selected finished executions", permissions=["change"])
     def rerun_executions(self, request: HttpRequest, queryset: QuerySet[ToolExecution]) -> None:
@@ -146,8 +156,9 @@ class ToolExecutionAdmin(admin.ModelAdmin):
         for execution in queryset.filter(status__in=ToolExecution.TERMINAL_STATUSES).select_related("tool"):
             try:
                 # No cache: a re-run is asked for to run the tool again.
-                services.execution_start_uncached(user=request.user, tool_name=execution.tool.name,
-                                                  parameters=execution.parameters)
+                services.execution_start_uncached(
+                    user=request.user, tool_name=execution.tool.name, parameters=execution.parameters
+                )
                 started += 1
             except ServiceError as exc:
                 problems.append(f"{execution.pk}: {exc.message}")
@@ -158,9 +169,19 @@ class ToolExecutionAdmin(admin.ModelAdmin):
 
 @admin.register(ToolUsageStats)
 class ToolUsageStatsAdmin(admin.ModelAdmin):
-    list_display = ["tool", "total_executions", "successful_executions", "failed_executions",
-                    "cancelled_executions", "cached_executions", "success_rate_percent", "average_duration",
-                    "input_tokens", "output_tokens", "last_execution"]
+    list_display = [
+        "tool",
+        "total_executions",
+        "successful_executions",
+        "failed_executions",
+        "cancelled_executions",
+        "cached_executions",
+        "success_rate_percent",
+        "average_duration",
+        "input_tokens",
+        "output_tokens",
+        "last_execution",
+    ]
     list_select_related = ["tool"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

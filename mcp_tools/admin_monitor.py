@@ -18,6 +18,7 @@ carry, so the database computes them. The page asks again when the feed says
 an execution started or ended (at most every few seconds) and every 30 s so
 the window slides; an idle monitor costs one small query set per 30 s.
 """
+
 from __future__ import annotations
 
 from django.contrib import admin
@@ -45,21 +46,29 @@ def charts_view(request: HttpRequest) -> JsonResponse:
     """The charts' data for ``?window=`` (``hour``, the default, or ``day``)."""
     window = request.GET.get("window", "hour")
     if window not in selectors.CHART_WINDOWS:
-        return JsonResponse({"error": {"code": "invalid_request",
-                                       "message": f"window must be one of {', '.join(selectors.CHART_WINDOWS)}."}},
-                            status=400)
+        return JsonResponse(
+            {
+                "error": {
+                    "code": "invalid_request",
+                    "message": f"window must be one of {', '.join(selectors.CHART_WINDOWS)}.",
+                }
+            },
+            status=400,
+        )
     return JsonResponse(selectors.monitor_charts(window=window))
 
 
 def monitor_access(view):
     """The page and its data behind one gate: the admin's (staff only; anyone else is sent to the
     admin login page), then the permission (403). Change it here and both follow."""
+
     def gated(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not selectors.may_monitor(request.user):
             raise PermissionDenied("The live monitor needs the mcp_tools.view_all_executions permission.")
         return view(request, *args, **kwargs)
 
     return admin.site.admin_view(gated)
+
 
 urlpatterns = [
     path("", monitor_access(monitor_view), name="mcp_tools_monitor"),

@@ -1,4 +1,5 @@
 """The app: at start-up, find every app's tools and check the Gantz file."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig
@@ -30,6 +31,12 @@ def check_gantz_file(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     try:
         all_tools()
     except GantzFileError as exc:
-        return [checks.Error(f"{problem.tool or '(file)'}: {problem.field}: {problem.message}",
-                             obj=str(gantz_file()), id="mcp_tools.E001") for problem in exc.problems]
+        return [
+            checks.Error(
+                f"{problem.tool or '(file)'}: {problem.field}: {problem.message}",
+                obj=str(gantz_file()),
+                id="mcp_tools.E001",
+            )
+            for problem in exc.problems
+        ]
     return []

@@ -22,6 +22,7 @@ live here and nowhere else:
 The log is read from Redis (or memory) while the execution lives, and from
 its row once the live log has expired.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -61,15 +62,15 @@ async def read_events(execution_id: str, *, after_seq: int = 0) -> Snapshot:
     events, epoch = await database_sync_to_async(stored_events)(execution_id)
     if not events:
         return snapshot
-    return Snapshot(events=[e for e in events if e["seq"] > after_seq], epoch=epoch, last_seq=len(events),
-                    ended=True)
+    return Snapshot(events=[e for e in events if e["seq"] > after_seq], epoch=epoch, last_seq=len(events), ended=True)
 
 
 class Cursor:
     """One follower's place in one execution's events."""
 
-    def __init__(self, execution_id: str, *, after_seq: int = 0, epoch: str | None = None,
-                 skip: set[int] | None = None) -> None:
+    def __init__(
+        self, execution_id: str, *, after_seq: int = 0, epoch: str | None = None, skip: set[int] | None = None
+    ) -> None:
         self.execution_id = execution_id
         self.delivered = after_seq
         self.epoch = epoch
@@ -145,9 +146,15 @@ class Subscriptions:
         self.cursors: dict[str, Cursor] = {}
         self.lock = asyncio.Lock()
 
-    async def subscribe(self, execution_id: str, *, after_seq: int, epoch: str | None = None,
-                        skip: set[int] | None = None,
-                        announce: Callable[[Snapshot], Awaitable[None]] | None = None) -> None:
+    async def subscribe(
+        self,
+        execution_id: str,
+        *,
+        after_seq: int,
+        epoch: str | None = None,
+        skip: set[int] | None = None,
+        announce: Callable[[Snapshot], Awaitable[None]] | None = None,
+    ) -> None:
         """Follow an execution from ``after_seq``: join, read, (announce,) replay, then live events."""
         async with self.lock:
             if execution_id not in self.cursors:
@@ -156,8 +163,11 @@ class Subscriptions:
             snapshot = await read_events(execution_id, after_seq=after_seq)
             if announce is not None:
                 await announce(snapshot)
-            events = (cursor.from_log(snapshot) if not cursor.needs_reset(snapshot)
-                      else [cursor.reset(snapshot.epoch), *cursor.from_log(await read_events(execution_id))])
+            events = (
+                cursor.from_log(snapshot)
+                if not cursor.needs_reset(snapshot)
+                else [cursor.reset(snapshot.epoch), *cursor.from_log(await read_events(execution_id))]
+            )
             await self._deliver(cursor, events)
 
     async def unsubscribe(self, execution_id: str) -> None:

@@ -8,6 +8,7 @@ are the very same code as in production; only the transports differ.
 
 Started by the ASGI application on its first connection (``ensure_started``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,8 +34,12 @@ def start_worker(*, concurrency: int | None = None) -> None:
     with _lock:
         if _worker is not None and _worker.is_alive():
             return
-        _worker = threading.Thread(target=_run_worker, args=(concurrency or settings.CELERY_WORKER_CONCURRENCY,),
-                                   name="embedded-celery-worker", daemon=True)
+        _worker = threading.Thread(
+            target=_run_worker,
+            args=(concurrency or settings.CELERY_WORKER_CONCURRENCY,),
+            name="embedded-celery-worker",
+            daemon=True,
+        )
         _worker.start()
 
 
@@ -47,8 +52,14 @@ def _run_worker(concurrency: int) -> None:
 
     app.finalize()
     worker = WorkController(
-        app=app, pool=settings.CELERY_WORKER_POOL, concurrency=concurrency, hostname="embedded@localhost",
-        without_heartbeat=True, without_mingle=True, without_gossip=True, loglevel=logging.WARNING,
+        app=app,
+        pool=settings.CELERY_WORKER_POOL,
+        concurrency=concurrency,
+        hostname="embedded@localhost",
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+        loglevel=logging.WARNING,
     )
     logger.info("Embedded Celery worker starting (%d executions at once, in-memory broker)", concurrency)
     worker.start()

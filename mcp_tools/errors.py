@@ -17,6 +17,7 @@ execution's ``error.code``). The WebSocket, REST and MCP layers each translate
         │   └── ExecutionTimeout  timeout
         └── TransientToolError    retried with backoff (llm_unavailable, fetch_timeout, ...)
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -77,9 +78,11 @@ class IdempotencyConflict(ServiceError):
 
 class QueueUnavailable(ServiceError):
     """The execution was recorded, but the task queue refused it: it has failed (``queue_unavailable``)."""
+
     code = "internal_error"
-    default_message = ("The task queue is unavailable: the execution was recorded and has failed "
-                       "(queue_unavailable). Retry shortly.")
+    default_message = (
+        "The task queue is unavailable: the execution was recorded and has failed (queue_unavailable). Retry shortly."
+    )
 
     def __init__(self, execution: Any) -> None:
         super().__init__()
@@ -92,8 +95,14 @@ class ToolError(ServiceError):
     code = "tool_error"
     default_message = "The tool failed."
 
-    def __init__(self, message: str | None = None, *, code: str | None = None,
-                 retry_after: float | None = None, result: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         if code:
             self.code = code

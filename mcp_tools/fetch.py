@@ -37,6 +37,7 @@ addresses; a callable ``(ip) -> bool`` admits exactly the non-public addresses
 it approves. Unspecified, multicast and cloud-metadata addresses are refused
 whatever the policy.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -65,10 +66,12 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # Always refused, even when private addresses are allowed: no legitimate page
 # lives there, and the metadata service hands out cloud credentials.
-METADATA_ADDRESSES = frozenset({
-    ipaddress.ip_address("169.254.169.254"),
-    ipaddress.ip_address("fd00:ec2::254"),
-})
+METADATA_ADDRESSES = frozenset(
+    {
+        ipaddress.ip_address("169.254.169.254"),
+        ipaddress.ip_address("fd00:ec2::254"),
+    }
+)
 NAT64_NETWORK = ipaddress.ip_network("64:ff9b::/96")
 RETRYABLE_CLIENT_STATUSES = frozenset({408, 429})
 # Sent again only to the origin they were written for.
@@ -94,35 +97,50 @@ class FetchedPage:
     truncated: bool
 
 
-def fetch_page(url: str, *, max_bytes: int, timeout_s: float,
-               allow_private: PrivatePolicy = False, max_redirects: int = 5,
-               resolver: Resolver | None = None) -> FetchedPage:
+def fetch_page(
+    url: str,
+    *,
+    max_bytes: int,
+    timeout_s: float,
+    allow_private: PrivatePolicy = False,
+    max_redirects: int = 5,
+    resolver: Resolver | None = None,
+) -> FetchedPage:
     """Fetch ``url`` (GET), following up to ``max_redirects`` checked redirects.
 
     ``timeout_s`` bounds every network operation and the whole fetch."""
     resolve = resolver or _system_resolver
     deadline = time.monotonic() + timeout_s
     current = _parse_url(url)
-    with httpx.Client(trust_env=False, follow_redirects=False,
-                      headers=REQUEST_HEADERS) as client:
+    with httpx.Client(trust_env=False, follow_redirects=False, headers=REQUEST_HEADERS) as client:
         for _hop in range(max_redirects + 1):
             ip = _checked_address(current, resolve, allow_private)
-            with (_transport_errors(current),
-                  _open_pinned(client, current, ip, deadline) as response):
+            with _transport_errors(current), _open_pinned(client, current, ip, deadline) as response:
                 if not response.is_redirect:
                     return _read_page(response, url, current, max_bytes, deadline)
                 current = _redirect_target(response, current)
-    raise PermanentToolError(f"{url} redirected more than {max_redirects} times.",
-                             code="too_many_redirects")
+    raise PermanentToolError(f"{url} redirected more than {max_redirects} times.", code="too_many_redirects")
 
 
-async def fetch_page_async(url: str, *, max_bytes: int, timeout_s: float,
-                           allow_private: PrivatePolicy = False, max_redirects: int = 5,
-                           resolver: Resolver | None = None) -> FetchedPage:
+async def fetch_page_async(
+    url: str,
+    *,
+    max_bytes: int,
+    timeout_s: float,
+    allow_private: PrivatePolicy = False,
+    max_redirects: int = 5,
+    resolver: Resolver | None = None,
+) -> FetchedPage:
     """``fetch_page`` for asyncio: the same checks, errors and result."""
-    async with guarded_request("GET", url, headers=REQUEST_HEADERS, timeout_s=timeout_s,
-                               allow_private=allow_private, max_redirects=max_redirects,
-                               resolver=resolver) as landed:
+    async with guarded_request(
+        "GET",
+        url,
+        headers=REQUEST_HEADERS,
+        timeout_s=timeout_s,
+        allow_private=allow_private,
+        max_redirects=max_redirects,
+        resolver=resolver,
+    ) as landed:
         content_type = _page_type(landed.response, landed.url)
         body = bytearray()
         truncated = False
@@ -131,11 +149,14 @@ async def fetch_page_async(url: str, *, max_bytes: int, timeout_s: float,
             if len(body) > max_bytes:
                 truncated = True
                 break
-        return FetchedPage(url=url, final_url=str(landed.url),
-                           status_code=landed.response.status_code, content_type=content_type,
-                           text=bytes(body[:max_bytes]).decode(_charset(landed.response),
-                                                               errors="replace"),
-                           truncated=truncated)
+        return FetchedPage(
+            url=url,
+            final_url=str(landed.url),
+            status_code=landed.response.status_code,
+            content_type=content_type,
+            text=bytes(body[:max_bytes]).decode(_charset(landed.response), errors="replace"),
+            truncated=truncated,
+        )
 
 
 @dataclass(frozen=True)
@@ -147,11 +168,17 @@ class GuardedResponse:
 
 
 @asynccontextmanager
-async def guarded_request(method: str, url: str, *, timeout_s: float,
-                          headers: Mapping[str, str | bytes] | None = None,
-                          content: bytes | None = None,
-                          allow_private: PrivatePolicy = False, max_redirects: int = 5,
-                          resolver: Resolver | None = None) -> AsyncIterator[GuardedResponse]:
+async def guarded_request(
+    method: str,
+    url: str,
+    *,
+    timeout_s: float,
+    headers: Mapping[str, str | bytes] | None = None,
+    content: bytes | None = None,
+    allow_private: PrivatePolicy = False,
+    max_redirects: int = 5,
+    resolver: Resolver | None = None,
+) -> AsyncIterator[GuardedResponse]:
     """Send ``method url`` through the guard and yield the final, non-redirect response.
 
     Any status is yielded; reading the body is the caller's, within
@@ -162,13 +189,10 @@ async def guarded_request(method: str, url: str, *, timeout_s: float,
     current = _parse_url(url)
     headers = dict(headers or {})
     try:
-        async with (asyncio.timeout(timeout_s),
-                    httpx.AsyncClient(trust_env=False, follow_redirects=False) as client):
+        async with asyncio.timeout(timeout_s), httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
             for _hop in range(max_redirects + 1):
-                ip = _check_addresses(current, await _resolve_async(current, resolver),
-                                      allow_private)
-                request = _pinned_request(client, method, current, ip, headers, content,
-                                          timeout_s)
+                ip = _check_addresses(current, await _resolve_async(current, resolver), allow_private)
+                request = _pinned_request(client, method, current, ip, headers, content, timeout_s)
                 with _transport_errors(current):
                     response = await client.send(request, stream=True)
                     try:
@@ -178,14 +202,11 @@ async def guarded_request(method: str, url: str, *, timeout_s: float,
                     finally:
                         await response.aclose()
                 target = _redirect_target(response, current)
-                method, content, headers = _next_hop(response.status_code, method, content,
-                                                     headers, current, target)
+                method, content, headers = _next_hop(response.status_code, method, content, headers, current, target)
                 current = target
     except TimeoutError as exc:
-        raise TransientToolError(f"Fetching {current.host} timed out.",
-                                 code="fetch_timeout") from exc
-    raise PermanentToolError(f"{url} redirected more than {max_redirects} times.",
-                             code="too_many_redirects")
+        raise TransientToolError(f"Fetching {current.host} timed out.", code="fetch_timeout") from exc
+    raise PermanentToolError(f"{url} redirected more than {max_redirects} times.", code="too_many_redirects")
 
 
 def extract_main_text(page: FetchedPage) -> str:
@@ -196,12 +217,12 @@ def extract_main_text(page: FetchedPage) -> str:
         text = page.text
     text = _normalise_whitespace(text)
     if not text:
-        raise PermanentToolError(f"No readable text found at {page.final_url}.",
-                                 code="no_content")
+        raise PermanentToolError(f"No readable text found at {page.final_url}.", code="no_content")
     return text
 
 
 # --- URL and address checks -------------------------------------------------
+
 
 def _parse_url(raw: str) -> httpx.URL:
     try:
@@ -211,28 +232,26 @@ def _parse_url(raw: str) -> httpx.URL:
         raise PermanentToolError(f"Not a valid URL: {raw!r}.", code="invalid_url") from exc
     if url.scheme not in ALLOWED_SCHEMES:
         raise PermanentToolError(
-            f"Only http and https URLs can be fetched, not {url.scheme or 'none'!r}.",
-            code="invalid_url")
+            f"Only http and https URLs can be fetched, not {url.scheme or 'none'!r}.", code="invalid_url"
+        )
     if not url.host or (port is not None and not 0 < port < 65536):
         raise PermanentToolError(f"Not a valid URL: {raw!r}.", code="invalid_url")
     return url.copy_with(fragment=None)
 
 
-def _checked_address(url: httpx.URL, resolve: Resolver,
-                     allow_private: PrivatePolicy) -> IPAddress:
+def _checked_address(url: httpx.URL, resolve: Resolver, allow_private: PrivatePolicy) -> IPAddress:
     """Resolve ``url``'s host once and return the address to connect to."""
     return _check_addresses(url, _resolve(url, resolve), allow_private)
 
 
-def _check_addresses(url: httpx.URL, addresses: list[IPAddress],
-                     allow_private: PrivatePolicy) -> IPAddress:
+def _check_addresses(url: httpx.URL, addresses: list[IPAddress], allow_private: PrivatePolicy) -> IPAddress:
     """The address to connect to, if every address the host resolved to is allowed."""
     for ip in addresses:
         if not is_address_allowed(ip, allow_private):
             logger.warning("Blocked fetch of %s: it resolves to %s", url.host, ip)
             raise PermanentToolError(
-                f"Refusing to fetch {url.host}: it is not a public address.",
-                code="blocked_address")
+                f"Refusing to fetch {url.host}: it is not a public address.", code="blocked_address"
+            )
     return addresses[0]
 
 
@@ -252,8 +271,7 @@ async def _resolve_async(url: httpx.URL, resolve: Resolver | None) -> list[IPAdd
     if resolve is not None:
         return _resolve(url, resolve)
     with _resolution_errors(url):
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            url.host, _port(url), type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(url.host, _port(url), type=socket.SOCK_STREAM)
     return _addresses(url, list(dict.fromkeys(str(info[4][0]) for info in infos)))
 
 
@@ -280,10 +298,8 @@ def _resolution_errors(url: httpx.URL) -> Iterator[None]:
         yield
     except socket.gaierror as exc:
         if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)):
-            raise PermanentToolError(f"Could not resolve host {url.host}.",
-                                     code="fetch_failed") from exc
-        raise TransientToolError(f"Could not resolve host {url.host} right now.",
-                                 code="fetch_unavailable") from exc
+            raise PermanentToolError(f"Could not resolve host {url.host}.", code="fetch_failed") from exc
+        raise TransientToolError(f"Could not resolve host {url.host} right now.", code="fetch_unavailable") from exc
 
 
 def _system_resolver(host: str, port: int) -> list[str]:
@@ -319,9 +335,9 @@ def _unwrap_ipv4(ip: IPAddress) -> IPAddress:
 
 # --- HTTP ---------------------------------------------------------------------
 
+
 @contextmanager
-def _open_pinned(client: httpx.Client, url: httpx.URL, ip: IPAddress,
-                 deadline: float) -> Iterator[httpx.Response]:
+def _open_pinned(client: httpx.Client, url: httpx.URL, ip: IPAddress, deadline: float) -> Iterator[httpx.Response]:
     """Stream a GET of ``url`` from ``ip``; httpx never sees the name to resolve."""
     request = _pinned_request(client, "GET", url, ip, {}, None, _remaining(deadline))
     response = client.send(request, stream=True)
@@ -331,31 +347,49 @@ def _open_pinned(client: httpx.Client, url: httpx.URL, ip: IPAddress,
         response.close()
 
 
-def _pinned_request(client: httpx.Client | httpx.AsyncClient, method: str, url: httpx.URL,
-                    ip: IPAddress, headers: Mapping[str, str | bytes], content: bytes | None,
-                    timeout_s: float) -> httpx.Request:
+def _pinned_request(
+    client: httpx.Client | httpx.AsyncClient,
+    method: str,
+    url: httpx.URL,
+    ip: IPAddress,
+    headers: Mapping[str, str | bytes],
+    content: bytes | None,
+    timeout_s: float,
+) -> httpx.Request:
     """A request for ``url`` addressed to ``ip``: ``Host`` and TLS SNI keep the name."""
     extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
     # Encoded as httpx would encode them (ASCII), so str and bytes values mix.
-    raw_headers = [(name.encode("ascii"), value if isinstance(value, bytes) else value.encode("ascii"))
-                   for name, value in headers.items() if name.lower() != "host"]
+    raw_headers = [
+        (name.encode("ascii"), value if isinstance(value, bytes) else value.encode("ascii"))
+        for name, value in headers.items()
+        if name.lower() != "host"
+    ]
     return client.build_request(
-        method, url.copy_with(host=str(ip)),
-        headers=[*raw_headers, (b"Host", url.netloc)], content=content,
-        timeout=httpx.Timeout(timeout_s), extensions=extensions)
+        method,
+        url.copy_with(host=str(ip)),
+        headers=[*raw_headers, (b"Host", url.netloc)],
+        content=content,
+        timeout=httpx.Timeout(timeout_s),
+        extensions=extensions,
+    )
 
 
-def _next_hop(status: int, method: str, content: bytes | None, headers: dict[str, str | bytes],
-              origin: httpx.URL,
-              target: httpx.URL) -> tuple[str, bytes | None, dict[str, str | bytes]]:
+def _next_hop(
+    status: int,
+    method: str,
+    content: bytes | None,
+    headers: dict[str, str | bytes],
+    origin: httpx.URL,
+    target: httpx.URL,
+) -> tuple[str, bytes | None, dict[str, str | bytes]]:
     """Method, body and headers for following a redirect, as Go's HTTP client does."""
     if status in (301, 302, 303) and method not in ("GET", "HEAD"):
         method, content = "GET", None
-        headers = {name: value for name, value in headers.items()
-                   if name.lower() not in ("content-type", "content-length")}
+        headers = {
+            name: value for name, value in headers.items() if name.lower() not in ("content-type", "content-length")
+        }
     if (origin.scheme, origin.host, _port(origin)) != (target.scheme, target.host, _port(target)):
-        headers = {name: value for name, value in headers.items()
-                   if name.lower() not in CREDENTIAL_HEADERS}
+        headers = {name: value for name, value in headers.items() if name.lower() not in CREDENTIAL_HEADERS}
     return method, content, headers
 
 
@@ -365,20 +399,24 @@ def _redirect_target(response: httpx.Response, url: httpx.URL) -> httpx.URL:
     try:
         target = str(url.join(location))
     except httpx.InvalidURL as exc:
-        raise PermanentToolError(f"{url} redirected to an invalid URL.",
-                                 code="invalid_url") from exc
+        raise PermanentToolError(f"{url} redirected to an invalid URL.", code="invalid_url") from exc
     logger.debug("HTTP %s redirect %s -> %s", response.status_code, url, target)
     return _parse_url(target)
 
 
-def _read_page(response: httpx.Response, requested: str, final: httpx.URL,
-               max_bytes: int, deadline: float) -> FetchedPage:
+def _read_page(
+    response: httpx.Response, requested: str, final: httpx.URL, max_bytes: int, deadline: float
+) -> FetchedPage:
     content_type = _page_type(response, final)
     body, truncated = _read_capped(response, max_bytes, deadline)
-    return FetchedPage(url=requested, final_url=str(final),
-                       status_code=response.status_code, content_type=content_type,
-                       text=body.decode(_charset(response), errors="replace"),
-                       truncated=truncated)
+    return FetchedPage(
+        url=requested,
+        final_url=str(final),
+        status_code=response.status_code,
+        content_type=content_type,
+        text=body.decode(_charset(response), errors="replace"),
+        truncated=truncated,
+    )
 
 
 def _page_type(response: httpx.Response, final: httpx.URL) -> str:
@@ -387,8 +425,8 @@ def _page_type(response: httpx.Response, final: httpx.URL) -> str:
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if not (content_type.startswith("text/") or content_type in HTML_TYPES):
         raise PermanentToolError(
-            f"{final} is {content_type or 'of unknown type'}, not a text page.",
-            code="unsupported_content")
+            f"{final} is {content_type or 'of unknown type'}, not a text page.", code="unsupported_content"
+        )
     return content_type
 
 
@@ -398,13 +436,11 @@ def _raise_for_status(response: httpx.Response, url: httpx.URL) -> None:
         return
     message = f"Fetching {url} failed with HTTP {status}."
     if status >= 500 or status in RETRYABLE_CLIENT_STATUSES:
-        raise TransientToolError(message, code="fetch_unavailable",
-                                 retry_after=_retry_after(response))
+        raise TransientToolError(message, code="fetch_unavailable", retry_after=_retry_after(response))
     raise PermanentToolError(message, code="fetch_failed")
 
 
-def _read_capped(response: httpx.Response, max_bytes: int,
-                 deadline: float) -> tuple[bytes, bool]:
+def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> tuple[bytes, bool]:
     body = bytearray()
     for chunk in response.iter_bytes():
         body += chunk
@@ -443,21 +479,18 @@ def _transport_errors(url: httpx.URL) -> Iterator[None]:
     try:
         yield
     except httpx.TimeoutException as exc:
-        raise TransientToolError(f"Fetching {url.host} timed out.",
-                                 code="fetch_timeout") from exc
+        raise TransientToolError(f"Fetching {url.host} timed out.", code="fetch_timeout") from exc
     except httpx.TransportError as exc:
-        raise TransientToolError(f"Could not connect to {url.host}.",
-                                 code="fetch_unavailable") from exc
+        raise TransientToolError(f"Could not connect to {url.host}.", code="fetch_unavailable") from exc
     except httpx.DecodingError as exc:  # e.g. "Content-Encoding: gzip" on a body that is not
-        raise PermanentToolError(f"{url.host} sent a body that cannot be decoded.",
-                                 code="fetch_failed") from exc
+        raise PermanentToolError(f"{url.host} sent a body that cannot be decoded.", code="fetch_failed") from exc
 
 
 # --- Text extraction ------------------------------------------------------------
 
+
 def _html_main_text(html: str, url: str) -> str:
-    text = trafilatura.extract(html, url=url, include_comments=False,
-                               include_tables=True, favor_recall=True)
+    text = trafilatura.extract(html, url=url, include_comments=False, include_tables=True, favor_recall=True)
     if text:
         return text
     logger.debug("No main text found in %s; falling back to the page's text", url)

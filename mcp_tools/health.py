@@ -8,6 +8,7 @@ in the embedded default) answers a ping. No authentication, so nothing in
 the answer is secret: it says what was checked and whether it answered,
 never where a service lives or why it failed (the server's log says why).
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,6 +50,10 @@ def health(request: HttpRequest) -> JsonResponse:
     """Called by load balancers and monitors; 200 when every check answers, else 503."""
     checks = {"database": database_answers(), "event_store": event_store_answers()}
     healthy = all(checks.values())
-    return JsonResponse({"status": OK if healthy else UNAVAILABLE,
-                         "checks": {name: OK if answered else UNAVAILABLE for name, answered in checks.items()}},
-                        status=200 if healthy else 503)
+    return JsonResponse(
+        {
+            "status": OK if healthy else UNAVAILABLE,
+            "checks": {name: OK if answered else UNAVAILABLE for name, answered in checks.items()},
+        },
+        status=200 if healthy else 503,
+    )

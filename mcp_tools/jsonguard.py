@@ -27,6 +27,7 @@ Data already stored by older versions may hold any of these; ``displayable``
 turns such a value into one every renderer can write (the REST API, the web
 page's history, the admin), so old rows never break a page.
 """
+
 from __future__ import annotations
 
 import json
@@ -102,8 +103,9 @@ def parameters_check(parameters: Any) -> None:
         check(parameters)
     except JsonRefused as exc:
         field = exc.path.split("/", 1)[0] or None
-        raise InvalidParameters(exc.message, details=[{"field": field, "path": exc.path,
-                                                       "message": exc.message}]) from None
+        raise InvalidParameters(
+            exc.message, details=[{"field": field, "path": exc.path, "message": exc.message}]
+        ) from None
 
 
 def _first_problem(value: Any, limit: int) -> tuple[str, str, str] | None:
@@ -126,8 +128,9 @@ def _first_problem(value: Any, limit: int) -> tuple[str, str, str] | None:
                         return "bad_unicode", _unicode_message(key, path, what="a key"), path
                     pending.append((child, depth + 1, f"{path}/{key}" if path else str(key)))
             else:
-                pending.extend((child, depth + 1, f"{path}/{index}" if path else str(index))
-                               for index, child in enumerate(item))
+                pending.extend(
+                    (child, depth + 1, f"{path}/{index}" if path else str(index)) for index, child in enumerate(item)
+                )
     return None
 
 
@@ -142,6 +145,7 @@ def _unicode_message(text: str, path: str, *, what: str = "a string") -> str:
 
 
 # --- Showing what older versions stored -------------------------------------------------------
+
 
 def displayable(value: Any) -> Any:
     """``value`` as every renderer can write it: unchanged when it is fine (the usual case),

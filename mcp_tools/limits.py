@@ -7,9 +7,11 @@ running). The per-minute limit is a sliding minute, estimated from two
 counters in the cache (Redis in production): this clock minute's and the last
 one's, weighted by how much of it the sliding minute still covers. One INCR
 and one GET per start; a refused start is not counted. The estimate errs on
-the strict side: at a limit of 1 the next start may wait up to two minutes. Waiting in the queue is governed by fair share
-(``mcp_tools/engine/claims.py``), not here.
+the strict side: at a limit of 1 the next start may wait up to two minutes.
+Waiting in the queue is governed by fair share (``mcp_tools/engine/claims.py``),
+not here.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +30,7 @@ def limits_check(user) -> None:
     active = ToolExecution.objects.filter(user=user, status__in=ToolExecution.ACTIVE_STATUSES).count()
     if active >= config["MAX_CONCURRENT_EXECUTIONS"]:
         metrics.rate_limited("concurrent")
-        raise RateLimited(f"At most {config['MAX_CONCURRENT_EXECUTIONS']} executions may run at once.",
-                          retry_after=1)
+        raise RateLimited(f"At most {config['MAX_CONCURRENT_EXECUTIONS']} executions may run at once.", retry_after=1)
     _per_minute_check(user, config["RATE_LIMIT_PER_MINUTE"])
 
 
@@ -50,8 +51,10 @@ def _per_minute_check(user, limit: int) -> None:
         return
     cache.decr(key)  # a refused start does not count
     metrics.rate_limited("per_minute")
-    raise RateLimited(f"At most {limit} executions per minute.", retry_after=_seconds_until_room(
-        previous=previous, count=count, limit=limit, elapsed=elapsed))
+    raise RateLimited(
+        f"At most {limit} executions per minute.",
+        retry_after=_seconds_until_room(previous=previous, count=count, limit=limit, elapsed=elapsed),
+    )
 
 
 def _seconds_until_room(*, previous: int, count: int, limit: int, elapsed: float) -> int:

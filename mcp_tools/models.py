@@ -6,6 +6,7 @@ event log (PROTOCOL.md's execution events with their ``seq``), saved in the
 same write that stores the result. While an execution runs its log lives in
 Redis (or memory); see ``mcp_tools/events/log.py``.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -32,16 +33,20 @@ class Tool(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PYTHON)
     output_schema = models.JSONField(default=dict, blank=True, help_text="JSON Schema of the result object.")
-    output_field = models.CharField(max_length=100, default="output",
-                                    help_text="The result field that holds the streamed text.")
+    output_field = models.CharField(
+        max_length=100, default="output", help_text="The result field that holds the streamed text."
+    )
     cacheable = models.BooleanField(default=False, help_text="Pure: equal parameters give an equal result.")
     repeatable = models.BooleanField(default=True, help_text="Safe to run again after a worker was lost.")
-    access_groups = models.JSONField(default=list, blank=True,
-                                     help_text="Django groups allowed to use it (empty: everyone).")
-    access_permission = models.CharField(max_length=200, blank=True, default="",
-                                         help_text="A permission (app_label.codename) needed to use it.")
-    definition = models.JSONField(default=dict, blank=True,
-                                  help_text="The definition as written (environment values unexpanded).")
+    access_groups = models.JSONField(
+        default=list, blank=True, help_text="Django groups allowed to use it (empty: everyone)."
+    )
+    access_permission = models.CharField(
+        max_length=200, blank=True, default="", help_text="A permission (app_label.codename) needed to use it."
+    )
+    definition = models.JSONField(
+        default=dict, blank=True, help_text="The definition as written (environment values unexpanded)."
+    )
 
     class Meta:
         ordering = ["name"]
@@ -83,21 +88,34 @@ class ToolExecution(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     events = models.JSONField(default=list, blank=True, help_text="The event log, saved when the execution ends.")
-    worker = models.CharField(max_length=200, blank=True, default="",
-                              help_text="The worker engine running the current attempt.")
-    epoch = models.CharField(max_length=32, blank=True, default="",
-                             help_text="The event log's epoch: changes if the live log was lost and restarted.")
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True,
-                                       help_text="The client's key: a repeated request attaches to this execution.")
-    expires_at = models.DateTimeField(null=True, blank=True,
-                                      help_text="Kept until then (a client's requested retention), else the default.")
+    worker = models.CharField(
+        max_length=200, blank=True, default="", help_text="The worker engine running the current attempt."
+    )
+    epoch = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text="The event log's epoch: changes if the live log was lost and restarted.",
+    )
+    idempotency_key = models.CharField(
+        max_length=200,
+        null=True,
+        blank=True,
+        help_text="The client's key: a repeated request attaches to this execution.",
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Kept until then (a client's requested retention), else the default."
+    )
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["user", "-created_at"]), models.Index(fields=["status", "created_at"])]
         constraints = [
-            models.UniqueConstraint(fields=["user", "idempotency_key"], condition=models.Q(idempotency_key__isnull=False),
-                                    name="unique_idempotency_key_per_user"),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="unique_idempotency_key_per_user",
+            ),
         ]
         permissions = [
             ("view_all_executions", "Can monitor every user's executions"),

@@ -12,6 +12,7 @@ and the statistics final::
     end_execution(execution, failed_event("worker_lost", "...", duration_ms=..., attempt=2))   # from sync code
     await publisher.finish(event, on_claimed=...record_end...)                                # from the engine
 """
+
 from __future__ import annotations
 
 import logging
@@ -97,8 +98,12 @@ def end_execution(execution: ToolExecution, *, writer: EventWriter, events: list
     event = {**events[-1], "execution_id": writer.execution_id, "seq": terminal.seq, "epoch": writer.epoch}
     try:
         log = get_event_log()
-        record_end(execution_id=str(execution.pk), tool_id=execution.tool_id, event=event,
-                   events=log.read(str(execution.pk)).events)
+        record_end(
+            execution_id=str(execution.pk),
+            tool_id=execution.tool_id,
+            event=event,
+            events=log.read(str(execution.pk)).events,
+        )
         log.expire(str(execution.pk), settings.EVENT_LOG_TTL_S)
     except Exception:
         # The event is logged and is the truth: tell the followers anyway; the row is repaired from the log.
@@ -113,5 +118,6 @@ def repair_from_log(execution: ToolExecution) -> bool:
     snapshot = get_event_log().read(str(execution.pk))
     if not snapshot.ended or not snapshot.events:
         return False
-    return record_end(execution_id=str(execution.pk), tool_id=execution.tool_id, event=snapshot.events[-1],
-                      events=snapshot.events)
+    return record_end(
+        execution_id=str(execution.pk), tool_id=execution.tool_id, event=snapshot.events[-1], events=snapshot.events
+    )

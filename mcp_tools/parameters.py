@@ -7,6 +7,7 @@
 form can show each message under its input; ``path`` is where inside the
 parameters it is.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,13 +22,13 @@ def parameters_validate(tool: Tool, parameters: Any) -> dict[str, Any]:
     """The parameters, or InvalidParameters listing every problem found."""
     validator = Draft202012Validator(tool.parameters_schema or {"type": "object"})
     problems = [
-        {"path": "/".join(str(p) for p in error.absolute_path), "field": _field_of(error),
-         "message": error.message}
+        {"path": "/".join(str(p) for p in error.absolute_path), "field": _field_of(error), "message": error.message}
         for error in sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
     ]
     if problems:
-        raise InvalidParameters(f"Invalid parameters for {tool.name}: " + "; ".join(p["message"] for p in problems),
-                                details=problems)
+        raise InvalidParameters(
+            f"Invalid parameters for {tool.name}: " + "; ".join(p["message"] for p in problems), details=problems
+        )
     return parameters
 
 

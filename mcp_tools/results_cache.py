@@ -6,6 +6,7 @@ streamed text is kept beside the result so the answer streams again::
 
     cached = result_cache_lookup("generate_report", {"data": {...}})   # CachedAnswer or None
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -14,6 +14,7 @@ monitor, admin, and through the service the REST API and MCP):
 Superusers hold every permission. ``is_staff`` alone only lets a user into
 the admin; it shows them nothing of anyone else's.
 """
+
 from __future__ import annotations
 
 import math
@@ -106,8 +107,9 @@ def execution_get_cancellable(*, user, execution_id: Any) -> ToolExecution:
     else NotFound, as for one they cannot see."""
     execution = execution_get_visible(user=user, execution_id=execution_id)
     if execution.user_id != user.pk and not may_cancel_any_execution(user):
-        raise NotFound("You may watch this execution but not cancel it: that needs the "
-                       "mcp_tools.cancel_any_execution permission.")
+        raise NotFound(
+            "You may watch this execution but not cancel it: that needs the mcp_tools.cancel_any_execution permission."
+        )
     return execution
 
 
@@ -167,23 +169,37 @@ RECENT_ENDED_LIMIT = 50  # as many as the monitor page keeps listed
 
 
 def monitor_entry(execution: ToolExecution) -> dict[str, Any]:
-    return {"execution_id": str(execution.pk), "tool": execution.tool.name, "user": execution.user.get_username(),
-            "status": execution.status, "created_at": execution.created_at.isoformat(), "attempt": execution.attempt}
+    return {
+        "execution_id": str(execution.pk),
+        "tool": execution.tool.name,
+        "user": execution.user.get_username(),
+        "status": execution.status,
+        "created_at": execution.created_at.isoformat(),
+        "attempt": execution.attempt,
+    }
 
 
 def monitor_snapshot(*, limit: int = 500, recent: int = RECENT_ENDED_LIMIT) -> dict[str, Any]:
     """``monitor.snapshot``: the active executions (PROTOCOL.md), the per-tool stats, and
     ``recent``, the latest ended executions (an extension), so a fresh monitor is not empty."""
-    active = (ToolExecution.objects.filter(status__in=ToolExecution.ACTIVE_STATUSES)
-              .select_related("tool", "user").order_by("created_at")[:limit])
+    active = (
+        ToolExecution.objects.filter(status__in=ToolExecution.ACTIVE_STATUSES)
+        .select_related("tool", "user")
+        .order_by("created_at")[:limit]
+    )
     # Newest first on the created_at index; the status filter keeps the scan short.
-    ended = (ToolExecution.objects.filter(status__in=ToolExecution.TERMINAL_STATUSES)
-             .select_related("tool", "user").order_by("-created_at")[:recent])
+    ended = (
+        ToolExecution.objects.filter(status__in=ToolExecution.TERMINAL_STATUSES)
+        .select_related("tool", "user")
+        .order_by("-created_at")[:recent]
+    )
     return {
         "type": "monitor.snapshot",
         "executions": [monitor_entry(e) for e in active],
-        "recent": [{**monitor_entry(e), "duration_ms": e.duration_ms, "cached": e.cached,
-                    "error_code": e.error_code or None} for e in ended],
+        "recent": [
+            {**monitor_entry(e), "duration_ms": e.duration_ms, "cached": e.cached, "error_code": e.error_code or None}
+            for e in ended
+        ],
         "stats": stats_by_tool(),
     }
 
@@ -220,7 +236,10 @@ def monitor_charts(*, window: str = "hour", now: datetime | None = None) -> dict
     since = datetime.fromtimestamp(starts[0], tz=UTC)
     in_window = ToolExecution.objects.filter(created_at__gte=since)
     return {
-        "window": window, "bucket_s": bucket_s, "since": since.isoformat(), "now": now.isoformat(),
+        "window": window,
+        "bucket_s": bucket_s,
+        "since": since.isoformat(),
+        "now": now.isoformat(),
         "runs": _runs_by_bucket(in_window, starts, bucket_s),
         **_per_tool(in_window),
     }
@@ -229,8 +248,12 @@ def monitor_charts(*, window: str = "hour", now: datetime | None = None) -> dict
 def _runs_by_bucket(executions: QuerySet[ToolExecution], starts: list[int], bucket_s: int) -> dict[str, list]:
     index = {start: position for position, start in enumerate(starts)}
     runs: dict[str, list] = {"t": starts, **{state: [0] * len(starts) for state in RUN_STATES}}
-    per_minute = (executions.annotate(minute=Trunc("created_at", "minute")).values("minute", "status")
-                  .annotate(count=Count("id")).order_by())
+    per_minute = (
+        executions.annotate(minute=Trunc("created_at", "minute"))
+        .values("minute", "status")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
     for row in per_minute:
         position = index.get(int(row["minute"].timestamp()) // bucket_s * bucket_s)
         if position is not None:
@@ -239,8 +262,12 @@ def _runs_by_bucket(executions: QuerySet[ToolExecution], starts: list[int], buck
 
 
 def _per_tool(executions: QuerySet[ToolExecution]) -> dict[str, Any]:
-    totals = {row["tool__name"]: row for row in executions.values("tool__name").annotate(
-        runs=Count("id"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens")).order_by()}
+    totals = {
+        row["tool__name"]: row
+        for row in executions.values("tool__name")
+        .annotate(runs=Count("id"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"))
+        .order_by()
+    }
     # Durations of runs that ran the tool: a cache hit's few milliseconds would pull p50 down.
     timed = executions.filter(status=ToolExecution.Status.COMPLETED, cached=False, duration_ms__isnull=False)
     timed_counts = dict(timed.values_list("tool__name").annotate(count=Count("id")).order_by())
@@ -256,6 +283,8 @@ def _per_tool(executions: QuerySet[ToolExecution]) -> dict[str, Any]:
         "tools": tools,
         "runs_per_tool": [totals[tool]["runs"] for tool in tools],
         "duration_ms": percentiles,
-        "tokens": {"input": [totals[tool]["input_tokens"] or 0 for tool in tools],
-                   "output": [totals[tool]["output_tokens"] or 0 for tool in tools]},
+        "tokens": {
+            "input": [totals[tool]["input_tokens"] or 0 for tool in tools],
+            "output": [totals[tool]["output_tokens"] or 0 for tool in tools],
+        },
     }

@@ -20,6 +20,7 @@ A request repeated with the same idempotency key gets the execution the
 first one started (``execution_for_idempotency_key``); that execution comes
 back with ``reattached = True``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,22 +51,26 @@ IDEMPOTENCY_KEY_MAX_CHARS = 200
 RUN_TASK = "mcp_tools.execute_tool_async"
 
 
-def execution_start(*, user, tool_name: Any, parameters: Any = None,
-                    idempotency_key: str | None = None) -> ToolExecution:
+def execution_start(
+    *, user, tool_name: Any, parameters: Any = None, idempotency_key: str | None = None
+) -> ToolExecution:
     """Record an execution and answer it from the cache, or queue it."""
-    execution, created = _record(user=user, tool_name=tool_name, parameters=parameters,
-                                 idempotency_key=idempotency_key, queued=True)
+    execution, created = _record(
+        user=user, tool_name=tool_name, parameters=parameters, idempotency_key=idempotency_key, queued=True
+    )
     if created and not execution_answer_from_cache(execution):
         _enqueue(execution)
     execution.reattached = not created
     return execution
 
 
-def execution_start_uncached(*, user, tool_name: Any, parameters: Any = None,
-                             idempotency_key: str | None = None) -> ToolExecution:
+def execution_start_uncached(
+    *, user, tool_name: Any, parameters: Any = None, idempotency_key: str | None = None
+) -> ToolExecution:
     """Record an execution and queue it, whatever the cache holds."""
-    execution, created = _record(user=user, tool_name=tool_name, parameters=parameters,
-                                 idempotency_key=idempotency_key, queued=True)
+    execution, created = _record(
+        user=user, tool_name=tool_name, parameters=parameters, idempotency_key=idempotency_key, queued=True
+    )
     if created:
         _enqueue(execution)
     execution.reattached = not created
@@ -74,13 +79,13 @@ def execution_start_uncached(*, user, tool_name: Any, parameters: Any = None,
 
 def execution_prepare(*, user, tool_name: Any, parameters: Any = None) -> ToolExecution:
     """Record an execution that the caller runs itself (``engine.run_here``), outside the queue."""
-    execution, _ = _record(user=user, tool_name=tool_name, parameters=parameters, idempotency_key=None,
-                           queued=False)
+    execution, _ = _record(user=user, tool_name=tool_name, parameters=parameters, idempotency_key=None, queued=False)
     return execution
 
 
-def _record(*, user, tool_name: Any, parameters: Any, idempotency_key: str | None,
-            queued: bool) -> tuple[ToolExecution, bool]:
+def _record(
+    *, user, tool_name: Any, parameters: Any, idempotency_key: str | None, queued: bool
+) -> tuple[ToolExecution, bool]:
     """The new execution, pending, with its log started; or the earlier one for the same key (False)."""
     tool = tool_get_usable(user=user, name=tool_name)
     jsonguard.parameters_check(parameters)  # what stdio and the CLI parsed themselves: storable JSON only
@@ -94,8 +99,13 @@ def _record(*, user, tool_name: Any, parameters: Any, idempotency_key: str | Non
     try:
         with transaction.atomic():
             execution = ToolExecution.objects.create(
-                tool=tool, user=user, parameters=parameters, epoch=epoch, idempotency_key=idempotency_key,
-                celery_task_id=str(uuid.uuid4()) if queued else None)
+                tool=tool,
+                user=user,
+                parameters=parameters,
+                epoch=epoch,
+                idempotency_key=idempotency_key,
+                celery_task_id=str(uuid.uuid4()) if queued else None,
+            )
     except IntegrityError:  # the same key, at the same moment, from another request: that one won
         earlier = execution_for_idempotency_key(user=user, key=idempotency_key, tool=tool, parameters=parameters)
         if earlier is None:
@@ -108,8 +118,12 @@ def _record(*, user, tool_name: Any, parameters: Any, idempotency_key: str | Non
 
 
 def writer_for(execution: ToolExecution, *, epoch: str | None = None) -> EventWriter:
-    return EventWriter(execution_id=str(execution.pk), tool=execution.tool.name, user=execution.user.get_username(),
-                       epoch=epoch or execution.epoch)
+    return EventWriter(
+        execution_id=str(execution.pk),
+        tool=execution.tool.name,
+        user=execution.user.get_username(),
+        epoch=epoch or execution.epoch,
+    )
 
 
 def execution_for_idempotency_key(*, user, key: Any, tool: Tool, parameters: dict[str, Any]) -> ToolExecution | None:
@@ -127,8 +141,10 @@ def execution_for_idempotency_key(*, user, key: Any, tool: Tool, parameters: dic
         ToolExecution.objects.filter(pk=earlier.pk).update(idempotency_key=None)
         return None
     if earlier.tool_id != tool.pk or earlier.parameters != parameters:
-        raise IdempotencyConflict(f"The idempotency key {key!r} was used for another request "
-                                  f"(execution {earlier.pk}); use a new key for a new request.")
+        raise IdempotencyConflict(
+            f"The idempotency key {key!r} was used for another request "
+            f"(execution {earlier.pk}); use a new key for a new request."
+        )
     return earlier
 
 
@@ -142,7 +158,7 @@ def execution_answer_from_cache(execution: ToolExecution) -> bool:
         return False
     text = cached.text
     events = [status_event("running", attempt=1)]
-    events += [delta_event(text[i:i + CACHED_PIECE_CHARS]) for i in range(0, len(text), CACHED_PIECE_CHARS)]
+    events += [delta_event(text[i : i + CACHED_PIECE_CHARS]) for i in range(0, len(text), CACHED_PIECE_CHARS)]
     # No tokens spent: the cached result's own usage is not counted again.
     events.append(completed_event(cached.result, duration_ms=0, cached=True, attempt=1))
     outcomes.end_execution(execution, writer=writer_for(execution), events=events)
@@ -158,8 +174,11 @@ def _enqueue(execution: ToolExecution) -> None:
         logger.warning("Execution %s could not be queued", execution.pk, exc_info=True)
         message = "The task queue was unavailable; the execution was not started."
         try:
-            outcomes.end_execution(execution, writer=writer_for(execution), events=[
-                failed_event("queue_unavailable", message, duration_ms=0, attempt=0)])
+            outcomes.end_execution(
+                execution,
+                writer=writer_for(execution),
+                events=[failed_event("queue_unavailable", message, duration_ms=0, attempt=0)],
+            )
         except Exception:  # the event log is on the same Redis; the reaper rescues it later
             logger.warning("Could not fail unqueued execution %s", execution.pk, exc_info=True)
         raise QueueUnavailable(execution) from exc
@@ -167,11 +186,17 @@ def _enqueue(execution: ToolExecution) -> None:
 
 def execution_send_tokens(executions: list[ToolExecution]) -> None:
     """Send one Celery token per execution (after the current transaction commits)."""
+
     def send() -> None:
         for execution in executions:
             # argsrepr given: Celery would otherwise saferepr() the arguments of every task it sends.
-            current_app.send_task(RUN_TASK, args=[str(execution.pk)], task_id=execution.celery_task_id or None,
-                                  argsrepr=f"['{execution.pk}']", kwargsrepr="{}")
+            current_app.send_task(
+                RUN_TASK,
+                args=[str(execution.pk)],
+                task_id=execution.celery_task_id or None,
+                argsrepr=f"['{execution.pk}']",
+                kwargsrepr="{}",
+            )
 
     transaction.on_commit(send)
 
@@ -191,7 +216,8 @@ def execution_cancel(*, user, execution_id: Any) -> ToolExecution:
     writer = writer_for(execution)
     if writer.log.request_cancel(str(execution.pk)) and not execution.worker:
         duration_ms = int((timezone.now() - execution.created_at).total_seconds() * 1000)
-        outcomes.end_execution(execution, writer=writer, events=[
-            cancelled_event(duration_ms=duration_ms, attempt=execution.attempt)])
+        outcomes.end_execution(
+            execution, writer=writer, events=[cancelled_event(duration_ms=duration_ms, attempt=execution.attempt)]
+        )
     execution.refresh_from_db()
     return execution

@@ -1,4 +1,5 @@
 """Celery tasks. Thin: each takes ids; the work lives in the engine (``engine/runner.py``) and the services."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -18,7 +19,6 @@ def cleanup_old_executions(days: int | None = None) -> dict[str, int]:
     and those whose requested retention (``expires_at``) has passed."""
     days = settings.MCP_CONFIG["RETENTION_DAYS"] if days is None else days
     now = timezone.now()
-    expired = (Q(expires_at__isnull=True, created_at__lt=now - timedelta(days=days))
-               | Q(expires_at__lt=now))
+    expired = Q(expires_at__isnull=True, created_at__lt=now - timedelta(days=days)) | Q(expires_at__lt=now)
     deleted, _ = ToolExecution.objects.filter(expired, status__in=ToolExecution.TERMINAL_STATUSES).delete()
     return {"deleted": deleted}

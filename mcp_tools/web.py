@@ -14,6 +14,7 @@ page is a personal workspace). It travels as a ``json_script`` blob, which
 Django escapes for an HTML ``<script type="application/json">`` element, and
 the page never turns model text into HTML (see ``static/mcp_tools/markdown.js``).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,18 +40,20 @@ HISTORY_LABEL_CHARS = 120
 # Defence in depth: even if model text ever reached the DOM as markup, inline
 # scripts and event-handler attributes would not run. The page itself loads
 # only same-origin files and talks only to its own origin (HTTP and ws).
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    # Older browsers do not count ws(s) to the same host as 'self'.
-    "connect-src 'self' ws://{host} wss://{host}",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        # Older browsers do not count ws(s) to the same host as 'self'.
+        "connect-src 'self' ws://{host} wss://{host}",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 
 def history_entry(execution: ToolExecution) -> dict[str, Any]:
@@ -58,7 +61,7 @@ def history_entry(execution: ToolExecution) -> dict[str, Any]:
     # Compact, as the page writes the label of an execution it starts itself.
     label = json.dumps(jsonguard.displayable(execution.parameters), ensure_ascii=False, separators=(",", ":"))
     if len(label) > HISTORY_LABEL_CHARS:
-        label = label[:HISTORY_LABEL_CHARS - 1] + "…"
+        label = label[: HISTORY_LABEL_CHARS - 1] + "…"
     return {
         "execution_id": str(execution.pk),
         "tool": execution.tool.name,
@@ -79,10 +82,14 @@ def user_history(user, *, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
     """The page: tool form, live output, history. All live data comes over the WebSocket."""
-    response = render(request, "mcp_tools/index.html", {
-        "history": user_history(request.user),
-        "page_config": {"ws_path": WS_PATH, "login_url": reverse("login")},
-    })
+    response = render(
+        request,
+        "mcp_tools/index.html",
+        {
+            "history": user_history(request.user),
+            "page_config": {"ws_path": WS_PATH, "login_url": reverse("login")},
+        },
+    )
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(host=request.get_host())
     return response
 

@@ -8,6 +8,7 @@ Two kinds of tests live here:
 * ``-m production`` with ``REDIS_URL``/``DATABASE_URL`` set (``./dev test``
   does both): real daphne and ``celery worker`` processes, Redis, PostgreSQL.
 """
+
 from __future__ import annotations
 
 import json
@@ -129,8 +130,14 @@ async def connect() -> AsyncIterator[Callable]:
 
     opened: list[WebsocketCommunicator] = []
 
-    async def _connect(user=None, *, path: str = "/ws/executions/", headers: list | None = None,
-                       query: str = "", expect_close: int | None = None):
+    async def _connect(
+        user=None,
+        *,
+        path: str = "/ws/executions/",
+        headers: list | None = None,
+        query: str = "",
+        expect_close: int | None = None,
+    ):
         all_headers = [ORIGIN, HOST] + list(headers or [])
         if user is not None:
             all_headers.append((b"authorization", f"Token {user.auth_token.key}".encode()))

@@ -51,6 +51,7 @@ Two ways to use it:
   (JSON object), ``GET /_control/requests[?wait=N&timeout=S]``,
   ``POST /_control/reset``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -98,7 +99,7 @@ def behavior_pieces(behavior: Behavior) -> list[str]:
     if "text" in behavior:
         text = str(behavior["text"])
         size = max(1, int(behavior.get("piece_chars", 4)))
-        return [text[i:i + size] for i in range(0, len(text), size)]
+        return [text[i : i + size] for i in range(0, len(text), size)]
     return [f"w{i} " for i in range(int(behavior.get("tokens", 20)))]
 
 
@@ -151,8 +152,9 @@ class FakeAnthropic:
         self.port = server.server_address[1]
         self._stopping.clear()
         # A short poll interval keeps stop() (which waits for the loop to notice) fast.
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="fake-anthropic", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-anthropic", daemon=True
+        )
         self._thread.start()
         logger.debug("fake Anthropic listening on %s", self.url)
         return self
@@ -209,8 +211,7 @@ class FakeAnthropic:
         must wait for that handler to finish before reading ``disconnected_early``.
         """
         with self._lock:
-            finished = self._lock.wait_for(
-                lambda: sum(r["done"] for r in self._requests) >= count, timeout=timeout)
+            finished = self._lock.wait_for(lambda: sum(r["done"] for r in self._requests) >= count, timeout=timeout)
             if not finished:
                 raise TimeoutError(f"fake Anthropic: {count} finished request(s) not seen in {timeout}s")
             return [dict(r) for r in self._requests]
@@ -311,10 +312,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _messages(self, body: dict[str, Any]) -> None:
         behavior = self.fake._next_behavior()
-        entry = self.fake._record({
-            "body": body, "model": body.get("model"), "auth": self._auth_scheme(),
-            "behavior": behavior, "pieces_sent": 0, "disconnected_early": False, "done": False,
-        })
+        entry = self.fake._record(
+            {
+                "body": body,
+                "model": body.get("model"),
+                "auth": self._auth_scheme(),
+                "behavior": behavior,
+                "pieces_sent": 0,
+                "disconnected_early": False,
+                "done": False,
+            }
+        )
         try:
             self._answer(body, behavior, entry)
         except ClientGone:
@@ -361,10 +369,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _message_json(self, body: dict[str, Any], pieces: list[str]) -> dict[str, Any]:
         return {
-            "id": f"msg_fake_{uuid.uuid4().hex[:12]}", "type": "message", "role": "assistant",
+            "id": f"msg_fake_{uuid.uuid4().hex[:12]}",
+            "type": "message",
+            "role": "assistant",
             "model": body.get("model", "unknown"),
             "content": [{"type": "text", "text": "".join(pieces)}],
-            "stop_reason": "end_turn", "stop_sequence": None,
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
             "usage": {"input_tokens": prompt_words(body), "output_tokens": len(pieces)},
         }
 
@@ -382,14 +393,21 @@ class _Handler(BaseHTTPRequestHandler):
         start["content"], start["stop_reason"] = [], None
         start["usage"]["output_tokens"] = 1  # the real API reports 1 here too
         self._event("message_start", {"type": "message_start", "message": start})
-        self._event("content_block_start", {"type": "content_block_start", "index": 0,
-                                            "content_block": {"type": "text", "text": ""}})
+        self._event(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
         if not self._stream_pieces(pieces, behavior, entry):
             return  # an error event ended the stream
         self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
-        self._event("message_delta", {"type": "message_delta",
-                                      "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                      "usage": {"output_tokens": len(pieces)}})
+        self._event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": len(pieces)},
+            },
+        )
         self._event("message_stop", {"type": "message_stop"})
         self._write_chunk(b"")  # the zero-length chunk ends the body
 
@@ -401,7 +419,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_error_event(behavior)
                 return False
             if index == behavior.get("garbled_after"):  # a delta whose data is not JSON
-                self._write_chunk(b"event: content_block_delta\ndata: {\"type\": \"content_blo\n\n")
+                self._write_chunk(b'event: content_block_delta\ndata: {"type": "content_blo\n\n')
                 self._write_chunk(b"")
                 return False
             if index == behavior.get("drop_after"):
@@ -415,8 +433,10 @@ class _Handler(BaseHTTPRequestHandler):
             if index and delay:
                 self._pause(delay)
             text = f"{index}:{time.time_ns()} " if behavior.get("stamp") else pieces[index]
-            self._event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                "delta": {"type": "text_delta", "text": text}})
+            self._event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+            )
             self.fake._update(entry, pieces_sent=index + 1)
         return True
 

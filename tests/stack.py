@@ -20,6 +20,7 @@ The processes live for the whole session; each test gets the stack reset
 (fake API script, Redis keys of the app). Process output goes to
 ``test-artifacts/stack/*.log`` for post-mortems.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,9 @@ class FakeAnthropicControl:
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"content-type": "application/json"})
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"content-type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             raw = response.read()
         return json.loads(raw) if raw else None
@@ -121,8 +123,9 @@ class Stack:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         log_path = LOG_DIR / f"{name}.log"
         log_file = open(log_path, "ab")  # noqa: SIM115 (the process writes to it after we return)
-        popen = subprocess.Popen(args, cwd=ROOT, env=env or self.env, stdout=log_file, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
+        popen = subprocess.Popen(
+            args, cwd=ROOT, env=env or self.env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
         return Process(name, popen, log_path)
 
     def start_worker(self, **settings: str) -> Process:
@@ -130,35 +133,60 @@ class Stack:
         ``settings`` overriding the stack's environment) and wait until it consumes."""
         self.started_workers += 1
         index = self.started_workers  # never reused, also after a test removed a worker it killed
-        worker = self.spawn(f"worker{index}", [
-            sys.executable, "-m", "celery", "-A", "config", "worker",
-            "-n", f"worker{index}-{os.getpid()}@%h", "--loglevel=INFO", "--without-mingle", "--without-gossip",
-        ], env={**self.env, **settings} if settings else None)
+        worker = self.spawn(
+            f"worker{index}",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-n",
+                f"worker{index}-{os.getpid()}@%h",
+                "--loglevel=INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env={**self.env, **settings} if settings else None,
+        )
         offset = len(worker.log()) if worker.log_path.exists() else 0
         self.workers.append(worker)  # before waiting: a worker that never gets ready is still stopped at teardown
-        wait_until(lambda: "ready." in worker.log()[offset:] or worker.popen.poll() is not None,
-                   timeout=STARTUP_TIMEOUT_S, what=f"celery worker{index}")
+        wait_until(
+            lambda: "ready." in worker.log()[offset:] or worker.popen.poll() is not None,
+            timeout=STARTUP_TIMEOUT_S,
+            what=f"celery worker{index}",
+        )
         assert worker.popen.poll() is None, worker.log()[-3000:]
         return worker
 
-    def run_manage(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
-                   input: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**self.env, **(env or {})},
-                              capture_output=True, text=True, timeout=timeout, input=input)
+    def run_manage(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120, input: str | None = None
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
 
     def stop(self) -> None:
         for process in [*self.workers, self.daphne]:
             process.stop()
 
 
-def _stack_env(database_name: str, anthropic_url: str, data_dir: Path, *, port: int,
-               tool_http_url: str) -> dict[str, str]:
+def _stack_env(
+    database_name: str, anthropic_url: str, data_dir: Path, *, port: int, tool_http_url: str
+) -> dict[str, str]:
     from django.conf import settings
 
     from tests.tools.fixture import tool_env
 
     db = settings.DATABASES["default"]
-    database_url = (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database_name}")
+    database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{database_name}"
     return {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -179,7 +207,8 @@ def _stack_env(database_name: str, anthropic_url: str, data_dir: Path, *, port: 
         "MCP_WS_MAX_CONNECTIONS_PER_USER": "10000",
         "DATA_DIR": str(data_dir),
         # One host: daphne and the workers write their metrics to one directory; /metrics merges them.
-        "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics"), "METRICS_BEARER_TOKEN": secrets.token_urlsafe(32),
+        "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics"),
+        "METRICS_BEARER_TOKEN": secrets.token_urlsafe(32),
         "PYTHONUNBUFFERED": "1",
         "CELERY_LOG_LEVEL": "INFO",  # the stack waits for the worker's "ready." line
         "SERVICE_URL": f"http://127.0.0.1:{port}",  # gantz.yaml's service_health calls it
@@ -188,8 +217,14 @@ def _stack_env(database_name: str, anthropic_url: str, data_dir: Path, *, port: 
 
 
 def _start_fake_anthropic(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    popen = subprocess.Popen([sys.executable, "-m", "tests.fake_anthropic", "--port", "0"], cwd=ROOT, env=env,
-                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_anthropic", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     line = popen.stdout.readline().strip()
     assert line.startswith("listening on "), line
     return popen, line.removeprefix("listening on ")
@@ -215,15 +250,29 @@ def _stack_session(django_db_setup, django_db_blocker, tmp_path_factory):
     with running_target() as tool_http_url:
         fake, fake_url = _start_fake_anthropic(dict(os.environ))
         port = free_port()
-        env = _stack_env(connection.settings_dict["NAME"], fake_url, tmp_path_factory.mktemp("stack-data"),
-                         port=port, tool_http_url=tool_http_url)
-        stack = Stack(http_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}", env=env,
-                      anthropic=FakeAnthropicControl(fake_url), daphne=None)  # type: ignore[arg-type]
-        stack.daphne = stack.spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                              "config.asgi:application"])
+        env = _stack_env(
+            connection.settings_dict["NAME"],
+            fake_url,
+            tmp_path_factory.mktemp("stack-data"),
+            port=port,
+            tool_http_url=tool_http_url,
+        )
+        stack = Stack(
+            http_url=f"http://127.0.0.1:{port}",
+            ws_url=f"ws://127.0.0.1:{port}",
+            env=env,
+            anthropic=FakeAnthropicControl(fake_url),
+            daphne=None,  # type: ignore[arg-type]
+        )
+        stack.daphne = stack.spawn(
+            "daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+        )
         try:
-            wait_until(lambda: http_ok(stack.http_url + "/admin/login/") or stack.daphne.popen.poll() is not None,
-                       timeout=STARTUP_TIMEOUT_S, what="daphne")
+            wait_until(
+                lambda: http_ok(stack.http_url + "/admin/login/") or stack.daphne.popen.poll() is not None,
+                timeout=STARTUP_TIMEOUT_S,
+                what="daphne",
+            )
             assert stack.daphne.popen.poll() is None, stack.daphne.log()[-3000:]
             stack.start_worker()
             yield stack

@@ -4,6 +4,7 @@
 ``-k`` or a path usually matches tests of one pass only, and the other pass
 then exits 5 ("no tests collected"). That must not fail the command.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,25 +22,34 @@ PRODUCTION_ONLY = "tests/mcp_tools/test_redis_cache.py"
 def dev_test(*args: str) -> subprocess.CompletedProcess:
     # A clean environment, as a shell would have it: the outer run's pytest variables would leak in.
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    return subprocess.run(["./dev", "test", "-q", "-p", "no:cacheprovider", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        ["./dev", "test", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def verdict(embedded: int, production: int) -> int:
-    script = f'source ./dev; test_verdict {embedded} {production}'
+    script = f"source ./dev; test_verdict {embedded} {production}"
     return subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True).returncode
 
 
-@pytest.mark.parametrize(("embedded", "production", "expected"), [
-    (0, 0, 0),
-    (0, NO_TESTS_COLLECTED, 0),
-    (NO_TESTS_COLLECTED, 0, 0),
-    (1, NO_TESTS_COLLECTED, 1),
-    (NO_TESTS_COLLECTED, 1, 1),
-    (0, 1, 1),
-    (2, 0, 2),
-    (NO_TESTS_COLLECTED, NO_TESTS_COLLECTED, NO_TESTS_COLLECTED),
-])
+@pytest.mark.parametrize(
+    ("embedded", "production", "expected"),
+    [
+        (0, 0, 0),
+        (0, NO_TESTS_COLLECTED, 0),
+        (NO_TESTS_COLLECTED, 0, 0),
+        (1, NO_TESTS_COLLECTED, 1),
+        (NO_TESTS_COLLECTED, 1, 1),
+        (0, 1, 1),
+        (2, 0, 2),
+        (NO_TESTS_COLLECTED, NO_TESTS_COLLECTED, NO_TESTS_COLLECTED),
+    ],
+)
 def test_verdict_of_the_two_passes(embedded, production, expected):
     assert verdict(embedded, production) == expected
 

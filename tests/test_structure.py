@@ -5,6 +5,7 @@ import``, at module level or inside a function, ``TYPE_CHECKING`` blocks
 included: a cycle hidden in a function is still a cycle), between the
 project's own modules.
 """
+
 from __future__ import annotations
 
 import ast
@@ -13,8 +14,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("mcp_tools", "consumers", "config", "conformance")
 # docs/design.md's map: one execution, socket to socket.
-MAIN_PATH = ("consumers/executions.py", "mcp_tools/services.py", "mcp_tools/engine/runner.py",
-             "mcp_tools/events/publisher.py", "mcp_tools/delivery.py")
+MAIN_PATH = (
+    "consumers/executions.py",
+    "mcp_tools/services.py",
+    "mcp_tools/engine/runner.py",
+    "mcp_tools/events/publisher.py",
+    "mcp_tools/delivery.py",
+)
 MAIN_PATH_MAX_LINES = 300
 
 
@@ -24,8 +30,12 @@ def module_name(path: Path) -> str:
 
 
 def project_modules() -> dict[str, Path]:
-    return {module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")
-            if "migrations" not in path.parts}
+    return {
+        module_name(path): path
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts
+    }
 
 
 def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
@@ -37,7 +47,7 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
             targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
         else:

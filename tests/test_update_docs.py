@@ -1,4 +1,5 @@
 """tools/update_docs.py: generated sections replace only the text between their markers."""
+
 from __future__ import annotations
 
 import pytest

@@ -15,6 +15,7 @@ line that says how many there were. The README's block between
 ``<!-- session:begin -->`` and ``<!-- session:end -->`` is replaced; nothing
 else in it changes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,12 @@ from tests.e2e.helpers import TERMINAL, embedded_serve  # noqa: E402
 from tools.update_docs import replace_sections  # noqa: E402
 
 README = ROOT / "README.md"
-EXECUTE = {"type": "execute", "tool": "generate_report", "parameters": {"data": {"sales": [3, 5, 8]}},
-           "request_id": "r1"}
+EXECUTE = {
+    "type": "execute",
+    "tool": "generate_report",
+    "parameters": {"data": {"sales": [3, 5, 8]}},
+    "request_id": "r1",
+}
 DELTAS_SHOWN_FIRST, DELTAS_SHOWN_LAST = 2, 1
 REPLAYED = 2
 
@@ -42,6 +47,7 @@ def run_session(ws_url: str, token: str) -> list[tuple[str, str]]:
 
     lines: list[tuple[str, str]] = []
     with connect(f"{ws_url}/ws/executions/?token={token}", open_timeout=10) as ws:
+
         def send(message: dict) -> None:
             lines.append((">", json.dumps(message)))
             ws.send(json.dumps(message))
@@ -57,7 +63,9 @@ def run_session(ws_url: str, token: str) -> list[tuple[str, str]]:
 
         send(EXECUTE)
         events = receive_until_terminal()
-        send({"type": "subscribe", "execution_id": events[0]["execution_id"], "after_seq": events[-1]["seq"] - REPLAYED})
+        send(
+            {"type": "subscribe", "execution_id": events[0]["execution_id"], "after_seq": events[-1]["seq"] - REPLAYED}
+        )
         receive_until_terminal()
     return lines
 
@@ -91,13 +99,15 @@ def shorten_deltas(lines: list[tuple[str, str]]) -> list[str]:
 def session_block(ws_url: str, token: str, lines: list[tuple[str, str]]) -> str:
     shown_url = "ws://127.0.0.1:8000/ws/executions/?token=<token>"
     body = "\n".join(shorten_deltas(lines)).replace(token, "<token>")
-    return "\n".join([
-        "```",
-        f"$ .venv/bin/python -m websockets '{shown_url}'",
-        f"Connected to {shown_url}.",
-        body.replace(ws_url.removeprefix("ws://"), "127.0.0.1:8000"),
-        "```",
-    ])
+    return "\n".join(
+        [
+            "```",
+            f"$ .venv/bin/python -m websockets '{shown_url}'",
+            f"Connected to {shown_url}.",
+            body.replace(ws_url.removeprefix("ws://"), "127.0.0.1:8000"),
+            "```",
+        ]
+    )
 
 
 def main() -> int:

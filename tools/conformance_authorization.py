@@ -9,6 +9,7 @@ redirect on its callback server (127.0.0.1:<port>/callback). Here a small
 django-oauth-toolkit's consent page, and follows the redirect to the suite's
 callback. Exits with the suite's status.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,13 +36,19 @@ def hidden_inputs(html: str) -> dict[str, str]:
 def consent(issuer: str, authorization_url: str, username: str, password: str) -> None:
     with httpx.Client(base_url=issuer, follow_redirects=False, timeout=30) as browser:
         login = browser.get("/accounts/login/")
-        logged_in = browser.post("/accounts/login/", data={**hidden_inputs(login.text), "username": username,
-                                                           "password": password}, headers={"Referer": str(login.url)})
+        logged_in = browser.post(
+            "/accounts/login/",
+            data={**hidden_inputs(login.text), "username": username, "password": password},
+            headers={"Referer": str(login.url)},
+        )
         if logged_in.status_code != 302:
             sys.exit("conformance_authorization: could not log in")
         page = browser.get(authorization_url)
-        answer = browser.post(authorization_url, data={**hidden_inputs(page.text), "allow": "Authorize"},
-                              headers={"Referer": authorization_url})
+        answer = browser.post(
+            authorization_url,
+            data={**hidden_inputs(page.text), "allow": "Authorize"},
+            headers={"Referer": authorization_url},
+        )
         if answer.status_code != 302:
             sys.exit(f"conformance_authorization: consent refused ({answer.status_code}): {answer.text[:300]}")
         httpx.get(urljoin(authorization_url, answer.headers["location"]), timeout=30)  # the suite's callback
@@ -53,8 +60,22 @@ def main() -> int:
         parser.add_argument(option, required=True)
     parser.add_argument("--port", required=True, type=int)
     args = parser.parse_args()
-    suite = subprocess.Popen(["conformance", "authorization", "--url", args.issuer, "--client-id", args.client_id,
-                              "--port", str(args.port), "-o", args.o], stdout=subprocess.PIPE, text=True)
+    suite = subprocess.Popen(
+        [
+            "conformance",
+            "authorization",
+            "--url",
+            args.issuer,
+            "--client-id",
+            args.client_id,
+            "--port",
+            str(args.port),
+            "-o",
+            args.o,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert suite.stdout is not None
     for line in suite.stdout:
         print(line, end="")

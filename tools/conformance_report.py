@@ -9,6 +9,7 @@ the baseline does not list, or a listed scenario passed (a stale entry).
 The baseline is the suite's expected-failures format; every entry needs a
 reason (a ``# why`` comment on its line) and there may be at most five.
 """
+
 from __future__ import annotations
 
 import argparse

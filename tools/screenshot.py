@@ -12,6 +12,7 @@ something to draw while one more streams. Nothing is read from or written to
 the checkout except the PNGs. Needs
 /usr/bin/chromium (Debian's ``chromium`` package) and the dev requirements.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,14 @@ from tests.stack import free_port, http_ok, wait_until  # noqa: E402
 logger = logging.getLogger(__name__)
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 USER, PASSWORD = "ada", "demo-password-1"
 ADMIN, ADMIN_PASSWORD = "root", "demo-password-2"
 STARTUP_TIMEOUT_S = 60
@@ -70,8 +77,12 @@ In short: the Moon sets the rhythm, the Sun adjusts the size, and the shape of e
 
 
 def post_json(url: str, body, headers: dict[str, str] | None = None):
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"content-type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"content-type": "application/json", **(headers or {})},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         raw = response.read()
     return json.loads(raw) if raw else None
@@ -79,8 +90,9 @@ def post_json(url: str, body, headers: dict[str, str] | None = None):
 
 def wait_for_end(base_url: str, token: str, execution_id: str) -> None:
     """The event stream ends after the execution's terminal event."""
-    request = urllib.request.Request(f"{base_url}/api/executions/{execution_id}/events/",
-                                     headers={"Authorization": f"Token {token}"})
+    request = urllib.request.Request(
+        f"{base_url}/api/executions/{execution_id}/events/", headers={"Authorization": f"Token {token}"}
+    )
     urllib.request.urlopen(request, timeout=60).read()
 
 
@@ -97,8 +109,13 @@ def process(args: list[str], env: dict[str, str], log_path: Path):
 
 @contextmanager
 def fake_anthropic(env: dict[str, str]):
-    popen = subprocess.Popen([sys.executable, "-m", "tests.fake_anthropic", "--port", "0"], cwd=ROOT, env=env,
-                             stdout=subprocess.PIPE, text=True)
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_anthropic", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = popen.stdout.readline().strip()
         if not line.startswith("listening on "):
@@ -110,19 +127,35 @@ def fake_anthropic(env: dict[str, str]):
 
 
 def server_env(data_dir: Path, anthropic_url: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if key not in {"REDIS_URL", "DATABASE_URL", "SECRET_KEY"}}  # the embedded default, whatever the shell has
-    env.update({"DATA_DIR": str(data_dir), "LLM_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": "demo",
-                "ANTHROPIC_BASE_URL": anthropic_url, "MCP_ALLOW_PRIVATE_URLS": "true", "PYTHONUNBUFFERED": "1"})
+    env = {
+        key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "DATABASE_URL", "SECRET_KEY"}
+    }  # the embedded default, whatever the shell has
+    env.update(
+        {
+            "DATA_DIR": str(data_dir),
+            "LLM_PROVIDER": "anthropic",
+            "ANTHROPIC_API_KEY": "demo",
+            "ANTHROPIC_BASE_URL": anthropic_url,
+            "MCP_ALLOW_PRIVATE_URLS": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
 def prepare_database(env: dict[str, str]) -> None:
     manage = [sys.executable, "manage.py"]
-    for args in (["migrate", "-v0"], ["sync_tools"],
-                 ["shell", "-c", f"from django.contrib.auth import get_user_model; "
-                                 f"get_user_model().objects.create_user({USER!r}, password={PASSWORD!r}); "
-                                 f"get_user_model().objects.create_superuser({ADMIN!r}, password={ADMIN_PASSWORD!r})"]):
+    for args in (
+        ["migrate", "-v0"],
+        ["sync_tools"],
+        [
+            "shell",
+            "-c",
+            f"from django.contrib.auth import get_user_model; "
+            f"get_user_model().objects.create_user({USER!r}, password={PASSWORD!r}); "
+            f"get_user_model().objects.create_superuser({ADMIN!r}, password={ADMIN_PASSWORD!r})",
+        ],
+    ):
         subprocess.run(manage + args, cwd=ROOT, env=env, check=True, capture_output=True)
 
 
@@ -136,13 +169,17 @@ def drive_page(base_url: str, anthropic_url: str, article_url: str, out: Path) -
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         expect(page.locator("#run-button")).to_be_enabled()
-        post_json(anthropic_url + "/_control/script", [
-            {"text": REPORT, "piece_chars": 12},
-            {"text": SUMMARY, "piece_chars": 5, "delay_ms": 45},
-        ])
+        post_json(
+            anthropic_url + "/_control/script",
+            [
+                {"text": REPORT, "piece_chars": 12},
+                {"text": SUMMARY, "piece_chars": 5, "delay_ms": 45},
+            ],
+        )
         page.get_by_label("Tool", exact=True).select_option("generate_report")
-        page.get_by_label("data").fill(json.dumps({"quarter": "Q3", "revenue": {"north": 41200, "south": 28900,
-                                                                               "west": 33100}}))
+        page.get_by_label("data").fill(
+            json.dumps({"quarter": "Q3", "revenue": {"north": 41200, "south": 28900, "west": 33100}})
+        )
         page.get_by_role("button", name="Run").click()
         expect(page.locator("article.execution").first).to_have_attribute("data-status", "completed")
         page.get_by_label("Tool", exact=True).select_option("summarize_content")
@@ -151,12 +188,15 @@ def drive_page(base_url: str, anthropic_url: str, article_url: str, out: Path) -
         expect(page.locator("article.execution")).to_have_count(2)
         streaming = page.locator("article.execution").last
         try:
-            page.wait_for_function("(card) => card.dataset.status === 'running' && "
-                                   "card.querySelector('.execution-output').innerText.includes('two high tides')",
-                                   arg=streaming.element_handle())
+            page.wait_for_function(
+                "(card) => card.dataset.status === 'running' && "
+                "card.querySelector('.execution-output').innerText.includes('two high tides')",
+                arg=streaming.element_handle(),
+            )
         except Exception:
-            raise RuntimeError("The summary never showed up mid-stream; the page said:\n"
-                               + page.inner_text("#transcript")) from None
+            raise RuntimeError(
+                "The summary never showed up mid-stream; the page said:\n" + page.inner_text("#transcript")
+            ) from None
         page.evaluate("document.activeElement.blur()")  # no focus ring in the picture
         out.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(out))
@@ -169,12 +209,17 @@ def drive_admin(base_url: str, anthropic_url: str, out_dir: Path) -> None:
     auth = {"Authorization": f"Token {token}"}
 
     def start(data: dict) -> str:
-        return post_json(base_url + "/api/tools/generate_report/execute_async/",
-                         {"parameters": {"data": data}, "use_cache": False}, auth)["execution_id"]
+        return post_json(
+            base_url + "/api/tools/generate_report/execute_async/",
+            {"parameters": {"data": data}, "use_cache": False},
+            auth,
+        )["execution_id"]
 
     post_json(anthropic_url + "/_control/default", {"tokens": 60, "delay_ms": 10})
-    post_json(anthropic_url + "/_control/script", [{"tokens": 120, "delay_ms": 5}, {"tokens": 30},
-                                                   {"status": 400, "error_message": "prompt is too long"}])
+    post_json(
+        anthropic_url + "/_control/script",
+        [{"tokens": 120, "delay_ms": 5}, {"tokens": 30}, {"status": 400, "error_message": "prompt is too long"}],
+    )
     for index in range(6):
         wait_for_end(base_url, token, start({"week": index}))
     with sync_playwright() as playwright:
@@ -192,8 +237,10 @@ def drive_admin(base_url: str, anthropic_url: str, out_dir: Path) -> None:
         expect(row).to_have_attribute("data-status", "running")
         row.get_by_role("button", name="watch").click()
         page.wait_for_function("() => document.getElementById('monitor-output').textContent.length > 200")
-        page.wait_for_function("() => window.__monitorCharts && window.__monitorCharts.data"
-                               " && window.__monitorCharts.data.runs.active.some((n) => n > 0)")
+        page.wait_for_function(
+            "() => window.__monitorCharts && window.__monitorCharts.data"
+            " && window.__monitorCharts.data.runs.active.some((n) => n > 0)"
+        )
         page.screenshot(path=str(out_dir / "admin-monitor.png"), full_page=True)
         page.goto(base_url + "/admin/mcp_tools/toolexecution/")
         page.screenshot(path=str(out_dir / "admin-executions.png"))
@@ -204,8 +251,9 @@ def drive_admin(base_url: str, anthropic_url: str, out_dir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
-    parser.add_argument("--admin-dir", type=Path, default=ROOT / "docs",
-                        help="where admin-monitor.png and admin-executions.png go")
+    parser.add_argument(
+        "--admin-dir", type=Path, default=ROOT / "docs", help="where admin-monitor.png and admin-executions.png go"
+    )
     args = parser.parse_args()
     with ExitStack() as stack:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mcp-screenshot-")))
@@ -214,8 +262,13 @@ def main() -> None:
         prepare_database(env)
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        stack.enter_context(process([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                     "config.asgi:application"], env, data_dir / "daphne.log"))
+        stack.enter_context(
+            process(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+                env,
+                data_dir / "daphne.log",
+            )
+        )
         wait_until(lambda: http_ok(base_url + "/accounts/login/"), timeout=STARTUP_TIMEOUT_S, what="daphne")
         article_url = stack.enter_context(page_server())
         drive_page(base_url, anthropic_url, article_url, args.out)

@@ -11,6 +11,7 @@ in each document below, the text between ``<!-- name:begin -->`` and
 by hand. A section with no generated copy (the suite that makes it did not
 run here) is left as it is, and said so.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,10 @@ def replace_sections(text: str, bodies: dict[str, str]) -> str:
     present = {match["name"] for match in SECTION.finditer(text)}
     missing = sorted(set(bodies) - present)
     if missing:
-        raise MissingMarkers(f"no <!-- {missing[0]}:begin --> ... <!-- {missing[0]}:end --> markers in the document; "
-                             "add them where the generated text belongs")
+        raise MissingMarkers(
+            f"no <!-- {missing[0]}:begin --> ... <!-- {missing[0]}:end --> markers in the document; "
+            "add them where the generated text belongs"
+        )
 
     def swap(match: re.Match) -> str:
         name = match["name"]

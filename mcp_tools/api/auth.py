@@ -9,6 +9,7 @@ lockout is the API's 429 ``rate_limited`` with ``Retry-After``::
     POST /api/auth/token/  username=alice password=...   ->  200 {"token": "..."}
     (the 11th wrong password in a row)                    ->  429 {"error": {"code": "rate_limited", ...}}
 """
+
 from __future__ import annotations
 
 from rest_framework.authtoken.views import ObtainAuthToken

@@ -18,6 +18,7 @@ the event stream view, which is a plain async Django view, uses
 execution ended badly is answered by ``execution_error_response``: the error
 plus the recorded execution, with the status codes listed there.
 """
+
 from __future__ import annotations
 
 import logging
@@ -114,8 +115,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
-        return Response(error_body("internal_error", "Something went wrong on our side."),
-                        status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        return Response(
+            error_body("internal_error", "Something went wrong on our side."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     response.data = _envelope(exc, response.data)
     return response
 

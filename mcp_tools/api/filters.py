@@ -6,6 +6,7 @@
 ``tool`` takes the tool's name or id; ``status`` may repeat. An unknown
 status is a 400 (``invalid_request``), not an empty page.
 """
+
 from __future__ import annotations
 
 import django_filters
@@ -16,8 +17,9 @@ from mcp_tools.models import ToolExecution
 
 class ToolExecutionFilter(django_filters.FilterSet):
     tool = django_filters.CharFilter(method="filter_tool", help_text="The tool's name or id.")
-    status = django_filters.MultipleChoiceFilter(choices=ToolExecution.Status.choices,
-                                                 help_text="One or more statuses (repeat the parameter).")
+    status = django_filters.MultipleChoiceFilter(
+        choices=ToolExecution.Status.choices, help_text="One or more statuses (repeat the parameter)."
+    )
 
     class Meta:
         model = ToolExecution

@@ -13,6 +13,7 @@ are a 400 ``invalid_json`` before anything is stored::
         "rest_framework.parsers.MultiPartParser",   # Django's own parser applies the limit
     ]
 """
+
 from __future__ import annotations
 
 from typing import Any

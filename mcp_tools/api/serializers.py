@@ -11,6 +11,7 @@ of ``execute`` and ``execute_async``::
 Schema is applied by the service, whose ``invalid_parameters`` error lists
 every problem.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -71,24 +72,39 @@ class ToolExecutionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ToolExecution
         fields = [
-            "id", "tool_name", "parameters",
-            "result", "error", "status",
-            "duration_ms", "created_at", "completed_at",
+            "id",
+            "tool_name",
+            "parameters",
+            "result",
+            "error",
+            "status",
+            "duration_ms",
+            "created_at",
+            "completed_at",
             # Beyond the article: why it failed, which attempt, cache and token usage.
-            "error_code", "attempt", "cached", "input_tokens", "output_tokens",
+            "error_code",
+            "attempt",
+            "cached",
+            "input_tokens",
+            "output_tokens",
         ]
         read_only_fields = fields
 
 
 class ToolExecuteRequestSerializer(serializers.Serializer):
-    parameters = serializers.JSONField(required=False, default=dict,
-                                       help_text="The tool's parameters, checked against its parameters_schema.")
+    parameters = serializers.JSONField(
+        required=False, default=dict, help_text="The tool's parameters, checked against its parameters_schema."
+    )
     async_execution = serializers.BooleanField(
-        required=False, default=False,
-        help_text="On execute/: queue the run and answer 202 like execute_async/ instead of waiting.")
+        required=False,
+        default=False,
+        help_text="On execute/: queue the run and answer 202 like execute_async/ instead of waiting.",
+    )
     use_cache = serializers.BooleanField(
-        required=False, default=True,
-        help_text="Answer from a cached result of the same tool and parameters when there is one.")
+        required=False,
+        default=True,
+        help_text="Answer from a cached result of the same tool and parameters when there is one.",
+    )
 
     def validate_parameters(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -109,6 +125,7 @@ class ExecutionStatusSerializer(serializers.Serializer):
 
 
 # --- Error bodies, for the OpenAPI schema (see exceptions.py).
+
 
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()

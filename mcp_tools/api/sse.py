@@ -25,6 +25,7 @@ Authentication, first one present judged: ``Authorization: Token <key>``,
 ``?token=<key>`` (``EventSource`` cannot set headers), the session cookie.
 Users stream their own executions only; anything else is 404.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -63,8 +64,9 @@ class QueryTokenAuthentication(TokenAuthentication):
 
 def _authenticate(django_request: HttpRequest):
     """The user, None when no credentials were given; AuthenticationFailed for bad ones."""
-    request = Request(django_request, authenticators=[
-        TokenAuthentication(), QueryTokenAuthentication(), SessionAuthentication()])
+    request = Request(
+        django_request, authenticators=[TokenAuthentication(), QueryTokenAuthentication(), SessionAuthentication()]
+    )
     user = request.user
     return user if user is not None and user.is_authenticated else None
 
@@ -107,8 +109,7 @@ async def execution_events_view(request: HttpRequest, pk: str) -> HttpResponseBa
 
 
 def _unauthenticated(message: str) -> JsonResponse:
-    return JsonResponse(error_body("not_authenticated", message), status=401,
-                        headers={"WWW-Authenticate": "Token"})
+    return JsonResponse(error_body("not_authenticated", message), status=401, headers={"WWW-Authenticate": "Token"})
 
 
 def sse_format(event: Event) -> str:

@@ -3,6 +3,7 @@
 The event stream is routed before the router's URLs: it is an async Django
 view beside the DRF viewsets, not one of their actions.
 """
+
 from __future__ import annotations
 
 from django.urls import include, path

@@ -10,6 +10,7 @@ as for a WebSocket ``execute``::
 
 Service errors become HTTP answers in ``exceptions.py`` only.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,18 +48,25 @@ from .serializers import (
 logger = logging.getLogger(__name__)
 
 EXECUTION_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The execution's id.")
-TOOL_ID = OpenApiParameter("id", OpenApiTypes.STR, OpenApiParameter.PATH,
-                           description="The tool's numeric id, or its name (e.g. generate_report).")
+TOOL_ID = OpenApiParameter(
+    "id",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The tool's numeric id, or its name (e.g. generate_report).",
+)
 ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="invalid_parameters (details: the JSON Schema problems) "
-                                                      "or invalid_request"),
+    400: OpenApiResponse(
+        ErrorSerializer, description="invalid_parameters (details: the JSON Schema problems) or invalid_request"
+    ),
     404: OpenApiResponse(ErrorSerializer, description="No active tool with that id or name."),
     429: OpenApiResponse(ErrorSerializer, description="rate_limited; see the Retry-After header."),
 }
 
 
-@extend_schema_view(list=extend_schema(summary="Active tools, with usage stats"),
-                    retrieve=extend_schema(summary="One tool, with usage stats", parameters=[TOOL_ID]))
+@extend_schema_view(
+    list=extend_schema(summary="Active tools, with usage stats"),
+    retrieve=extend_schema(summary="One tool, with usage stats", parameters=[TOOL_ID]),
+)
 class ToolViewSet(viewsets.ReadOnlyModelViewSet):
     """MCP tools: list, inspect, run."""
 
@@ -81,15 +89,18 @@ class ToolViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         summary="Run a tool and wait for its result",
-        parameters=[TOOL_ID], request=ToolExecuteRequestSerializer,
+        parameters=[TOOL_ID],
+        request=ToolExecuteRequestSerializer,
         responses={
             200: ToolExecutionSerializer,
             202: OpenApiResponse(ExecutionAcceptedSerializer, description="With async_execution: queued."),
             **ERRORS,
             409: OpenApiResponse(ExecutionErrorSerializer, description="Cancelled before it completed."),
             500: OpenApiResponse(ExecutionErrorSerializer, description="The tool broke on our side (internal_error)."),
-            502: OpenApiResponse(ExecutionErrorSerializer, description="The tool failed; error.code says how "
-                                                                       "(llm_error, fetch_failed, ...)."),
+            502: OpenApiResponse(
+                ExecutionErrorSerializer,
+                description="The tool failed; error.code says how (llm_error, fetch_failed, ...).",
+            ),
             504: OpenApiResponse(ExecutionErrorSerializer, description="The tool ran past its time limit."),
         },
     )
@@ -108,8 +119,12 @@ class ToolViewSet(viewsets.ReadOnlyModelViewSet):
             return execution_error_response(execution, data)
         return Response(data, status=http_status.HTTP_200_OK)
 
-    @extend_schema(summary="Queue a tool run", parameters=[TOOL_ID], request=ToolExecuteRequestSerializer,
-                   responses={202: ExecutionAcceptedSerializer, **ERRORS})
+    @extend_schema(
+        summary="Queue a tool run",
+        parameters=[TOOL_ID],
+        request=ToolExecuteRequestSerializer,
+        responses={202: ExecutionAcceptedSerializer, **ERRORS},
+    )
     @action(detail=True, methods=["post"])
     def execute_async(self, request: Request, pk: str | None = None) -> Response:
         """Execute a tool asynchronously (a Celery worker runs it)."""
@@ -123,13 +138,19 @@ class ToolViewSet(viewsets.ReadOnlyModelViewSet):
 
     def _start(self, request: Request, tool: Tool, options: dict[str, Any]) -> ToolExecution:
         start = services.execution_start if options["use_cache"] else services.execution_start_uncached
-        return start(user=request.user, tool_name=tool.name, parameters=options["parameters"],
-                     idempotency_key=request.headers.get("Idempotency-Key"))
+        return start(
+            user=request.user,
+            tool_name=tool.name,
+            parameters=options["parameters"],
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
 
     def _enqueue(self, request: Request, tool: Tool, options: dict[str, Any]) -> Response:
         execution = self._start(request, tool, options)
-        return Response({"execution_id": str(execution.pk), "task_id": execution.celery_task_id},
-                        status=http_status.HTTP_202_ACCEPTED)
+        return Response(
+            {"execution_id": str(execution.pk), "task_id": execution.celery_task_id},
+            status=http_status.HTTP_202_ACCEPTED,
+        )
 
 
 class ExecutionPagination(PageNumberPagination):
@@ -147,8 +168,10 @@ def own_execution(*, user, execution_id: Any) -> ToolExecution:
     return execution
 
 
-@extend_schema_view(list=extend_schema(summary="Your executions, newest first"),
-                    retrieve=extend_schema(summary="One of your executions", parameters=[EXECUTION_ID]))
+@extend_schema_view(
+    list=extend_schema(summary="Your executions, newest first"),
+    retrieve=extend_schema(summary="One of your executions", parameters=[EXECUTION_ID]),
+)
 class ToolExecutionViewSet(viewsets.ReadOnlyModelViewSet):
     """The caller's own executions; anyone else's id answers 404, as an unknown one does."""
 
@@ -166,26 +189,41 @@ class ToolExecutionViewSet(viewsets.ReadOnlyModelViewSet):
     def get_object(self) -> ToolExecution:
         return own_execution(user=self.request.user, execution_id=self.kwargs["pk"])
 
-    @extend_schema(summary="Status, result and error of one execution", parameters=[EXECUTION_ID],
-                   responses={200: ExecutionStatusSerializer, 404: ErrorSerializer})
+    @extend_schema(
+        summary="Status, result and error of one execution",
+        parameters=[EXECUTION_ID],
+        responses={200: ExecutionStatusSerializer, 404: ErrorSerializer},
+    )
     @action(detail=True, methods=["get"])
     def status(self, request: Request, pk: str | None = None) -> Response:
         """Get execution status."""
         execution = self.get_object()
-        return Response({
-            "id": str(execution.id),
-            "status": execution.status,
-            "result": jsonguard.displayable(execution.result),
-            "error": jsonguard.displayable_text(execution.error),
-        })
+        return Response(
+            {
+                "id": str(execution.id),
+                "status": execution.status,
+                "result": jsonguard.displayable(execution.result),
+                "error": jsonguard.displayable_text(execution.error),
+            }
+        )
 
-    @extend_schema(summary="Cancel one of your executions", parameters=[EXECUTION_ID], request=None,
-                   responses={202: ExecutionStatusSerializer, 404: ErrorSerializer})
+    @extend_schema(
+        summary="Cancel one of your executions",
+        parameters=[EXECUTION_ID],
+        request=None,
+        responses={202: ExecutionStatusSerializer, 404: ErrorSerializer},
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel an execution: a queued one ends at once, a running one within MCP_CONTROL_POLL_S
         (follow it to its ``execution.cancelled``); one that has ended is left as it is."""
         execution = services.execution_cancel(user=request.user, execution_id=self.get_object().pk)
-        return Response({"id": str(execution.id), "status": execution.status,
-                         "result": jsonguard.displayable(execution.result),
-                         "error": jsonguard.displayable_text(execution.error)}, status=http_status.HTTP_202_ACCEPTED)
+        return Response(
+            {
+                "id": str(execution.id),
+                "status": execution.status,
+                "result": jsonguard.displayable(execution.result),
+                "error": jsonguard.displayable_text(execution.error),
+            },
+            status=http_status.HTTP_202_ACCEPTED,
+        )

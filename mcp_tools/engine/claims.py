@@ -17,6 +17,7 @@ left behind; a token that finds nothing to claim is simply done.
 Claims are serialised (one short transaction each, under an advisory lock
 on PostgreSQL), so the running counts a claim reads are the ones it acts on.
 """
+
 from __future__ import annotations
 
 import logging
@@ -61,13 +62,21 @@ def _one_claim_at_a_time() -> None:
 
 
 def _claim_fairly(*, worker: str) -> ToolExecution | None:
-    waiting = list(ToolExecution.objects.filter(QUEUED).values("user_id").annotate(oldest=Min("created_at"))
-                   .order_by("oldest")[:CANDIDATE_USERS])
+    waiting = list(
+        ToolExecution.objects.filter(QUEUED)
+        .values("user_id")
+        .annotate(oldest=Min("created_at"))
+        .order_by("oldest")[:CANDIDATE_USERS]
+    )
     if not waiting:
         return None
     if len(waiting) > 1:
-        running = {row["user_id"]: row["n"] for row in ToolExecution.objects.filter(
-            RUNNING, user_id__in=[w["user_id"] for w in waiting]).values("user_id").annotate(n=Count("pk"))}
+        running = {
+            row["user_id"]: row["n"]
+            for row in ToolExecution.objects.filter(RUNNING, user_id__in=[w["user_id"] for w in waiting])
+            .values("user_id")
+            .annotate(n=Count("pk"))
+        }
         waiting.sort(key=lambda w: (running.get(w["user_id"], 0), w["oldest"]))
     for candidate in waiting:
         execution = _claim_oldest_of(candidate["user_id"], worker=worker)
@@ -82,7 +91,12 @@ CANDIDATE_USERS = 200
 
 
 def _claim_oldest_of(user_id: int, *, worker: str) -> ToolExecution | None:
-    pk = ToolExecution.objects.filter(QUEUED, user_id=user_id).order_by("created_at").values_list("pk", flat=True).first()
+    pk = (
+        ToolExecution.objects.filter(QUEUED, user_id=user_id)
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
     return None if pk is None else claim(str(pk), worker=worker)
 
 
@@ -90,8 +104,11 @@ def claim(execution_id: str, *, worker: str) -> ToolExecution | None:
     """Claim one given waiting execution (``manage.py run_tool`` runs its own; a claim by fair share
     ends here too); None if it is not waiting."""
     claimed = ToolExecution.objects.filter(WAITING, pk=execution_id).update(
-        status=Status.RUNNING, worker=worker, attempt=F("attempt") + 1,
-        started_at=Coalesce(F("started_at"), Value(timezone.now())))
+        status=Status.RUNNING,
+        worker=worker,
+        attempt=F("attempt") + 1,
+        started_at=Coalesce(F("started_at"), Value(timezone.now())),
+    )
     if not claimed:
         return None
     execution = ToolExecution.objects.select_related("tool", "user").get(pk=execution_id)
@@ -101,8 +118,11 @@ def claim(execution_id: str, *, worker: str) -> ToolExecution | None:
 
 def set_status(execution_id: str, *, worker: str, status: str, attempt: int) -> bool:
     """A status change of a run in progress; False if the execution ended or another worker has it."""
-    return bool(ToolExecution.objects.filter(pk=execution_id, worker=worker, status__in=ToolExecution.ACTIVE_STATUSES)
-                .update(status=status, attempt=attempt))
+    return bool(
+        ToolExecution.objects.filter(pk=execution_id, worker=worker, status__in=ToolExecution.ACTIVE_STATUSES).update(
+            status=status, attempt=attempt
+        )
+    )
 
 
 def set_epoch(execution_id: str, *, epoch: str) -> None:
@@ -112,7 +132,8 @@ def set_epoch(execution_id: str, *, epoch: str) -> None:
 
 def release(execution_id: str, *, worker: str, attempt: int) -> bool:
     """Give a running execution back to the queue (a lost worker's run goes again): False if it moved on."""
-    return bool(ToolExecution.objects.filter(RUNNING, pk=execution_id, worker=worker, attempt=attempt)
-                .update(status=Status.RETRYING, worker=""))
-
-
+    return bool(
+        ToolExecution.objects.filter(RUNNING, pk=execution_id, worker=worker, attempt=attempt).update(
+            status=Status.RETRYING, worker=""
+        )
+    )

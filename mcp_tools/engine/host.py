@@ -1,4 +1,5 @@
 """What a run and the liveness loops need from the engine that holds them (so neither imports it)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +13,7 @@ from ..models import ToolExecution
 
 class RunControl(Protocol):
     """A run as the control poll sees it."""
+
     attempt: int
     publisher: ExecutionPublisher
     task: asyncio.Task | None
@@ -27,8 +29,14 @@ class Host(Protocol):
 
     def db(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]: ...
 
-    def publisher(self, execution: ToolExecution, *, attempt: int, epoch: str | None = None,
-                  listener: EventListener | None = None,
-                  on_signal: Callable[[], None] | None = None) -> ExecutionPublisher: ...
+    def publisher(
+        self,
+        execution: ToolExecution,
+        *,
+        attempt: int,
+        epoch: str | None = None,
+        listener: EventListener | None = None,
+        on_signal: Callable[[], None] | None = None,
+    ) -> ExecutionPublisher: ...
 
     def free_slots(self) -> int: ...

@@ -26,6 +26,7 @@ nothing twice. An engine with free slots also replaces tokens a broker lost:
 executions waiting longer than ``PENDING_RESCUE_S`` get a new one (a spare
 token finds nothing and is done).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -154,25 +155,40 @@ def execution_reap(execution: ToolExecution) -> str:
     facts = get_event_log().facts(execution_id)
     if facts.ended:
         return "repaired" if outcomes.repair_from_log(execution) else "ended meanwhile"
-    writer = EventWriter(execution_id=execution_id, tool=execution.tool.name, user=execution.user.get_username(),
-                         epoch=facts.epoch or execution.epoch)
+    writer = EventWriter(
+        execution_id=execution_id,
+        tool=execution.tool.name,
+        user=execution.user.get_username(),
+        epoch=facts.epoch or execution.epoch,
+    )
     duration_ms = int((timezone.now() - (execution.started_at or execution.created_at)).total_seconds() * 1000)
     max_attempts = settings.MCP_CONFIG["MAX_RETRIES"] + 1
     if facts.cancel_asked:
-        ended = outcomes.end_execution(execution, writer=writer, events=[
-            cancelled_event(duration_ms=duration_ms, attempt=execution.attempt)])
+        ended = outcomes.end_execution(
+            execution, writer=writer, events=[cancelled_event(duration_ms=duration_ms, attempt=execution.attempt)]
+        )
         return "cancelled" if ended else "ended meanwhile"
     why_not = _why_not_again(execution, max_attempts)
     if why_not:
-        ended = outcomes.end_execution(execution, writer=writer, events=[failed_event(
-            "worker_lost", f"The worker running this execution stopped and it was not run again ({why_not}).",
-            duration_ms=duration_ms, attempt=execution.attempt)])
+        ended = outcomes.end_execution(
+            execution,
+            writer=writer,
+            events=[
+                failed_event(
+                    "worker_lost",
+                    f"The worker running this execution stopped and it was not run again ({why_not}).",
+                    duration_ms=duration_ms,
+                    attempt=execution.attempt,
+                )
+            ],
+        )
         return "failed" if ended else "ended meanwhile"
     if not claims.release(execution_id, worker=execution.worker, attempt=execution.attempt):
         return "moved on"
     attempt = execution.attempt + 1
-    [appended] = writer.append([status_event("retrying", attempt=attempt, reason="worker_lost",
-                                             message=WORKER_LOST_MESSAGE)], attempt=attempt)
+    [appended] = writer.append(
+        [status_event("retrying", attempt=attempt, reason="worker_lost", message=WORKER_LOST_MESSAGE)], attempt=attempt
+    )
     if appended.refused == Refused.ENDED:
         return "repaired" if outcomes.repair_from_log(execution) else "ended meanwhile"
     execution_send_tokens([execution])
@@ -192,8 +208,11 @@ def _why_not_again(execution: ToolExecution, max_attempts: int) -> str:
 def rescue_tokens(*, limit: int) -> int:
     """Executions waiting past PENDING_RESCUE_S while this engine has room: their tokens were lost."""
     before = timezone.now() - timedelta(seconds=settings.MCP_CONFIG["PENDING_RESCUE_S"])
-    stuck = list(ToolExecution.objects.filter(claims.QUEUED, created_at__lt=before).select_related("tool")
-                 .order_by("created_at")[:limit])
+    stuck = list(
+        ToolExecution.objects.filter(claims.QUEUED, created_at__lt=before)
+        .select_related("tool")
+        .order_by("created_at")[:limit]
+    )
     if stuck:
         execution_send_tokens(stuck)
     return len(stuck)

@@ -19,6 +19,7 @@ service exact:
 
 ``get_engine()`` is the process's engine (a forked child builds its own).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -55,8 +56,9 @@ class Engine:
         self.config = settings.MCP_CONFIG
         self.runs: dict[str, RunControl] = {}
         self.loop = asyncio.new_event_loop()
-        self._db_pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.config["ENGINE_DB_THREADS"],
-                                                              thread_name_prefix="engine-db")
+        self._db_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.config["ENGINE_DB_THREADS"], thread_name_prefix="engine-db"
+        )
         self._started = threading.Event()
         self._background: list[asyncio.Task] = []
         self.outbox: Outbox | None = None
@@ -85,19 +87,35 @@ class Engine:
 
     async def db(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a database (or other blocking) call in the engine's thread pool."""
-        return await self.loop.run_in_executor(self._db_pool, functools.partial(_in_connection, function,
-                                                                                 *args, **kwargs))
+        return await self.loop.run_in_executor(
+            self._db_pool, functools.partial(_in_connection, function, *args, **kwargs)
+        )
 
-    def publisher(self, execution: ToolExecution, *, attempt: int, epoch: str | None = None,
-                  listener: EventListener | None = None, on_signal: Callable[[], None] | None = None
-                  ) -> ExecutionPublisher:
+    def publisher(
+        self,
+        execution: ToolExecution,
+        *,
+        attempt: int,
+        epoch: str | None = None,
+        listener: EventListener | None = None,
+        on_signal: Callable[[], None] | None = None,
+    ) -> ExecutionPublisher:
         assert self.outbox is not None
         return ExecutionPublisher(
-            execution_id=str(execution.pk), tool=execution.tool.name, user=execution.user.get_username(),
-            epoch=epoch or execution.epoch, attempt=attempt, outbox=self.outbox, listener=listener,
-            on_signal=on_signal, coalescer=Coalescer(window_s=self.config["COALESCE_MS"] / 1000,
-                                                     max_bytes=self.config["COALESCE_BYTES"],
-                                                     deltas_per_s=self.config["COALESCE_DELTAS_PER_S"]))
+            execution_id=str(execution.pk),
+            tool=execution.tool.name,
+            user=execution.user.get_username(),
+            epoch=epoch or execution.epoch,
+            attempt=attempt,
+            outbox=self.outbox,
+            listener=listener,
+            on_signal=on_signal,
+            coalescer=Coalescer(
+                window_s=self.config["COALESCE_MS"] / 1000,
+                max_bytes=self.config["COALESCE_BYTES"],
+                deltas_per_s=self.config["COALESCE_DELTAS_PER_S"],
+            ),
+        )
 
     # --- Work out.
 

@@ -17,6 +17,7 @@ Selected in settings (``CELERY_WORKER_POOL``), so the bare
 ``celery -A config worker`` runs it; a task run in any other pool simply
 waits for its execution in its own process or thread.
 """
+
 from __future__ import annotations
 
 import concurrent.futures

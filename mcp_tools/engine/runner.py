@@ -19,6 +19,7 @@ attempt whatever the number of tokens. The end is one call
 (``mcp_tools/outcomes.py``): the terminal event is logged, the row and the
 statistics are derived from it in one transaction, then it is sent.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -99,8 +100,7 @@ class Run(Stoppable):
         self.attempt = execution.attempt
         self.deadline = time.monotonic() + execution.tool.timeout
         self.spent = Usage()  # over every attempt: billed even when an attempt failed
-        self.publisher = engine.publisher(execution, attempt=self.attempt, listener=listener,
-                                          on_signal=self._on_signal)
+        self.publisher = engine.publisher(execution, attempt=self.attempt, listener=listener, on_signal=self._on_signal)
 
     # --- The run.
 
@@ -111,8 +111,9 @@ class Run(Stoppable):
         except ExecutionStopped:
             self._absorb_stop()
             if self.stop_reason == "cancel":
-                await self._end(cancelled_event(duration_ms=self._duration_ms(), attempt=self.attempt,
-                                                **_usage(self.spent)))
+                await self._end(
+                    cancelled_event(duration_ms=self._duration_ms(), attempt=self.attempt, **_usage(self.spent))
+                )
         finally:
             self.publisher.close()
 
@@ -120,8 +121,9 @@ class Run(Stoppable):
         spec = tool_spec(self.execution.tool.name)
         if spec is None:
             await self.publisher.publish(status_event("running", attempt=self.attempt))
-            return await self._fail(PermanentToolError(f"{self.execution.tool.name} is not defined on this worker.",
-                                                       code="not_implemented"))
+            return await self._fail(
+                PermanentToolError(f"{self.execution.tool.name} is not defined on this worker.", code="not_implemented")
+            )
         retry: tuple[str, str, float | None] | None = None
         while True:
             try:
@@ -142,8 +144,9 @@ class Run(Stoppable):
                 retry = ("event_store_unavailable", "The event store (Redis) was unreachable.", 0)
                 continue
             except TimeoutError:
-                return await self._fail(ExecutionTimeout(
-                    f"{self.execution.tool.name} ran past its {self.execution.tool.timeout}s limit."))
+                return await self._fail(
+                    ExecutionTimeout(f"{self.execution.tool.name} ran past its {self.execution.tool.timeout}s limit.")
+                )
             except (ToolError, ExecutionStopped):
                 raise
             except Exception as exc:
@@ -153,8 +156,7 @@ class Run(Stoppable):
                 await self._complete(spec, result)
             return
 
-    async def _attempt(self, spec: ToolSpec, retry: tuple[str, str, float | None] | None
-                       ) -> dict[str, Any] | None:
+    async def _attempt(self, spec: ToolSpec, retry: tuple[str, str, float | None] | None) -> dict[str, Any] | None:
         """One attempt: announce it, run the tool. None when it ended on the way (a failure was recorded)."""
         if retry is not None:
             reason, message, retry_after = retry
@@ -163,13 +165,22 @@ class Run(Stoppable):
                 return None
             self.attempt += 1
             self.publisher.attempt = self.attempt
-            await self.publisher.publish(status_event("retrying", attempt=self.attempt, reason=reason,
-                                                      message=message))
-            await self.engine.db(claims.set_status, self.execution_id, worker=self.engine.worker_id,
-                                 status="retrying", attempt=self.attempt)
+            await self.publisher.publish(status_event("retrying", attempt=self.attempt, reason=reason, message=message))
+            await self.engine.db(
+                claims.set_status,
+                self.execution_id,
+                worker=self.engine.worker_id,
+                status="retrying",
+                attempt=self.attempt,
+            )
             await self._backoff(retry_after)
-            await self.engine.db(claims.set_status, self.execution_id, worker=self.engine.worker_id,
-                                 status="running", attempt=self.attempt)
+            await self.engine.db(
+                claims.set_status,
+                self.execution_id,
+                worker=self.engine.worker_id,
+                status="running",
+                attempt=self.attempt,
+            )
         await self.publisher.publish(status_event("running", attempt=self.attempt))
         try:
             return await self._call(spec)
@@ -180,10 +191,15 @@ class Run(Stoppable):
             return None
 
     async def _call(self, spec: ToolSpec) -> dict[str, Any]:
-        self.context = ToolContext(execution_id=self.execution_id, attempt=self.attempt, user=self.execution.user,
-                                   provider=get_provider(),
-                                   send_text=metrics.first_text_timer(self.execution, self.publisher.text),
-                                   output_limit_bytes=self.config["MAX_OUTPUT_BYTES"], output_field=spec.output_field)
+        self.context = ToolContext(
+            execution_id=self.execution_id,
+            attempt=self.attempt,
+            user=self.execution.user,
+            provider=get_provider(),
+            send_text=metrics.first_text_timer(self.execution, self.publisher.text),
+            output_limit_bytes=self.config["MAX_OUTPUT_BYTES"],
+            output_field=spec.output_field,
+        )
         try:
             async with asyncio.timeout(self.deadline - time.monotonic()):
                 result = await spec.call(self.context, self.execution.parameters)
@@ -195,17 +211,31 @@ class Run(Stoppable):
     # --- Endings.
 
     async def _complete(self, spec: ToolSpec, result: dict[str, Any]) -> None:
-        event = completed_event(result, duration_ms=self._duration_ms(), cached=False, attempt=self.attempt,
-                                **_usage(self.spent))
+        event = completed_event(
+            result, duration_ms=self._duration_ms(), cached=False, attempt=self.attempt, **_usage(self.spent)
+        )
         if await self._end(event) and spec.cacheable:
-            await self.engine.db(result_cache_store, self.execution.tool.name, self.execution.parameters, result,
-                                 result[spec.output_field])
+            await self.engine.db(
+                result_cache_store,
+                self.execution.tool.name,
+                self.execution.parameters,
+                result,
+                result[spec.output_field],
+            )
 
     async def _fail(self, error: BaseException) -> None:
         code = getattr(error, "code", "internal_error")
         message = getattr(error, "message", None) or "The tool failed unexpectedly."
-        await self._end(failed_event(code, message, duration_ms=self._duration_ms(), attempt=self.attempt,
-                                     result=getattr(error, "result", None), **_usage(self.spent)))
+        await self._end(
+            failed_event(
+                code,
+                message,
+                duration_ms=self._duration_ms(),
+                attempt=self.attempt,
+                result=getattr(error, "result", None),
+                **_usage(self.spent),
+            )
+        )
 
     async def _end(self, event: Event) -> bool:
         """The one ending: log the terminal event, write row and stats from it, send it. Not interruptible."""
@@ -214,8 +244,13 @@ class Run(Stoppable):
 
         async def record(numbered: Event) -> None:
             snapshot = await self.engine.log.aread(self.execution_id)
-            await self.engine.db(outcomes.record_end, execution_id=self.execution_id,
-                                 tool_id=self.execution.tool_id, event=numbered, events=snapshot.events)
+            await self.engine.db(
+                outcomes.record_end,
+                execution_id=self.execution_id,
+                tool_id=self.execution.tool_id,
+                event=numbered,
+                events=snapshot.events,
+            )
             await self.engine.log.aexpire(self.execution_id, settings.EVENT_LOG_TTL_S)
 
         return await asyncio.shield(self.publisher.finish(event, on_claimed=record))
@@ -246,8 +281,9 @@ class Run(Stoppable):
         await self.engine.db(claims.set_epoch, self.execution_id, epoch=epoch)
         listener = self.publisher.listener
         self.publisher.close()
-        self.publisher = self.engine.publisher(self.execution, attempt=self.attempt, epoch=epoch,
-                                               listener=listener, on_signal=self._on_signal)
+        self.publisher = self.engine.publisher(
+            self.execution, attempt=self.attempt, epoch=epoch, listener=listener, on_signal=self._on_signal
+        )
         await self.publisher.create(status_event("pending"))
 
     def _duration_ms(self) -> int:

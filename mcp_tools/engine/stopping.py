@@ -10,6 +10,7 @@ nothing interrupts it::
 
     run.stop("cancel")       # from the control poll, or the log's answer to an append
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -49,8 +50,15 @@ class Stoppable:
     def _on_signal(self) -> None:
         """The log's answer says stop (a lost log is raised by the publisher's next write instead)."""
         publisher = self.publisher
-        reason = ("stale" if publisher.stale else "ended" if publisher.ended
-                  else "cancel" if publisher.cancel_requested else None)
+        reason = (
+            "stale"
+            if publisher.stale
+            else "ended"
+            if publisher.ended
+            else "cancel"
+            if publisher.cancel_requested
+            else None
+        )
         if reason is not None:
             self.stop(reason)
 
@@ -76,4 +84,3 @@ class Stoppable:
                 self.stop_reason = None
                 raise LogLost(self.execution_id) from None
             raise ExecutionStopped(reason) from None
-

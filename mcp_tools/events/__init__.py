@@ -11,24 +11,40 @@
 
 Delivery — following an execution from a connection — is ``mcp_tools/delivery.py``.
 """
+
 from .backends import EventLog, get_event_log
 from .log import Appended, Entry, Refused, Snapshot, new_epoch
 from .schema import (
-                     MONITOR_GROUP,
-                     MONITOR_TYPES,
-                     TERMINAL_TYPES,
-                     Event,
-                     cancelled_event,
-                     completed_event,
-                     delta_event,
-                     execution_group,
-                     failed_event,
-                     is_terminal,
-                     status_event,
+    MONITOR_GROUP,
+    MONITOR_TYPES,
+    TERMINAL_TYPES,
+    Event,
+    cancelled_event,
+    completed_event,
+    delta_event,
+    execution_group,
+    failed_event,
+    is_terminal,
+    status_event,
 )
 
 __all__ = [
-    "MONITOR_GROUP", "MONITOR_TYPES", "TERMINAL_TYPES", "Appended", "Entry", "Event", "EventLog", "Refused",
-    "Snapshot", "cancelled_event", "completed_event", "delta_event", "execution_group", "failed_event",
-    "get_event_log", "is_terminal", "new_epoch", "status_event",
+    "MONITOR_GROUP",
+    "MONITOR_TYPES",
+    "TERMINAL_TYPES",
+    "Appended",
+    "Entry",
+    "Event",
+    "EventLog",
+    "Refused",
+    "Snapshot",
+    "cancelled_event",
+    "completed_event",
+    "delta_event",
+    "execution_group",
+    "failed_event",
+    "get_event_log",
+    "is_terminal",
+    "new_epoch",
+    "status_event",
 ]

@@ -12,6 +12,7 @@ first ran on). Both run the same Lua scripts, sent with EVALSHA in one
 pipeline per batch (redis-py's Script objects would add a SCRIPT EXISTS
 round trip to every batch).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -57,20 +58,31 @@ class RedisEventLog:
     def __init__(self, url: str, *, prefix: str) -> None:
         self.url = url
         self.prefix = prefix
-        self.sync = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
-            url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT_S,
-            socket_timeout=REDIS_SOCKET_TIMEOUT_S, health_check_interval=30))
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
-            weakref.WeakKeyDictionary())
+        self.sync = redis.Redis(
+            connection_pool=redis.BlockingConnectionPool.from_url(
+                url,
+                max_connections=REDIS_MAX_CONNECTIONS,
+                timeout=REDIS_POOL_TIMEOUT_S,
+                socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+                health_check_interval=30,
+            )
+        )
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
         self._shas = {name: _sha(text) for name, text in SCRIPTS.items()}
 
     def _aclient(self) -> aioredis.Redis:
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
         if client is None:
-            client = self._async[loop] = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-                self.url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT_S,
-                socket_timeout=REDIS_SOCKET_TIMEOUT_S, health_check_interval=30))
+            client = self._async[loop] = aioredis.Redis(
+                connection_pool=aioredis.BlockingConnectionPool.from_url(
+                    self.url,
+                    max_connections=REDIS_MAX_CONNECTIONS,
+                    timeout=REDIS_POOL_TIMEOUT_S,
+                    socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+                    health_check_interval=30,
+                )
+            )
         return client
 
     # --- Commands as (script, keys, args), run by either face.
@@ -81,8 +93,9 @@ class RedisEventLog:
     # --- Synchronous face.
 
     def create(self, entry: Entry) -> Appended:
-        return Appended.from_reply(self._run([("create", keys(self.prefix, entry.execution_id),
-                                               create_args(entry))])[0])
+        return Appended.from_reply(
+            self._run([("create", keys(self.prefix, entry.execution_id), create_args(entry))])[0]
+        )
 
     def append_many(self, entries: list[Entry]) -> list[Appended]:
         return [Appended.from_reply(r) for r in self._run(self._append_commands(entries))]
@@ -191,16 +204,19 @@ class RedisEventLog:
         """After a Redis restart the scripts are gone, for every command of a batch alike
         (nothing ran): load them and send the batch again, once."""
         errors = [r for r in results if isinstance(r, Exception)]
-        return (attempt == 1 and bool(errors) and len(errors) == len(results)
-                and all(isinstance(e, redis_errors.NoScriptError) for e in errors))
+        return (
+            attempt == 1
+            and bool(errors)
+            and len(errors) == len(results)
+            and all(isinstance(e, redis_errors.NoScriptError) for e in errors)
+        )
 
 
 FACT_FIELDS = ("epoch", "ended", "cancel", "attempt")
 
 
 def _facts(reply: Sequence[bytes | str | None]) -> Facts:
-    return Facts(epoch=_text(reply[0]), ended=bool(reply[1]), cancel_asked=bool(reply[2]),
-                 attempt=int(reply[3] or 0))
+    return Facts(epoch=_text(reply[0]), ended=bool(reply[1]), cancel_asked=bool(reply[2]), attempt=int(reply[3] or 0))
 
 
 SCRIPTS = {"append": APPEND_LUA, "create": CREATE_LUA, "cancel": CANCEL_LUA}
@@ -225,8 +241,9 @@ def _text(value: bytes | str | None) -> str:
 
 def _snapshot(raw: list[bytes], length: int, epoch: bytes | None, ended: bytes | None, after_seq: int) -> Snapshot:
     epoch_text = _text(epoch)
-    return Snapshot(events=decode(raw, after_seq + 1, epoch_text), epoch=epoch_text, last_seq=int(length),
-                    ended=bool(ended))
+    return Snapshot(
+        events=decode(raw, after_seq + 1, epoch_text), epoch=epoch_text, last_seq=int(length), ended=bool(ended)
+    )
 
 
 class _MemoryLog:
@@ -294,8 +311,12 @@ class MemoryEventLog:
             if log is None:
                 return Snapshot()
             raw = log.entries[after_seq:]
-            return Snapshot(events=decode(raw, after_seq + 1, log.epoch), epoch=log.epoch,
-                            last_seq=len(log.entries), ended=log.ended)
+            return Snapshot(
+                events=decode(raw, after_seq + 1, log.epoch),
+                epoch=log.epoch,
+                last_seq=len(log.entries),
+                ended=log.ended,
+            )
 
     def expire(self, execution_id: str, ttl_s: int) -> None:
         with self._lock:

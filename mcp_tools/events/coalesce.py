@@ -12,6 +12,7 @@ and the timer::
     decision = coalescer.add("Hel", now)   # SEND_NOW, or a time to send at, or None (a timer is armed)
     text = coalescer.take(now)             # the buffered text, as one delta
 """
+
 from __future__ import annotations
 
 SEND_NOW = -1.0

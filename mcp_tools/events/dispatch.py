@@ -14,6 +14,7 @@ Messages are ``{"type": "execution.event", "event": ...}`` to an execution's
 group and ``{"type": "monitor.event", "event": ... + tool, user}`` to the
 monitor group (status and terminal events only).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,14 +36,18 @@ PUBSUB_LAYER = "channels_redis.pubsub.RedisPubSubChannelLayer"
 @dataclass(frozen=True)
 class ScriptChannels:
     """The pub/sub channels the log script publishes to (``script_channels()``)."""
+
     execution_prefix: str  # + execution id = the execution's group channel
     monitor: str
 
     def targets(self, execution_id: str, event_type: str, monitor_members: str) -> tuple[str, str, str]:
         """What ``log.Entry.publish`` needs for this event."""
         monitor = event_type in MONITOR_TYPES
-        return (self.execution_prefix + execution_id, self.monitor if monitor else "",
-                monitor_members if monitor else "")
+        return (
+            self.execution_prefix + execution_id,
+            self.monitor if monitor else "",
+            monitor_members if monitor else "",
+        )
 
     def payloads(self, event: Event, monitor_members: str) -> list[tuple[str, str]]:
         """(channel, payload) pairs that publish a logged event as the log script would."""
@@ -64,8 +69,9 @@ def group_channel(group: str) -> str:
 
     config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
     # A loop layer connects lazily: building one to ask for a name opens nothing.
-    return RedisPubSubLoopLayer(hosts=config.get("hosts"), prefix=config.get("prefix", "asgi"),
-                                channel_layer=None)._get_group_channel_name(group)
+    return RedisPubSubLoopLayer(
+        hosts=config.get("hosts"), prefix=config.get("prefix", "asgi"), channel_layer=None
+    )._get_group_channel_name(group)
 
 
 @lru_cache(maxsize=1)
@@ -74,8 +80,13 @@ def script_channels() -> ScriptChannels | None:
     layer = settings.CHANNEL_LAYERS["default"]
     config = layer.get("CONFIG", {})
     hosts = config.get("hosts", [])
-    if (layer["BACKEND"] != PUBSUB_LAYER or config.get("serializer_format") != "json"
-            or config.get("symmetric_encryption_keys") or len(hosts) != 1 or not settings.EVENT_LOG_URL):
+    if (
+        layer["BACKEND"] != PUBSUB_LAYER
+        or config.get("serializer_format") != "json"
+        or config.get("symmetric_encryption_keys")
+        or len(hosts) != 1
+        or not settings.EVENT_LOG_URL
+    ):
         return None
     address = hosts[0]["address"] if isinstance(hosts[0], dict) else hosts[0]
     if address != settings.EVENT_LOG_URL:

@@ -26,6 +26,7 @@ are one step) and memory (the embedded default: one process, a lock). The
 Redis backend has a synchronous face (service code in request threads) and an
 asynchronous one (the worker engine's event loop) over the same scripts.
 """
+
 from __future__ import annotations
 
 import enum
@@ -40,19 +41,21 @@ from .schema import TERMINAL_TYPES, Event
 
 class Refused(enum.IntEnum):
     """Why an append was not written (the Lua scripts return these numbers)."""
-    ENDED = -1   # a terminal event is already in the log
-    LOST = -2    # the log's epoch is not the writer's: the log was lost and maybe started again
-    STALE = -3   # a newer attempt has written: this writer was given up
+
+    ENDED = -1  # a terminal event is already in the log
+    LOST = -2  # the log's epoch is not the writer's: the log was lost and maybe started again
+    STALE = -3  # a newer attempt has written: this writer was given up
     EXISTS = -4  # create: the log already exists
 
 
 @dataclass(frozen=True)
 class Entry:
     """One event to append, with the checks that guard it and where to publish it."""
+
     execution_id: str
     event: Event
     epoch: str
-    attempt: int = 0                        # 0: not an attempt's write (cancel, reaper, cache): no fence check
+    attempt: int = 0  # 0: not an attempt's write (cancel, reaper, cache): no fence check
     publish: tuple[str, str, str] | None = None  # (execution channel, monitor channel or "", monitor members)
 
     def args(self) -> list[Any]:
@@ -66,6 +69,7 @@ class Entry:
 @dataclass(frozen=True)
 class Appended:
     """The answer to one append: its seq, or why it was refused; and whether a cancel was asked for."""
+
     seq: int | None
     refused: Refused | None = None
     cancel_requested: bool = False
@@ -82,6 +86,7 @@ class Appended:
 class Facts:
     """A log's facts without its entries: its epoch ("" if there is no log), whether it ended,
     whether a cancel was asked, and the newest attempt that wrote."""
+
     epoch: str = ""
     ended: bool = False
     cancel_asked: bool = False
@@ -91,6 +96,7 @@ class Facts:
 @dataclass
 class Snapshot:
     """What the log holds after some seq: the events (with seq and epoch), the epoch, the last seq."""
+
     events: list[Event] = field(default_factory=list)
     epoch: str = ""
     last_seq: int = 0

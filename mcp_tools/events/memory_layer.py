@@ -13,6 +13,7 @@ on it, and a message from anywhere else is handed over with
 Like the in-memory layer, it drops messages for a channel holding
 ``capacity`` unread ones; followers fill such gaps from the event log.
 """
+
 from __future__ import annotations
 
 import asyncio

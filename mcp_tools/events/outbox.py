@@ -8,6 +8,7 @@ always before its next event. Under load batches grow by themselves::
 
     appended = await outbox.put(Entry(execution_id, event, epoch, attempt))
 """
+
 from __future__ import annotations
 
 import asyncio

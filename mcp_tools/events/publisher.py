@@ -20,6 +20,7 @@ Terminal events are logged first, then ``on_claimed`` writes the row, and only
 then is the event sent: a client that sees ``completed`` finds the row
 completed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -48,9 +49,19 @@ class LogLost(Exception):
 
 
 class ExecutionPublisher:
-    def __init__(self, *, execution_id: str, tool: str, user: str, epoch: str, attempt: int, outbox: Outbox,
-                 coalescer: Coalescer, listener: EventListener | None = None,
-                 on_signal: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        execution_id: str,
+        tool: str,
+        user: str,
+        epoch: str,
+        attempt: int,
+        outbox: Outbox,
+        coalescer: Coalescer,
+        listener: EventListener | None = None,
+        on_signal: Callable[[], None] | None = None,
+    ) -> None:
         self.execution_id = execution_id
         self.tool = tool
         self.user = user

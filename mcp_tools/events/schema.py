@@ -13,6 +13,7 @@ appended (``log.py``); constructors never set them. Terminal events carry
 cancelled) and the row's final fields are derived from them alone
 (``mcp_tools/outcomes.py``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,25 +43,58 @@ def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
     return {"input_tokens": input_tokens, "output_tokens": output_tokens}
 
 
-def completed_event(result: dict[str, Any], *, duration_ms: int, cached: bool, attempt: int,
-                    input_tokens: int = 0, output_tokens: int = 0) -> Event:
-    return {"type": "execution.completed", "status": "completed", "result": result, "duration_ms": duration_ms,
-            "cached": cached, "attempt": attempt, "usage": _usage(input_tokens, output_tokens)}
+def completed_event(
+    result: dict[str, Any],
+    *,
+    duration_ms: int,
+    cached: bool,
+    attempt: int,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+) -> Event:
+    return {
+        "type": "execution.completed",
+        "status": "completed",
+        "result": result,
+        "duration_ms": duration_ms,
+        "cached": cached,
+        "attempt": attempt,
+        "usage": _usage(input_tokens, output_tokens),
+    }
 
 
-def failed_event(code: str, message: str, *, duration_ms: int, attempt: int, input_tokens: int = 0,
-                 output_tokens: int = 0, result: dict[str, Any] | None = None) -> Event:
+def failed_event(
+    code: str,
+    message: str,
+    *,
+    duration_ms: int,
+    attempt: int,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    result: dict[str, Any] | None = None,
+) -> Event:
     """``result``: what a failed run had produced (a script's output and exit code), kept on the row."""
-    event: Event = {"type": "execution.failed", "status": "failed", "error": {"code": code, "message": message},
-                    "duration_ms": duration_ms, "attempt": attempt, "usage": _usage(input_tokens, output_tokens)}
+    event: Event = {
+        "type": "execution.failed",
+        "status": "failed",
+        "error": {"code": code, "message": message},
+        "duration_ms": duration_ms,
+        "attempt": attempt,
+        "usage": _usage(input_tokens, output_tokens),
+    }
     if result is not None:
         event["result"] = result
     return event
 
 
 def cancelled_event(*, duration_ms: int, attempt: int, input_tokens: int = 0, output_tokens: int = 0) -> Event:
-    return {"type": "execution.cancelled", "status": "cancelled", "duration_ms": duration_ms, "attempt": attempt,
-            "usage": _usage(input_tokens, output_tokens)}
+    return {
+        "type": "execution.cancelled",
+        "status": "cancelled",
+        "duration_ms": duration_ms,
+        "attempt": attempt,
+        "usage": _usage(input_tokens, output_tokens),
+    }
 
 
 def is_terminal(event: Event) -> bool:

@@ -12,6 +12,7 @@ so (``mcp_tools/outcomes.py``)::
     [appended] = writer.append([cancelled_event(...)])
     writer.send({**event, "seq": appended.seq})
 """
+
 from __future__ import annotations
 
 from .backends import RedisEventLog, get_event_log
@@ -64,5 +65,4 @@ class EventWriter:
         """Without the script's publishing, the dispatcher sends what was logged."""
         if appended.seq is None or self.channels is not None or event["type"] in TERMINAL_TYPES:
             return
-        send_logged(layer_messages({**event, "seq": appended.seq, "epoch": self.epoch},
-                                             tool=self.tool, user=self.user))
+        send_logged(layer_messages({**event, "seq": appended.seq, "epoch": self.epoch}, tool=self.tool, user=self.user))

@@ -22,6 +22,7 @@ Modules: ``loader`` (+ ``specs``, ``checks``, ``yamlfile``), ``model``,
 ``durations``, ``templates``, ``shell``, ``environment``, ``jsonpath``,
 ``script`` (+ ``process``), ``http_request``, ``conf`` (settings).
 """
+
 from __future__ import annotations
 
 import logging

@@ -11,6 +11,7 @@ Scalars are read as gantz-cli's Go structs read them: a field that Gantz
 declares as a string accepts any YAML scalar (``timeout: 30`` is "30",
 ``default: true`` is "true"), never a mapping or a list.
 """
+
 from __future__ import annotations
 
 import logging
@@ -77,8 +78,7 @@ class Problems:
             return []
         return value
 
-    def known_keys(self, tool: str | None, field: str, data: dict[str, Any],
-                   known: Iterable[str]) -> None:
+    def known_keys(self, tool: str | None, field: str, data: dict[str, Any], known: Iterable[str]) -> None:
         """gantz-cli ignores unknown keys; we report them, since a misspelt
         ``timout`` would otherwise run the tool without its timeout."""
         known = tuple(known)
@@ -91,8 +91,9 @@ class Problems:
         """Refuse ``${VAR}`` naming one of the service's own secrets."""
         for name in sorted(referenced_names(text)):
             if is_service_secret(name):
-                self.add(tool, field, f"references ${{{name}}}, one of the service's own "
-                                      "secrets; tools never get those")
+                self.add(
+                    tool, field, f"references ${{{name}}}, one of the service's own secrets; tools never get those"
+                )
 
     def placeholders(self, tool: str, field: str, text: str, parameters: Iterable[str]) -> None:
         """Every ``{{name}}`` in ``text`` must name a parameter."""

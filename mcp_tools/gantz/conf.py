@@ -8,6 +8,7 @@ one place for every default (README, "Settings"):
     HTTP_TOOL_MAX_BYTES      response body read per http tool call
     DEFAULT_TIMEOUT          seconds, for an http tool whose file gives no timeout
 """
+
 from __future__ import annotations
 
 from django.conf import settings

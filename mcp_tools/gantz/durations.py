@@ -15,6 +15,7 @@ Two deliberate differences:
 - a sign is refused: a negative or zero timeout (``-1s``, ``0s``) is an
   error here, because a tool that may never run is a mistake in the file.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,14 @@ import re
 logger = logging.getLogger(__name__)
 
 SECONDS_PER_UNIT = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6,  # micro sign and Greek mu, as Go
-    "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,  # micro sign and Greek mu, as Go
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
 }
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
 _PART = re.compile(rf"({_NUMBER})(ns|us|µs|μs|ms|s|m|h)")

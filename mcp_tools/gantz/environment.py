@@ -19,6 +19,7 @@ A tool may not reference the service's own secrets at all (the loader refuses
 it): ``SERVICE_SECRET_NAMES`` and ``SERVICE_SECRET_PATTERNS`` are that list,
 kept here and nowhere else.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -35,10 +36,18 @@ logger = logging.getLogger(__name__)
 
 # The service's own secrets (config/settings.py and ./dev read them from the
 # environment). A tool whose definition references one is refused.
-SERVICE_SECRET_NAMES = frozenset({
-    "SECRET_KEY", "DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL",
-    "ANTHROPIC_API_KEY", "TEST_DATABASE_URL", "TEST_REDIS_URL",
-})
+SERVICE_SECRET_NAMES = frozenset(
+    {
+        "SECRET_KEY",
+        "DJANGO_SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+        "ANTHROPIC_API_KEY",
+        "TEST_DATABASE_URL",
+        "TEST_REDIS_URL",
+    }
+)
 SERVICE_SECRET_PATTERNS = ("*_PASSWORD", "*_SECRET*")
 BASE_VARIABLES = ("PATH", "HOME", "LANG")
 ARGUMENT_PREFIX = "GANTZ_ARG_"
@@ -51,7 +60,8 @@ def is_service_secret(name: str) -> bool:
     """Whether ``name`` (a variable a definition references) is one of our secrets."""
     upper = name.upper()
     return upper in SERVICE_SECRET_NAMES or any(
-        fnmatch.fnmatchcase(upper, pattern) for pattern in SERVICE_SECRET_PATTERNS)
+        fnmatch.fnmatchcase(upper, pattern) for pattern in SERVICE_SECRET_PATTERNS
+    )
 
 
 def argument_variable(name: str) -> str:
@@ -66,8 +76,9 @@ def argument_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def child_environment(variables: Mapping[str, str], arguments: Mapping[str, Any],
-                      environ: Mapping[str, str]) -> dict[str, str]:
+def child_environment(
+    variables: Mapping[str, str], arguments: Mapping[str, Any], environ: Mapping[str, str]
+) -> dict[str, str]:
     """The whole environment of a tool's process (see the module docstring)."""
     env = {name: environ[name] for name in BASE_VARIABLES if name in environ}
     env.setdefault("PATH", os.defpath)
@@ -78,15 +89,15 @@ def child_environment(variables: Mapping[str, str], arguments: Mapping[str, Any]
     for name, value in env.items():
         if "\0" in value:
             raise PermanentToolError(
-                f"{name} would contain a NUL character, which a process cannot receive.",
-                code="invalid_parameters")
+                f"{name} would contain a NUL character, which a process cannot receive.", code="invalid_parameters"
+            )
     return env
 
 
 # --- Go's os.ExpandEnv ----------------------------------------------------------
 
-def expand_env(text: str, environ: Mapping[str, str],
-               keep: Callable[[str], bool] | None = None) -> str:
+
+def expand_env(text: str, environ: Mapping[str, str], keep: Callable[[str], bool] | None = None) -> str:
     """``text`` with ``${VAR}``/``$VAR`` replaced as Go's ``os.ExpandEnv`` does.
 
     An unset variable becomes ``""``; ``$`` not followed by a name stays; bad
@@ -133,7 +144,7 @@ def scan_references(text: str) -> Iterator[tuple[str, str | None, str]]:
         if not name and not width:  # a lone "$": literal, as Go keeps it
             index += 1
             continue
-        yield text[start:index], (name or None), text[index:index + 1 + width]
+        yield text[start:index], (name or None), text[index : index + 1 + width]
         index = start = index + 1 + width
     yield text[start:], None, ""
 
@@ -148,7 +159,7 @@ def _shell_name(text: str, at: int) -> tuple[str, int]:
             return "", 1  # bad syntax: Go drops the "${"
         if close == at + 1:
             return "", 2  # bad syntax: Go drops the "${}"
-        return text[at + 1:close], close - at + 1
+        return text[at + 1 : close], close - at + 1
     if text[at] in _SPECIAL:
         return text[at], 1
     end = at

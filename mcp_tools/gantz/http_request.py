@@ -27,6 +27,7 @@
   ``invalid_url``, ``too_many_redirects`` as they are. Error messages name the
   URL as written in the file, never as expanded.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -54,12 +55,14 @@ logger = logging.getLogger(__name__)
 
 Emit = Callable[[str], None]
 DEFAULT_HEADERS = {"User-Agent": "mcp-tools-gantz/1.0", "Accept-Encoding": "identity"}
-GUARD_CODES = frozenset({"invalid_url", "blocked_address", "too_many_redirects",
-                         "fetch_failed", "fetch_unavailable", "fetch_timeout"})
+GUARD_CODES = frozenset(
+    {"invalid_url", "blocked_address", "too_many_redirects", "fetch_failed", "fetch_unavailable", "fetch_timeout"}
+)
 
 
-async def run_http(tool: GantzTool, parameters: dict[str, Any], *, emit: Emit,
-                   environ: Mapping[str, str], allow_private: PrivatePolicy) -> dict[str, Any]:
+async def run_http(
+    tool: GantzTool, parameters: dict[str, Any], *, emit: Emit, environ: Mapping[str, str], allow_private: PrivatePolicy
+) -> dict[str, Any]:
     """Call ``tool``'s HTTP endpoint with ``parameters``; see the module docstring."""
     spec = tool.http
     if spec is None:
@@ -67,7 +70,8 @@ async def run_http(tool: GantzTool, parameters: dict[str, Any], *, emit: Emit,
     arguments = tool.arguments(parameters)
     headers: dict[str, str | bytes] = {
         name: render_header(name, value, arguments, environ).encode()  # UTF-8; httpx sends ASCII only
-        for name, value in spec.headers.items()}
+        for name, value in spec.headers.items()
+    }
     content = None
     if spec.body is not None:
         if not _has(headers, "Content-Type"):
@@ -77,10 +81,14 @@ async def run_http(tool: GantzTool, parameters: dict[str, Any], *, emit: Emit,
     headers.update({k: v for k, v in DEFAULT_HEADERS.items() if not _has(headers, k)})
     call = _Call(tool, emit)
     try:
-        async with guarded_request(spec.method, render_url(spec.url, arguments, environ),
-                                   headers=headers, content=content,
-                                   timeout_s=tool.timeout_s() or conf.default_timeout_s(),
-                                   allow_private=allow_private) as landed:
+        async with guarded_request(
+            spec.method,
+            render_url(spec.url, arguments, environ),
+            headers=headers,
+            content=content,
+            timeout_s=tool.timeout_s() or conf.default_timeout_s(),
+            allow_private=allow_private,
+        ) as landed:
             await call.read(landed.response)
     except ToolError as exc:
         if exc.code not in GUARD_CODES:
@@ -88,8 +96,9 @@ async def run_http(tool: GantzTool, parameters: dict[str, Any], *, emit: Emit,
         raise call.translated(exc) from exc
     result = call.result()
     if call.status >= 400:
-        raise PermanentToolError(f"Tool {tool.name!r}: {spec.url} answered HTTP {call.status}.",
-                                 code="tool_failed", result=result)
+        raise PermanentToolError(
+            f"Tool {tool.name!r}: {spec.url} answered HTTP {call.status}.", code="tool_failed", result=result
+        )
     return result
 
 
@@ -129,7 +138,9 @@ class _Call:
             if received > self.max_bytes:
                 raise PermanentToolError(
                     f"Tool {self.tool.name!r}: the response is larger than {self.max_bytes} bytes.",
-                    code="output_too_large", result=self.result())
+                    code="output_too_large",
+                    result=self.result(),
+                )
             yield chunk
 
     async def _body(self, response: httpx.Response) -> bytes:
@@ -147,8 +158,7 @@ class _Call:
             raise self._failed(f"extract_json {path!r} is not in the response: {exc}") from exc
 
     def _failed(self, reason: str) -> PermanentToolError:
-        return PermanentToolError(f"Tool {self.tool.name!r}: {reason}.", code="tool_failed",
-                                  result=self.result())
+        return PermanentToolError(f"Tool {self.tool.name!r}: {reason}.", code="tool_failed", result=self.result())
 
     def translated(self, exc: ToolError) -> ToolError:
         """The guard's error, told about this tool and its URL as written."""
@@ -162,11 +172,12 @@ class _Call:
             if exc.code == "fetch_unavailable" and method in SAFE_METHODS and not self.emitted:
                 return TransientToolError(message, code="tool_unavailable", result=result)
             return PermanentToolError(message, code="tool_failed", result=result)
-        reasons = {"blocked_address": "its host is not a public address",
-                   "invalid_url": "it is not a valid http(s) URL",
-                   "too_many_redirects": "it redirected too many times"}
-        return PermanentToolError(f"Tool {name!r}: refusing {url}: {reasons[exc.code]}.",
-                                  code=exc.code, result=result)
+        reasons = {
+            "blocked_address": "its host is not a public address",
+            "invalid_url": "it is not a valid http(s) URL",
+            "too_many_redirects": "it redirected too many times",
+        }
+        return PermanentToolError(f"Tool {name!r}: refusing {url}: {reasons[exc.code]}.", code=exc.code, result=result)
 
 
 def _text(value: str | bytes) -> str:

@@ -11,6 +11,7 @@ naming the first step that is missing, so a tool can fail with a clear error.
 ``as_output(value)`` is what the tool returns: a string as it is, any other
 JSON value as its JSON text (indented by two spaces, as gantz-cli does).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ Step = str | int
 
 class PathNotFound(LookupError):
     """The document has nothing at the path; the message says where it stops."""
+
 
 _SEGMENT = re.compile(r"([^.\[\]]*)((?:\[\d+\])*)")
 _INDEX = re.compile(r"\[(\d+)\]")

@@ -24,6 +24,7 @@ paths, placeholders, unknown keys and references to the service's secrets.
 here (see ``environment.py``). A ``default`` is written as a string in Gantz;
 it is converted to the parameter's type here (``""`` means none, as in Go).
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,18 @@ from .yamlfile import read_yaml
 logger = logging.getLogger(__name__)
 
 FILE_KEYS = ("name", "description", "version", "server", "tools")
-TOOL_KEYS = ("name", "description", "parameters", "environment", "script", "http",
-             "pure", "repeatable", "access", "allow_private")
+TOOL_KEYS = (
+    "name",
+    "description",
+    "parameters",
+    "environment",
+    "script",
+    "http",
+    "pure",
+    "repeatable",
+    "access",
+    "allow_private",
+)
 PARAMETER_KEYS = ("name", "type", "description", "required", "default")
 TYPE_ALIASES = {"str": "string", "float": "number", "int": "integer", "bool": "boolean"}
 TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -108,8 +119,7 @@ def _read_tools(problems: Problems, value: Any, folder: Path) -> list[GantzTool]
     return tools
 
 
-def _read_tool(problems: Problems, index: int, data: dict[str, Any],
-               folder: Path) -> GantzTool | None:
+def _read_tool(problems: Problems, index: int, data: dict[str, Any], folder: Path) -> GantzTool | None:
     name = problems.text(None, f"tools[{index}].name", data.get("name"), required=True)
     if name and not TOOL_NAME.fullmatch(name):
         problems.add(name, "name", "may hold only letters, digits, _ and -, at most 64")
@@ -126,11 +136,16 @@ def _read_tool(problems: Problems, index: int, data: dict[str, Any],
     script = read_script(problems, label, data["script"], names, folder) if has_script else None
     http = read_http(problems, label, data["http"], names) if has_http else None
     tool = GantzTool(
-        name=name, description=description, parameters=tuple(parameters),
-        environment=environment, script=script, http=http,
+        name=name,
+        description=description,
+        parameters=tuple(parameters),
+        environment=environment,
+        script=script,
+        http=http,
         pure=problems.flag(label, "pure", data.get("pure"), False),
         repeatable=problems.flag(label, "repeatable", data.get("repeatable"), True),
-        access_groups=groups, access_permission=permission,
+        access_groups=groups,
+        access_permission=permission,
         allow_private=problems.flag(label, "allow_private", data.get("allow_private"), False),
         raw=json.loads(json.dumps(data)),
     )
@@ -144,8 +159,7 @@ def _read_environment(problems: Problems, tool: str, value: Any) -> dict[str, st
     for key, item in problems.mapping(tool, "environment", value).items():
         text = environment[key] = problems.text(tool, f"environment.{key}", item)
         problems.references(tool, f"environment.{key}", text)
-        problems.no_placeholders(tool, f"environment.{key}", text,
-                                 "the value is in GANTZ_ARG_<NAME>")
+        problems.no_placeholders(tool, f"environment.{key}", text, "the value is in GANTZ_ARG_<NAME>")
     return environment
 
 
@@ -153,8 +167,10 @@ def _read_access(problems: Problems, tool: str, value: Any) -> tuple[tuple[str, 
     """Our ``access`` key: the groups allowed (none: everyone) and a permission needed."""
     access = problems.mapping(tool, "access", value)
     problems.known_keys(tool, "access", access, ("groups", "permission"))
-    groups = [problems.text(tool, f"access.groups[{index}]", group, required=True)
-              for index, group in enumerate(problems.listing(tool, "access.groups", access.get("groups")))]
+    groups = [
+        problems.text(tool, f"access.groups[{index}]", group, required=True)
+        for index, group in enumerate(problems.listing(tool, "access.groups", access.get("groups")))
+    ]
     permission = problems.text(tool, "access.permission", access.get("permission"))
     if permission and not PERMISSION.fullmatch(permission):
         problems.add(tool, "access.permission", f"{permission!r} is not app_label.codename")
@@ -178,17 +194,19 @@ def _read_parameters(problems: Problems, tool: str, value: Any) -> list[GantzPar
             problems.add(tool, f"{where}.name", "must be an identifier (letters, digits, _)")
         variable = argument_variable(name)
         if variable in variables:
-            problems.add(tool, f"{where}.name",
-                         f"clashes with {variables[variable]!r}: both would be {variable}")
+            problems.add(tool, f"{where}.name", f"clashes with {variables[variable]!r}: both would be {variable}")
         variables[variable] = name
         kind = _read_type(problems, tool, where, data.get("type"))
         default = problems.text(tool, f"{where}.default", data.get("default"))
-        parameters.append(GantzParameter(
-            name=name, type=kind,
-            description=problems.text(tool, f"{where}.description", data.get("description")),
-            required=problems.flag(tool, f"{where}.required", data.get("required"), False),
-            default=_coerce_default(problems, tool, where, kind, default) if default else None,
-        ))
+        parameters.append(
+            GantzParameter(
+                name=name,
+                type=kind,
+                description=problems.text(tool, f"{where}.description", data.get("description")),
+                required=problems.flag(tool, f"{where}.required", data.get("required"), False),
+                default=_coerce_default(problems, tool, where, kind, default) if default else None,
+            )
+        )
     return parameters
 
 
@@ -196,8 +214,9 @@ def _read_type(problems: Problems, tool: str, where: str, value: Any) -> str:
     written = problems.text(tool, f"{where}.type", value) or "string"
     kind = TYPE_ALIASES.get(written.lower(), written.lower())
     if kind not in JSON_SCHEMA_TYPES:
-        problems.add(tool, f"{where}.type",
-                     f"unknown type {written!r} (expected one of: {', '.join(JSON_SCHEMA_TYPES)})")
+        problems.add(
+            tool, f"{where}.type", f"unknown type {written!r} (expected one of: {', '.join(JSON_SCHEMA_TYPES)})"
+        )
         return "string"
     return kind
 

@@ -13,6 +13,7 @@ and shown::
 A problem found while loading is a ``Problem`` (tool, field, message); the
 loader raises one ``GantzFileError`` holding all of them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,10 +55,10 @@ class GantzFileError(Exception):
 @dataclass(frozen=True)
 class GantzParameter:
     name: str
-    type: str                # a JSON Schema type (``int`` in the file reads as ``integer``)
+    type: str  # a JSON Schema type (``int`` in the file reads as ``integer``)
     description: str = ""
     required: bool = False
-    default: Any = None      # coerced to ``type``; None: no default
+    default: Any = None  # coerced to ``type``; None: no default
 
     def schema(self) -> dict[str, Any]:
         prop: dict[str, Any] = {"type": self.type}
@@ -70,10 +71,10 @@ class GantzParameter:
 
 @dataclass(frozen=True)
 class ScriptSpec:
-    command: str             # "" in shell mode
+    command: str  # "" in shell mode
     args: tuple[str, ...]
-    shell: str               # "" in command mode
-    working_dir: Path        # absolute; the Gantz file's folder unless the file says otherwise
+    shell: str  # "" in command mode
+    working_dir: Path  # absolute; the Gantz file's folder unless the file says otherwise
     timeout_s: float | None
 
 
@@ -84,7 +85,7 @@ class HttpSpec:
     headers: dict[str, str]
     body: str | None
     timeout_s: float | None
-    extract_json: str        # "" for none
+    extract_json: str  # "" for none
 
 
 @dataclass(frozen=True)
@@ -92,14 +93,14 @@ class GantzTool:
     name: str
     description: str
     parameters: tuple[GantzParameter, ...]
-    environment: dict[str, str]          # as written: ${VAR} not expanded
+    environment: dict[str, str]  # as written: ${VAR} not expanded
     script: ScriptSpec | None
     http: HttpSpec | None
-    pure: bool = False                   # our key ``pure: true``: results may be cached
-    repeatable: bool = True              # our key ``repeatable: false``: never run twice
+    pure: bool = False  # our key ``pure: true``: results may be cached
+    repeatable: bool = True  # our key ``repeatable: false``: never run twice
     access_groups: tuple[str, ...] = ()  # our key ``access: {groups: [...], permission: app.codename}``
     access_permission: str = ""
-    allow_private: bool = False          # our key ``allow_private: true``: an http tool may call a private address
+    allow_private: bool = False  # our key ``allow_private: true``: an http tool may call a private address
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

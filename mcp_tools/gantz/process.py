@@ -32,6 +32,7 @@ that SIGKILLs its own group takes the watcher with it; a plain ``fork()`` of
 the worker while a tool runs (not ``exec``) inherits the lifeline and keeps
 the tree alive as long as it lives.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -74,8 +75,7 @@ class _ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
 class ProcessTree:
     """A started tool: ``stdout``/``stderr`` to read, ``stop()`` to end it all."""
 
-    def __init__(self, transport: asyncio.SubprocessTransport,
-                 protocol: _ExitAwareProtocol) -> None:
+    def __init__(self, transport: asyncio.SubprocessTransport, protocol: _ExitAwareProtocol) -> None:
         self.transport = transport
         self.protocol = protocol
         self.pgid = transport.get_pid()  # a new session: the tool's pid is its group's id
@@ -89,9 +89,18 @@ class ProcessTree:
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.subprocess_exec(
             lambda: _ExitAwareProtocol(READ_CHUNK_BYTES, loop),
-            SHELL, "-c", SUPERVISOR, "gantz-supervisor", *argv,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, cwd=cwd, env=dict(env), start_new_session=True)
+            SHELL,
+            "-c",
+            SUPERVISOR,
+            "gantz-supervisor",
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=cwd,
+            env=dict(env),
+            start_new_session=True,
+        )
         logger.debug("Started %s as process group %s", argv[0], transport.get_pid())
         return cls(transport, protocol)
 
@@ -116,8 +125,7 @@ class ProcessTree:
                 await self.wait()
                 await asyncio.gather(*pending, return_exceptions=True)
         except TimeoutError:
-            logger.info("Process group %s outlived its %.1fs grace period; killing it",
-                        self.pgid, grace_s)
+            logger.info("Process group %s outlived its %.1fs grace period; killing it", self.pgid, grace_s)
         finally:
             self.signal(signal.SIGKILL)
             self.cut_lifeline()

@@ -26,6 +26,7 @@
   tree before it propagates (``process.py``). The timeout itself is the
   engine's: ``tool.timeout_s()``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,8 +52,9 @@ logger = logging.getLogger(__name__)
 Emit = Callable[[str], None]
 
 
-async def run_script(tool: GantzTool, parameters: dict[str, Any], *, emit: Emit,
-                     environ: Mapping[str, str]) -> dict[str, Any]:
+async def run_script(
+    tool: GantzTool, parameters: dict[str, Any], *, emit: Emit, environ: Mapping[str, str]
+) -> dict[str, Any]:
     """Run ``tool``'s script with ``parameters``; see the module docstring."""
     spec = tool.script
     if spec is None:
@@ -73,8 +75,7 @@ async def run_script(tool: GantzTool, parameters: dict[str, Any], *, emit: Emit,
     output, returncode = await _supervise(tree, emit)
     result = {"output": output, "exit_code": returncode}
     if returncode != 0:
-        raise PermanentToolError(f"Tool {tool.name!r} {describe_exit(returncode)}.",
-                                 code="tool_failed", result=result)
+        raise PermanentToolError(f"Tool {tool.name!r} {describe_exit(returncode)}.", code="tool_failed", result=result)
     return result
 
 
@@ -139,8 +140,7 @@ def _resolve_command(tool: GantzTool, command: str, env: Mapping[str, str], cwd:
         found = shutil.which(command, path=env.get("PATH", os.defpath))
         if found:
             return found
-        candidates = [Path(folder or ".") / command
-                      for folder in env.get("PATH", os.defpath).split(os.pathsep)]
+        candidates = [Path(folder or ".") / command for folder in env.get("PATH", os.defpath).split(os.pathsep)]
     for candidate in candidates:
         if candidate.is_file():
             if os.access(candidate, os.X_OK):
@@ -151,5 +151,6 @@ def _resolve_command(tool: GantzTool, command: str, env: Mapping[str, str], cwd:
 
 
 def _failed(tool: GantzTool, reason: str) -> PermanentToolError:
-    return PermanentToolError(f"Tool {tool.name!r} cannot run: {reason}.", code="tool_failed",
-                              result={"output": "", "exit_code": -1})
+    return PermanentToolError(
+        f"Tool {tool.name!r} cannot run: {reason}.", code="tool_failed", result={"output": "", "exit_code": -1}
+    )

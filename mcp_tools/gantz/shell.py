@@ -27,6 +27,7 @@ is expanded as gantz-cli does; every other ``$`` reference (``$1``, ``$?``,
 loop variables, ``$GANTZ_ARG_X``, the tool's own ``environment``) is left for
 the shell, where gantz-cli would have erased it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,6 +53,7 @@ class ShellTemplateError(ValueError):
 
 def render_shell(template: str, arguments: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     """The script to run: service variables expanded, placeholders turned into references."""
+
     def keep(name: str) -> bool:
         return is_shell_variable(name) or name.startswith(ARGUMENT_PREFIX) or name not in environ
 
@@ -59,10 +61,10 @@ def render_shell(template: str, arguments: Mapping[str, Any], environ: Mapping[s
     try:
         contexts = mark_contexts(text)
     except ShellTemplateError as exc:
-        raise PermanentToolError(f"The tool's shell script cannot be run: {exc}.",
-                                 code="tool_failed") from exc
-    return fill(text, [_REFERENCE[context] % argument_variable(name)
-                       for name, context in zip(names, contexts, strict=True)])
+        raise PermanentToolError(f"The tool's shell script cannot be run: {exc}.", code="tool_failed") from exc
+    return fill(
+        text, [_REFERENCE[context] % argument_variable(name) for name, context in zip(names, contexts, strict=True)]
+    )
 
 
 def shell_problems(template: str) -> list[str]:
@@ -77,10 +79,10 @@ def shell_problems(template: str) -> list[str]:
 
 @dataclass
 class _Frame:
-    kind: str             # plain, dq, sq, param, arith, dbracket, comment
-    closer: str = ""      # plain: ")" for $(...) and (...), "`" for `...`, "" at the top
+    kind: str  # plain, dq, sq, param, arith, dbracket, comment
+    closer: str = ""  # plain: ")" for $(...) and (...), "`" for `...`, "" at the top
     quoted: bool = False  # param: inside "..."
-    depth: int = 0        # arith: open parentheses
+    depth: int = 0  # arith: open parentheses
 
 
 def mark_contexts(text: str, *, strict: bool = False) -> list[str]:
@@ -112,8 +114,7 @@ class _Lexer:
 
     def _record(self, context: str) -> None:
         if any(frame.kind in ("arith", "dbracket") for frame in self.stack):
-            raise ShellTemplateError(
-                "a placeholder inside $((...)), ((...)) or [[...]] would be evaluated as code")
+            raise ShellTemplateError("a placeholder inside $((...)), ((...)) or [[...]] would be evaluated as code")
         self.contexts.append(context)
         self.at += 1
 
@@ -127,9 +128,12 @@ class _Lexer:
 
     def _expansion(self, quoted: bool) -> bool:
         """Enter ``$((``, ``$(``, ``${`` or a backquote; False if none starts here."""
-        for prefix, frame in (("$((", _Frame("arith")), ("$(", _Frame("plain", closer=")")),
-                              ("${", _Frame("param", quoted=quoted)),
-                              ("`", _Frame("plain", closer="`"))):
+        for prefix, frame in (
+            ("$((", _Frame("arith")),
+            ("$(", _Frame("plain", closer=")")),
+            ("${", _Frame("param", quoted=quoted)),
+            ("`", _Frame("plain", closer="`")),
+        ):
             if self._ahead(prefix):
                 self.stack.append(frame)
                 self.at += len(prefix)
@@ -254,7 +258,7 @@ class _Lexer:
             elif char in _DELIMITER_END:
                 break
             self.at += 1
-        word = self.text[word_start:self.at]
+        word = self.text[word_start : self.at]
         delimiter = word.replace("'", "").replace('"', "").replace("\\", "")
         expands = delimiter == word
         self.heredocs.append((delimiter, expands, strips))
@@ -265,7 +269,7 @@ class _Lexer:
             while self.at < len(self.text):
                 end = self.text.find("\n", self.at)
                 end = len(self.text) if end == -1 else end
-                line = self.text[self.at:end]
+                line = self.text[self.at : end]
                 self.at = end + 1
                 if (line.lstrip("\t") if strips else line) == delimiter:
                     break
@@ -277,8 +281,7 @@ class _Lexer:
             if char != MARK:
                 continue
             if not expands:
-                raise ShellTemplateError(
-                    "a placeholder in a quoted here-document (<<'EOF') is never expanded")
+                raise ShellTemplateError("a placeholder in a quoted here-document (<<'EOF') is never expanded")
             if index and line[index - 1] == "\\":
                 raise ShellTemplateError("a placeholder right after a backslash cannot be quoted")
             self.contexts.append("dq")

@@ -22,6 +22,7 @@ It is refused when a parameter fills the URL's scheme or host
 author, would choose which private address is reached. ``${VAR}`` there is
 the operator's, and allowed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,8 +48,7 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _ORIGIN = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^/?#]*")
 
 
-def read_script(problems: Problems, tool: str, value: Any, parameters: list[str],
-                folder: Path) -> ScriptSpec | None:
+def read_script(problems: Problems, tool: str, value: Any, parameters: list[str], folder: Path) -> ScriptSpec | None:
     data = problems.mapping(tool, "script", value)
     problems.known_keys(tool, "script", data, SCRIPT_KEYS)
     command = problems.text(tool, "script.command", data.get("command"))
@@ -65,7 +65,9 @@ def read_script(problems: Problems, tool: str, value: Any, parameters: list[str]
     for message in shell_problems(shell):
         problems.add(tool, "script.shell", message)
     return ScriptSpec(
-        command=command, args=tuple(args), shell=shell,
+        command=command,
+        args=tuple(args),
+        shell=shell,
         working_dir=_read_working_dir(problems, tool, data.get("working_dir"), folder),
         timeout_s=_read_timeout(problems, tool, "script.timeout", data.get("timeout")),
     )
@@ -90,9 +92,14 @@ def read_http(problems: Problems, tool: str, value: Any, parameters: list[str]) 
             parse_json_path(extract_json)
         except ValueError as exc:
             problems.add(tool, "http.extract_json", f"{extract_json!r}: {exc}")
-    return HttpSpec(method=method, url=url, headers=headers, body=body or None,
-                    timeout_s=_read_timeout(problems, tool, "http.timeout", data.get("timeout")),
-                    extract_json=extract_json)
+    return HttpSpec(
+        method=method,
+        url=url,
+        headers=headers,
+        body=body or None,
+        timeout_s=_read_timeout(problems, tool, "http.timeout", data.get("timeout")),
+        extract_json=extract_json,
+    )
 
 
 def _read_args(problems: Problems, tool: str, value: Any, parameters: list[str]) -> list[str]:
@@ -110,8 +117,9 @@ def _read_working_dir(problems: Problems, tool: str, value: Any, folder: Path) -
     if not written:
         return folder
     if "$" in written or "{{" in written:
-        problems.add(tool, "script.working_dir",
-                     "cannot use ${VAR} or placeholders: it is checked when the file is loaded")
+        problems.add(
+            tool, "script.working_dir", "cannot use ${VAR} or placeholders: it is checked when the file is loaded"
+        )
         return folder
     directory = Path(os.path.normpath(folder / written))
     if not directory.is_dir():
@@ -141,8 +149,7 @@ def _check_url(problems: Problems, tool: str, url: str, parameters: list[str]) -
         problems.add(tool, "http.url", f"{url!r} is not an absolute http(s) URL")
 
 
-def _read_headers(problems: Problems, tool: str, value: Any,
-                  parameters: list[str]) -> dict[str, str]:
+def _read_headers(problems: Problems, tool: str, value: Any, parameters: list[str]) -> dict[str, str]:
     headers = {}
     for name, item in problems.mapping(tool, "http.headers", value).items():
         field = f"http.headers.{name}"
@@ -164,5 +171,9 @@ def check_allow_private(problems: Problems, tool: str, http: HttpSpec | None) ->
         return
     origin = _ORIGIN.match(http.url)
     if origin is not None and placeholder_names(origin[0]):
-        problems.add(tool, "allow_private", f"cannot be used when a parameter fills the URL's scheme or host "
-                                            f"({origin[0]!r}): a caller could then choose any private address")
+        problems.add(
+            tool,
+            "allow_private",
+            f"cannot be used when a parameter fills the URL's scheme or host "
+            f"({origin[0]!r}): a caller could then choose any private address",
+        )

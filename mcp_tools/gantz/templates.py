@@ -19,6 +19,7 @@ a bare JSON value). Non-string values are written as JSON.
 Environment references (``${VAR}``) are expanded in the literal parts only,
 never in a value, so a value cannot pull a variable out of the service.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,15 +47,13 @@ def placeholder_names(text: str) -> list[str]:
     return PLACEHOLDER.findall(text)
 
 
-def marked(text: str, environ: Mapping[str, str],
-           keep: Callable[[str], bool] | None = None) -> tuple[str, list[str]]:
+def marked(text: str, environ: Mapping[str, str], keep: Callable[[str], bool] | None = None) -> tuple[str, list[str]]:
     """``text`` with its literal parts env-expanded (``keep`` as in ``expand_env``) and
     each placeholder replaced by ``MARK``; and the placeholders' names in order."""
     parts = PLACEHOLDER.split(text)  # literal, name, literal, name, ..., literal
     literals = [expand_env(part, environ, keep) for part in parts[::2]]
     if any(MARK in literal for literal in literals):  # the loader refuses NUL; this is a guard
-        raise PermanentToolError("The tool's definition contains a NUL character.",
-                                 code="tool_failed")
+        raise PermanentToolError("The tool's definition contains a NUL character.", code="tool_failed")
     return MARK.join(literals), parts[1::2]
 
 
@@ -76,22 +75,21 @@ def render_url(template: str, arguments: Mapping[str, Any], environ: Mapping[str
     return fill(text, [quote(_text(arguments, name), safe="") for name in names])
 
 
-def render_header(header: str, template: str, arguments: Mapping[str, Any],
-                  environ: Mapping[str, str]) -> str:
+def render_header(header: str, template: str, arguments: Mapping[str, Any], environ: Mapping[str, str]) -> str:
     """A header value; a control character in it (CR/LF would smuggle a second
     header) is refused. Tab is allowed, as HTTP allows it."""
     text, names = marked(template, environ)
     value = fill(text, [_text(arguments, name) for name in names])
-    if any((ord(character) < 32 and character != "\t") or ord(character) == 127
-           for character in value):
+    if any((ord(character) < 32 and character != "\t") or ord(character) == 127 for character in value):
         raise PermanentToolError(
             f"The {header} header would contain a line break or another control character;"
-            " parameters cannot add headers.", code="invalid_parameters")
+            " parameters cannot add headers.",
+            code="invalid_parameters",
+        )
     return value
 
 
-def render_body(template: str, arguments: Mapping[str, Any], environ: Mapping[str, str],
-                content_type: str) -> str:
+def render_body(template: str, arguments: Mapping[str, Any], environ: Mapping[str, str], content_type: str) -> str:
     """The request body (see the module docstring for the three ways a value is written)."""
     text, names = marked(template, environ)
     media_type = content_type.split(";")[0].strip().lower()
@@ -100,8 +98,13 @@ def render_body(template: str, arguments: Mapping[str, Any], environ: Mapping[st
     in_string = json_mark_contexts(text)
     if in_string is None:
         return fill(text, [_text(arguments, name) for name in names])
-    return fill(text, [_json_in_string(arguments, name) if inside else _json_value(arguments, name)
-                       for name, inside in zip(names, in_string, strict=True)])
+    return fill(
+        text,
+        [
+            _json_in_string(arguments, name) if inside else _json_value(arguments, name)
+            for name, inside in zip(names, in_string, strict=True)
+        ],
+    )
 
 
 def json_mark_contexts(text: str) -> list[bool] | None:

@@ -10,6 +10,7 @@ change a tool are closed here:
 - a key written twice in one mapping is an error, as in yaml.v3 (PyYAML
   silently keeps the last one).
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,26 +33,33 @@ class GantzYamlLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool) and key is not None:
                 raise yaml.constructor.ConstructorError(
-                    None, None, "a mapping key must be a plain value", key_node.start_mark)
+                    None, None, "a mapping key must be a plain value", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} is written twice", key_node.start_mark)
+                    None, None, f"the key {key!r} is written twice", key_node.start_mark
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
 def _refuse(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     raise yaml.constructor.ConstructorError(
-        None, None, f"{node.tag} values are not supported in a Gantz file", node.start_mark)
+        None, None, f"{node.tag} values are not supported in a Gantz file", node.start_mark
+    )
 
 
 GantzYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers
-            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 GantzYamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 for _tag in ("timestamp", "binary", "set", "omap", "pairs"):
     GantzYamlLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse)
 

@@ -7,6 +7,7 @@ address; anything else still needs a token. ``check_allowed`` refuses to
 start the endpoint with the setting anywhere the ``conformance`` app is not
 installed, so it cannot leak into a deployment by a copied settings line.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -30,8 +31,10 @@ def anonymous_username() -> str | None:
 
 def check_allowed() -> None:
     if anonymous_username() and not apps.is_installed("conformance"):
-        raise ImproperlyConfigured("MCP_ANONYMOUS_USER is only for config.settings_conformance (the conformance "
-                                   "suite's local server); remove it, MCP clients must send a token.")
+        raise ImproperlyConfigured(
+            "MCP_ANONYMOUS_USER is only for config.settings_conformance (the conformance "
+            "suite's local server); remove it, MCP clients must send a token."
+        )
 
 
 def _loopback(address: str | None) -> bool:

@@ -36,6 +36,7 @@ Sessions live in the process that created them. With several server
 processes behind a load balancer, route on the ``Mcp-Session-Id`` header
 (sticky sessions); 2026-07-28 clients need no session and go anywhere.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -83,9 +84,11 @@ def transport_security(hosts: list[str]) -> TransportSecuritySettings:
         # Patterns the SDK's exact matching cannot express: HostGuard applies them.
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
     origins = [f"{scheme}://{host}{port}" for host in hosts for scheme in ("http", "https") for port in ("", ":*")]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True,
-                                     allowed_hosts=[h for host in hosts for h in (host, f"{host}:*")],
-                                     allowed_origins=origins)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[h for host in hosts for h in (host, f"{host}:*")],
+        allowed_origins=origins,
+    )
 
 
 class HostGuard:
@@ -114,8 +117,10 @@ def _starlette_app(manager: StreamableHTTPSessionManager) -> Starlette:
     endpoint = RequireToken(JsonBodyGuard(StreamableHTTPASGIApp(manager)))
     return Starlette(
         routes=[Route(MCP_PATH, endpoint=endpoint)],
-        middleware=[Middleware(AuthenticationMiddleware, backend=AnonymousOrBearer(TokenBackend())),
-                    Middleware(AuthContextMiddleware)],
+        middleware=[
+            Middleware(AuthenticationMiddleware, backend=AnonymousOrBearer(TokenBackend())),
+            Middleware(AuthContextMiddleware),
+        ],
     )
 
 

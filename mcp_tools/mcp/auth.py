@@ -20,6 +20,7 @@ for (``manage.py mcp_stdio --user NAME``)::
     server = build_server(user_for=fixed_user(user))      # stdio
     server = build_server(user_for=request_user)          # HTTP
 """
+
 from __future__ import annotations
 
 import json
@@ -95,15 +96,28 @@ class RequireToken:
             return await self.app(scope, receive, send)
         conn = HTTPConnection(scope)
         sent_one = "authorization" in conn.headers
-        error, description = (("invalid_token", "The access token is invalid, expired or not for this server.")
-                              if sent_one else ("invalid_request", "Authentication required."))
-        challenge = (f'Bearer error="{error}", error_description="{description}", '
-                     f'resource_metadata="{origin(conn)}{PROTECTED_RESOURCE_METADATA_PATH}", '
-                     f'scope="{ALL_TOOLS_SCOPE}"')
+        error, description = (
+            ("invalid_token", "The access token is invalid, expired or not for this server.")
+            if sent_one
+            else ("invalid_request", "Authentication required.")
+        )
+        challenge = (
+            f'Bearer error="{error}", error_description="{description}", '
+            f'resource_metadata="{origin(conn)}{PROTECTED_RESOURCE_METADATA_PATH}", '
+            f'scope="{ALL_TOOLS_SCOPE}"'
+        )
         body = json.dumps({"error": error, "error_description": description}).encode()
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"www-authenticate", challenge.encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", challenge.encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

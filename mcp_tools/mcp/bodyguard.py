@@ -14,6 +14,7 @@ the SDK itself answers a malformed request with::
 An accepted body is handed on unchanged; other methods (GET's event stream,
 DELETE) pass untouched.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,9 @@ class JsonBodyGuard:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         declared = dict(scope.get("headers", [])).get(b"content-length", b"")
         if limit is not None and declared.isdigit() and int(declared) > limit:
-            return await _error(send, 413, INVALID_REQUEST, f"Request too large: the limit is {limit} bytes.",
-                                "request_too_large")
+            return await _error(
+                send, 413, INVALID_REQUEST, f"Request too large: the limit is {limit} bytes.", "request_too_large"
+            )
         body = bytearray()
         while True:
             message = await receive()
@@ -47,8 +49,9 @@ class JsonBodyGuard:
                 return
             body += message.get("body", b"")
             if limit is not None and len(body) > limit:
-                return await _error(send, 413, INVALID_REQUEST, f"Request too large: the limit is {limit} bytes.",
-                                    "request_too_large")
+                return await _error(
+                    send, 413, INVALID_REQUEST, f"Request too large: the limit is {limit} bytes.", "request_too_large"
+                )
             if not message.get("more_body", False):
                 break
         try:
@@ -73,8 +76,14 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _error(send: Send, status: int, code: int, message: str, service_code: str) -> None:
-    body = json.dumps({"jsonrpc": "2.0", "id": None,
-                       "error": {"code": code, "message": message, "data": {"code": service_code}}}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message, "data": {"code": service_code}}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

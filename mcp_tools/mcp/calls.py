@@ -20,6 +20,7 @@ WebSocket.
 ``message`` is the whole text streamed so far (after a ``retrying`` event,
 the text of the new attempt).
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,8 +57,10 @@ def wire_responses(responses: Any) -> dict[str, Any]:
         return {}
     if not isinstance(responses, dict):
         raise MCPError(code=types.INVALID_PARAMS, message="inputResponses must be an object")
-    return {key: value.model_dump(by_alias=True, mode="json", exclude_none=True) if isinstance(value, BaseModel)
-            else value for key, value in responses.items()}
+    return {
+        key: value.model_dump(by_alias=True, mode="json", exclude_none=True) if isinstance(value, BaseModel) else value
+        for key, value in responses.items()
+    }
 
 
 class ToolCall:
@@ -88,12 +91,14 @@ class ToolCall:
             # Shielded: a cancel arriving meanwhile is raised just after, with the id known.
             with anyio.CancelScope(shield=True):
                 execution = await database_sync_to_async(services.execution_start)(
-                    user=self.user, tool_name=tool.name, parameters=parameters, idempotency_key=key)
+                    user=self.user, tool_name=tool.name, parameters=parameters, idempotency_key=key
+                )
         except ServiceError as exc:
             return results.service_error_result(exc)
         execution_id = str(execution.pk)
-        logger.info("MCP tools/call %s by %s: execution %s%s", tool.name, self.user, execution_id,
-                    " (task)" if as_task else "")
+        logger.info(
+            "MCP tools/call %s by %s: execution %s%s", tool.name, self.user, execution_id, " (task)" if as_task else ""
+        )
         if as_task:
             return await tasks.created(execution)
         try:
@@ -106,8 +111,12 @@ class ToolCall:
         return results.terminal_result(terminal, output_field=tool.output_field)
 
     def round(self, params: types.CallToolRequestParams) -> Round:
-        return Round(arguments=params.arguments or {}, responses=wire_responses(params.input_responses),
-                     state=params.request_state, capabilities=self.ctx.session.client_capabilities)
+        return Round(
+            arguments=params.arguments or {},
+            responses=wire_responses(params.input_responses),
+            state=params.request_state,
+            capabilities=self.ctx.session.client_capabilities,
+        )
 
     async def follow(self, execution_id: str) -> Event:
         """Everything so far in one progress notification (a re-attach), then live."""
@@ -120,8 +129,9 @@ class ToolCall:
         return await follow_execution(execution_id, on_event=self.on_event, after_seq=last_seq)
 
     def take(self, event: Event) -> bool:
-        if event["type"] == "execution.reset" or (event["type"] == "execution.status"
-                                                  and event.get("status") == "retrying"):
+        if event["type"] == "execution.reset" or (
+            event["type"] == "execution.status" and event.get("status") == "retrying"
+        ):
             self.text = []  # docs/protocol.md: the output starts again
         elif event["type"] == "execution.delta":
             self.deltas += 1

@@ -14,6 +14,7 @@ widest schema, an object. How a tool runs under the Tasks extension is
 says, else ``optional`` (every tool may become a task for a client that takes
 tasks).
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -43,9 +44,12 @@ def task_support(tool: Tool) -> TaskSupport:
 
 
 def describe(tool: Tool) -> types.Tool:
-    return types.Tool(name=tool.name, description=tool.description,
-                      input_schema=tool.parameters_schema or ANY_OBJECT,
-                      output_schema=tool.output_schema or ANY_OBJECT)
+    return types.Tool(
+        name=tool.name,
+        description=tool.description,
+        input_schema=tool.parameters_schema or ANY_OBJECT,
+        output_schema=tool.output_schema or ANY_OBJECT,
+    )
 
 
 @database_sync_to_async

@@ -9,6 +9,7 @@ before read, no duplicates, no gaps, the idle poll, epochs) are
 ``execution.reset`` (the live log was lost and started again) reaches
 ``on_event`` too: the text so far is to be dropped.
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable

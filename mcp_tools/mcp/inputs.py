@@ -16,6 +16,7 @@ writes the outstanding set; each answer is a key of its own, so an answer
 and a new question never overwrite each other. A key is never reused within
 an execution (the spec's rule): every ``ask`` numbers its keys anew.
 """
+
 from __future__ import annotations
 
 import threading
@@ -53,8 +54,13 @@ def _execution_ended(execution_id: str) -> bool:
     return ToolExecution.objects.filter(pk=execution_id, status__in=ToolExecution.TERMINAL_STATUSES).exists()
 
 
-def ask(execution_id: str, requests: dict[str, dict[str, Any]], *, timeout_s: float = INPUT_TTL_S,
-        ended: Callable[[str], bool] = _execution_ended) -> dict[str, dict[str, Any]]:
+def ask(
+    execution_id: str,
+    requests: dict[str, dict[str, Any]],
+    *,
+    timeout_s: float = INPUT_TTL_S,
+    ended: Callable[[str], bool] = _execution_ended,
+) -> dict[str, dict[str, Any]]:
     """Publish ``requests`` (name -> MCP request), wait for every answer; answers by the same names.
 
     Blocks the calling (worker) thread. Raises InputNotAnswered when the

@@ -18,6 +18,7 @@ The state a prelude hands out is sealed by the SDK's ``RequestStateBoundary``
 only ever sees state it wrote. A client without the capability a request
 needs is asked for nothing it cannot answer: ``call.can("sampling")``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -73,14 +74,24 @@ class Round:
 
 def elicitation(message: str, properties: dict[str, Any]) -> dict[str, Any]:
     """A form elicitation asking for ``properties`` (all required)."""
-    return {"method": "elicitation/create", "params": {
-        "mode": "form", "message": message,
-        "requestedSchema": {"type": "object", "properties": properties, "required": list(properties)}}}
+    return {
+        "method": "elicitation/create",
+        "params": {
+            "mode": "form",
+            "message": message,
+            "requestedSchema": {"type": "object", "properties": properties, "required": list(properties)},
+        },
+    }
 
 
 def sampling(prompt: str, *, max_tokens: int) -> dict[str, Any]:
-    return {"method": "sampling/createMessage", "params": {
-        "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}], "maxTokens": max_tokens}}
+    return {
+        "method": "sampling/createMessage",
+        "params": {
+            "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+            "maxTokens": max_tokens,
+        },
+    }
 
 
 def roots() -> dict[str, Any]:

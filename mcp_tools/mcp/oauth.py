@@ -23,6 +23,7 @@ the user's tools ∩ its scopes (catalog.py), for ``tools/list`` and
 ``tools/call`` alike, and a task is visible to the token's user as any other
 execution of theirs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -86,12 +87,18 @@ def verify_access_token(raw: str, *, resource: str) -> AccessToken | None:
     Runs in a thread (ORM). ``subject`` is the Django user's pk, as for DRF tokens.
     """
     checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    token = (get_access_token_model().objects.select_related("user", "application")
-             .filter(token_checksum=checksum).first())
+    token = (
+        get_access_token_model().objects.select_related("user", "application").filter(token_checksum=checksum).first()
+    )
     if token is None or token.is_expired() or token.user is None or not token.user.is_active:
         return None
     if not token.resource or not token.allows_audience(resource):
         return None
-    return AccessToken(token=raw, client_id=token.application.client_id if token.application else "",
-                       scopes=sorted(token.scopes), subject=str(token.user_id), resource=resource,
-                       expires_at=int(token.expires.timestamp()) if token.expires else None)
+    return AccessToken(
+        token=raw,
+        client_id=token.application.client_id if token.application else "",
+        scopes=sorted(token.scopes),
+        subject=str(token.user_id),
+        resource=resource,
+        expires_at=int(token.expires.timestamp()) if token.expires else None,
+    )

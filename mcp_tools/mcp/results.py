@@ -22,6 +22,7 @@ execution::
      "structuredContent": {"error": {"code": "invalid_parameters", "message": "...", "details": [...]}},
      "content": [{"type": "text", "text": "invalid_parameters: ..."}]}
 """
+
 from __future__ import annotations
 
 import json
@@ -59,19 +60,27 @@ def media_blocks(result: dict[str, Any]) -> list[types.ContentBlock]:
     return blocks
 
 
-def completed_result(result: dict[str, Any], *, output_field: str,
-                     execution_id: str | None = None) -> types.CallToolResult:
+def completed_result(
+    result: dict[str, Any], *, output_field: str, execution_id: str | None = None
+) -> types.CallToolResult:
     text = result.get(output_field)
     if not isinstance(text, str) or not text:
         text = json.dumps(result, ensure_ascii=False)
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text), *media_blocks(result)],
-                                structured_content=result, _meta=_meta(execution_id))
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text), *media_blocks(result)],
+        structured_content=result,
+        _meta=_meta(execution_id),
+    )
 
 
 def error_result(error: dict[str, Any], *, execution_id: str | None = None) -> types.CallToolResult:
     text = f"{error.get('code', 'error')}: {error.get('message', '')}"
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)],
-                                structured_content={"error": error}, is_error=True, _meta=_meta(execution_id))
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=text)],
+        structured_content={"error": error},
+        is_error=True,
+        _meta=_meta(execution_id),
+    )
 
 
 def service_error_result(exc: ServiceError) -> types.CallToolResult:
@@ -80,8 +89,11 @@ def service_error_result(exc: ServiceError) -> types.CallToolResult:
 
 
 def protocol_error(error: dict[str, Any], *, execution_id: str | None = None) -> MCPError:
-    return MCPError(code=types.INTERNAL_ERROR, message=error.get("message") or "Internal error",
-                    data={"code": error.get("code", "internal_error"), "execution_id": execution_id})
+    return MCPError(
+        code=types.INTERNAL_ERROR,
+        message=error.get("message") or "Internal error",
+        data={"code": error.get("code", "internal_error"), "execution_id": execution_id},
+    )
 
 
 def terminal_result(event: Event, *, output_field: str) -> types.CallToolResult:

@@ -22,6 +22,7 @@ Other apps may contribute MCP surface (prompts, resources, completions):
 ``contribute(server)`` called once on the new server (the conformance
 fixture's prompts and resources come in this way).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,9 +51,11 @@ logger = logging.getLogger(__name__)
 # The name gantz.yaml gives the same tools, so clients see one server either way.
 SERVER_NAME = "django-mcp-app"
 SERVER_VERSION = "1.0.0"
-INSTRUCTIONS = ("AI tools of this service. Every call is recorded as an execution of your user; "
-                "long outputs stream as progress notifications while they are written, or run as tasks "
-                "for clients that take the Tasks extension.")
+INSTRUCTIONS = (
+    "AI tools of this service. Every call is recorded as an execution of your user; "
+    "long outputs stream as progress notifications while they are written, or run as tasks "
+    "for clients that take the Tasks extension."
+)
 # tools/list may be reused by the same caller for this long.
 TOOLS_LIST_TTL_MS = 60_000
 # requestState of a multi-round-trip call is accepted back for this long.
@@ -71,8 +74,9 @@ def request_state_security() -> RequestStateSecurity:
 def build_server(*, user_for: UserResolver) -> Server:
     """A low-level MCP server whose tools are the caller's tools."""
 
-    async def list_tools(ctx: ServerRequestContext,
-                         params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    async def list_tools(
+        ctx: ServerRequestContext, params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
         user = await user_for(ctx)
         return types.ListToolsResult(tools=await catalog.visible_tools(user, request_scopes(ctx)))
 
@@ -85,12 +89,18 @@ def build_server(*, user_for: UserResolver) -> Server:
         except Exception:
             logger.exception("MCP tools/call %s failed unexpectedly", params.name)
             return results.service_error_result(
-                ServiceError("Something went wrong on our side; the call was not completed."))
+                ServiceError("Something went wrong on our side; the call was not completed.")
+            )
 
-    server = Server(SERVER_NAME, version=SERVER_VERSION, instructions=INSTRUCTIONS,
-                    cache_hints={"tools/list": CacheHint(ttl_ms=TOOLS_LIST_TTL_MS, scope="private")},
-                    on_list_tools=list_tools, on_call_tool=call_tool,
-                    on_subscriptions_listen=ListenHandler(subscription_bus))
+    server = Server(
+        SERVER_NAME,
+        version=SERVER_VERSION,
+        instructions=INSTRUCTIONS,
+        cache_hints={"tools/list": CacheHint(ttl_ms=TOOLS_LIST_TTL_MS, scope="private")},
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_subscriptions_listen=ListenHandler(subscription_bus),
+    )
     server.middleware.append(RequestStateBoundary(request_state_security(), default_audience=SERVER_NAME))
     server.middleware.append(routing_header_matches)
     apply_extension(server, TasksExtension(user_for))

@@ -4,8 +4,10 @@ A task *is* an execution: its ``taskId`` is the execution id, its state is
 read from the row and the event log, ``tasks/cancel`` is
 ``services.execution_cancel`` (the Claude stream is closed, the worker stops)::
 
-    tools/call (client declared the extension) ─▶ {"resultType": "task", "taskId": <execution id>, "status": "working", ...}
-    tasks/get    ─▶ working (+ the text so far) | input_required (+ inputRequests) | completed (+ result) | failed | cancelled
+    tools/call (client declared the extension)
+                 ─▶ {"resultType": "task", "taskId": <execution id>, "status": "working", ...}
+    tasks/get    ─▶ working (+ the text so far) | input_required (+ inputRequests)
+                    | completed (+ result) | failed | cancelled
     tasks/update ─▶ answers a waiting tool's inputRequests (inputs.py)
     tasks/cancel ─▶ the execution is cancelled (an ended one: nothing changes)
 
@@ -25,6 +27,7 @@ else ``MCP_RETENTION_DAYS``); a client cannot ask for another on this wire.
 Every request is checked against the caller: someone else's task is an
 unknown task (-32602), as the spec asks.
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -69,8 +72,11 @@ class UpdateTaskParams(TaskParams):
 def declared(ctx: ServerRequestContext) -> bool:
     """Whether this request's client declared the extension (2026-07-28 wire only)."""
     capabilities = ctx.session.client_capabilities
-    return (ctx.protocol_version in MODERN_PROTOCOL_VERSIONS and capabilities is not None
-            and EXTENSION_ID in (capabilities.extensions or {}))
+    return (
+        ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        and capabilities is not None
+        and EXTENSION_ID in (capabilities.extensions or {})
+    )
 
 
 def runs_as_task(ctx: ServerRequestContext, tool: Tool) -> bool:
@@ -96,16 +102,22 @@ def _ttl_ms(execution: ToolExecution) -> int:
 
 def _base(execution: ToolExecution, status: str) -> dict[str, Any]:
     updated = execution.completed_at or execution.started_at or execution.created_at
-    return {"taskId": str(execution.pk), "status": status, "createdAt": _iso(execution.created_at),
-            "lastUpdatedAt": _iso(updated), "ttlMs": _ttl_ms(execution),
-            "pollIntervalMs": settings.MCP_TASK_POLL_INTERVAL_MS}
+    return {
+        "taskId": str(execution.pk),
+        "status": status,
+        "createdAt": _iso(execution.created_at),
+        "lastUpdatedAt": _iso(updated),
+        "ttlMs": _ttl_ms(execution),
+        "pollIntervalMs": settings.MCP_TASK_POLL_INTERVAL_MS,
+    }
 
 
 async def created(execution: ToolExecution) -> dict[str, Any]:
     """The CreateTaskResult for a just-started (or re-attached) execution: its current state, flat."""
     detailed = await database_sync_to_async(describe)(execution.pk)
     return {key: value for key, value in detailed.items() if key not in ("result", "error", "inputRequests")} | {
-        "resultType": "task"}
+        "resultType": "task"
+    }
 
 
 def _streamed_text(execution_id: str) -> str:
@@ -126,20 +138,29 @@ def describe(execution_id: Any) -> dict[str, Any]:
     if status in ToolExecution.ACTIVE_STATUSES:
         waiting = inputs.outstanding(str(execution.pk))
         if waiting:
-            return {**_base(execution, "input_required"), "inputRequests": waiting,
-                    "statusMessage": "Waiting for your input."}
+            return {
+                **_base(execution, "input_required"),
+                "inputRequests": waiting,
+                "statusMessage": "Waiting for your input.",
+            }
         return {**_base(execution, "working"), "statusMessage": _streamed_text(str(execution.pk)) or status}
     if status == ToolExecution.Status.CANCELLED:
         return {**_base(execution, "cancelled"), "statusMessage": results.CANCELLED_ERROR["message"]}
-    terminal = {"type": f"execution.{status}", "execution_id": str(execution.pk), "result": execution.result,
-                "error": {"code": execution.error_code or "internal_error", "message": execution.error or ""}}
+    terminal = {
+        "type": f"execution.{status}",
+        "execution_id": str(execution.pk),
+        "result": execution.result,
+        "error": {"code": execution.error_code or "internal_error", "message": execution.error or ""},
+    }
     try:
         answer = results.terminal_result(terminal, output_field=execution.tool.output_field)
     except MCPError as exc:
-        return {**_base(execution, "failed"), "statusMessage": exc.error.message,
-                "error": exc.error.model_dump(by_alias=True, exclude_none=True)}
-    return {**_base(execution, "completed"), "result": answer.model_dump(by_alias=True, mode="json",
-                                                                          exclude_none=True)}
+        return {
+            **_base(execution, "failed"),
+            "statusMessage": exc.error.message,
+            "error": exc.error.model_dump(by_alias=True, exclude_none=True),
+        }
+    return {**_base(execution, "completed"), "result": answer.model_dump(by_alias=True, mode="json", exclude_none=True)}
 
 
 class TasksExtension(Extension):
@@ -152,9 +173,11 @@ class TasksExtension(Extension):
 
     def methods(self) -> list[MethodBinding]:
         modern = frozenset(MODERN_PROTOCOL_VERSIONS)
-        return [MethodBinding("tasks/get", TaskParams, self.get, protocol_versions=modern),
-                MethodBinding("tasks/update", UpdateTaskParams, self.update, protocol_versions=modern),
-                MethodBinding("tasks/cancel", TaskParams, self.cancel, protocol_versions=modern)]
+        return [
+            MethodBinding("tasks/get", TaskParams, self.get, protocol_versions=modern),
+            MethodBinding("tasks/update", UpdateTaskParams, self.update, protocol_versions=modern),
+            MethodBinding("tasks/cancel", TaskParams, self.cancel, protocol_versions=modern),
+        ]
 
     async def _visible(self, ctx: ServerRequestContext, task_id: str) -> ToolExecution:
         require_client_extension(ctx, EXTENSION_ID)
@@ -199,8 +222,13 @@ def apply_extension(server: Server, extension: Extension) -> None:
     for method in extension.methods():
         versions = method.protocol_versions
 
-        def gated(ctx: ServerRequestContext, params: Any, *, _method: MethodBinding = method,
-                  _versions: frozenset[str] | None = versions):
+        def gated(
+            ctx: ServerRequestContext,
+            params: Any,
+            *,
+            _method: MethodBinding = method,
+            _versions: frozenset[str] | None = versions,
+        ):
             if _versions is not None and ctx.protocol_version not in _versions:
                 raise MCPError(code=types.METHOD_NOT_FOUND, message="Method not found", data=_method.method)
             return _method.handler(ctx, params)

@@ -4,6 +4,7 @@
 ``/.well-known/oauth-protected-resource[/mcp]`` (RFC 9728) must sit at the
 origin's root; the authorization and token endpoints live under ``/o/``.
 """
+
 from django.urls import include, path
 from oauth2_provider.urls import base_urlpatterns, metadata_urlpatterns
 

@@ -15,6 +15,7 @@ values there and ``/metrics`` (``views.py``) merges them, so one scrape shows
 the whole host. Without it (the embedded default: one process) values live in
 memory. The README's "Metrics" section lists every metric.
 """
+
 from __future__ import annotations
 
 import functools

@@ -13,6 +13,7 @@ An error code must look like one (``snake_case``, at most 48 characters) and
 a process keeps at most ``MAX_ERROR_CODES`` of them; a model must be the
 configured one (or a dated version of it, ``<model>-YYYYMMDD``) or ``offline``.
 """
+
 from __future__ import annotations
 
 import re
@@ -59,7 +60,7 @@ def model_label(event: dict[str, Any]) -> str:
     configured = configured_model()
     if not isinstance(reported, str) or not reported:
         return configured
-    dated = reported.startswith(configured) and DATED.fullmatch(reported[len(configured):])
+    dated = reported.startswith(configured) and DATED.fullmatch(reported[len(configured) :])
     if reported in (configured, OFFLINE_MODEL) or dated:
         return reported
     return OTHER

@@ -14,6 +14,7 @@ The body is what ``Accept`` asks for (OpenMetrics or the text format). With
 ``PROMETHEUS_MULTIPROC_DIR`` it merges every process of this host that
 writes there; without it, this process alone.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -57,12 +58,15 @@ def _refusal(request: HttpRequest) -> JsonResponse | None:
     except AuthenticationFailed as exc:
         return _unauthenticated(str(exc.detail))
     if found is None:
-        return _unauthenticated("Send a staff user's token (Authorization: Token <key>) or the scraper's "
-                                "bearer token (Authorization: Bearer <token>).")
+        return _unauthenticated(
+            "Send a staff user's token (Authorization: Token <key>) or the scraper's "
+            "bearer token (Authorization: Bearer <token>)."
+        )
     user, _ = found
     if not user.is_staff:
-        return JsonResponse(error_body("permission_denied", "Metrics are for staff users and the configured "
-                                                            "scraper only."), status=403)
+        return JsonResponse(
+            error_body("permission_denied", "Metrics are for staff users and the configured scraper only."), status=403
+        )
     return None
 
 
@@ -85,8 +89,10 @@ def _registry() -> CollectorRegistry:
     if not MULTIPROC_DIR:
         if settings.PRODUCTION and not _warned:
             _warned = True
-            logger.warning("PROMETHEUS_MULTIPROC_DIR is not set: /metrics shows this daphne process only, "
-                           "not the workers (README, Metrics).")
+            logger.warning(
+                "PROMETHEUS_MULTIPROC_DIR is not set: /metrics shows this daphne process only, "
+                "not the workers (README, Metrics)."
+            )
         return REGISTRY
     if _multiprocess_registry is None:
         registry = CollectorRegistry()

@@ -16,6 +16,7 @@ An Anthropic provider is kept per configuration and per event loop, so
 calls reuse the SDK client's pooled connections, and a new loop (a new
 engine) never touches connections made on an old one.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,7 +35,13 @@ logger = logging.getLogger(__name__)
 PROVIDER_CHOICES = ("auto", "anthropic", "offline")
 
 __all__ = [
-    "LLMProvider", "LLMRequest", "LLMSettings", "OfflineProvider", "TextStream", "Usage", "get_provider",
+    "LLMProvider",
+    "LLMRequest",
+    "LLMSettings",
+    "OfflineProvider",
+    "TextStream",
+    "Usage",
+    "get_provider",
     "provider_from_settings",
 ]
 
@@ -52,9 +59,14 @@ class LLMSettings:
 
     @classmethod
     def from_django(cls) -> LLMSettings:
-        return cls(provider=str(settings.LLM_PROVIDER).lower(), api_key=settings.ANTHROPIC_API_KEY,
-                   base_url=settings.ANTHROPIC_BASE_URL or None, model=settings.ANTHROPIC_MODEL,
-                   timeout_s=float(settings.ANTHROPIC_TIMEOUT_S), offline_delay_s=float(settings.OFFLINE_DELAY_S))
+        return cls(
+            provider=str(settings.LLM_PROVIDER).lower(),
+            api_key=settings.ANTHROPIC_API_KEY,
+            base_url=settings.ANTHROPIC_BASE_URL or None,
+            model=settings.ANTHROPIC_MODEL,
+            timeout_s=float(settings.ANTHROPIC_TIMEOUT_S),
+            offline_delay_s=float(settings.OFFLINE_DELAY_S),
+        )
 
 
 def get_provider() -> LLMProvider:
@@ -66,7 +78,8 @@ def provider_from_settings(config: LLMSettings) -> LLMProvider:
     """Resolve "auto" and build (or reuse) the chosen provider."""
     if config.provider not in PROVIDER_CHOICES:
         raise ImproperlyConfigured(
-            f"LLM_PROVIDER must be one of {', '.join(PROVIDER_CHOICES)}; got {config.provider!r}.")
+            f"LLM_PROVIDER must be one of {', '.join(PROVIDER_CHOICES)}; got {config.provider!r}."
+        )
     use_anthropic = config.provider == "anthropic" or (config.provider == "auto" and config.api_key)
     if not use_anthropic:
         return OfflineProvider(delay_s=config.offline_delay_s)
@@ -91,6 +104,7 @@ def _anthropic_provider(config: LLMSettings) -> LLMProvider:
         from .anthropic import AnthropicProvider
 
         logger.info("Using Anthropic model %s (base URL: %s)", config.model, config.base_url or "SDK default")
-        provider = per_config[config] = AnthropicProvider(api_key=config.api_key, base_url=config.base_url,
-                                                          model=config.model, timeout_s=config.timeout_s)
+        provider = per_config[config] = AnthropicProvider(
+            api_key=config.api_key, base_url=config.base_url, model=config.model, timeout_s=config.timeout_s
+        )
     return provider

@@ -22,6 +22,7 @@ one event loop) is built with ``max_retries=0``: our own retry policy
 announces every retry to the user, so the SDK must not retry silently
 underneath it.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,13 +59,13 @@ class AnthropicProvider:
 
     name = "anthropic"
 
-    def __init__(self, *, api_key: str, base_url: str | None = None, model: str,
-                 timeout_s: float = 60.0) -> None:
+    def __init__(self, *, api_key: str, base_url: str | None = None, model: str, timeout_s: float = 60.0) -> None:
         self.model = model
         self.timeout_s = timeout_s
         self._api_key = api_key  # kept only to scrub it from error messages
         self._client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url or None, max_retries=0, timeout=timeout_s)
+            api_key=api_key, base_url=base_url or None, max_retries=0, timeout=timeout_s
+        )
 
     def __repr__(self) -> str:
         # Never show the key, not even in a debugger or a log line.
@@ -150,12 +151,14 @@ def translate_errors(api_key: str) -> Iterator[None]:
     except (anthropic.APIConnectionError, httpx2.TransportError) as exc:
         # APITimeoutError is an APIConnectionError; ReadTimeout / RemoteProtocolError
         # are TransportErrors that escape the SDK unwrapped once the stream is open.
-        raise _logged(TransientToolError(
-            "The connection to Claude was interrupted.", code="llm_stream_interrupted")) from exc
+        raise _logged(
+            TransientToolError("The connection to Claude was interrupted.", code="llm_stream_interrupted")
+        ) from exc
     except (anthropic.APIResponseValidationError, ValueError, KeyError, TypeError) as exc:
         # ValueError, KeyError, TypeError: an event's JSON was not what the Messages API sends (``_pieces``).
-        raise _logged(PermanentToolError(
-            "Claude returned a response that could not be understood.", code="llm_error")) from exc
+        raise _logged(
+            PermanentToolError("Claude returned a response that could not be understood.", code="llm_error")
+        ) from exc
 
 
 def status_error(exc: anthropic.APIStatusError, api_key: str) -> ToolError:
@@ -168,11 +171,11 @@ def status_error(exc: anthropic.APIStatusError, api_key: str) -> ToolError:
         return error_class(f"Claude stopped mid-answer ({kind or 'error'}){detail}", code=code)
     if status in TRANSIENT_STATUSES or status >= 500:
         code = _transient_code(status, kind)
-        return TransientToolError(f"{TRANSIENT_WORDING[code]} (HTTP {status}){detail}",
-                                  code=code, retry_after=parse_retry_after(exc.response))
+        return TransientToolError(
+            f"{TRANSIENT_WORDING[code]} (HTTP {status}){detail}", code=code, retry_after=parse_retry_after(exc.response)
+        )
     if status in (401, 403):
-        return PermanentToolError(
-            f"Claude rejected the API credentials (HTTP {status}).", code="llm_auth_failed")
+        return PermanentToolError(f"Claude rejected the API credentials (HTTP {status}).", code="llm_auth_failed")
     return PermanentToolError(f"Claude rejected the request (HTTP {status}){detail}", code="llm_error")
 
 
@@ -192,7 +195,7 @@ def _detail(exc: anthropic.APIStatusError, api_key: str) -> str:
     if api_key:
         message = message.replace(api_key, "[redacted]")
     if len(message) > MAX_DETAIL_CHARS:
-        message = message[:MAX_DETAIL_CHARS - 1] + "…"
+        message = message[: MAX_DETAIL_CHARS - 1] + "…"
     return f": {message}"
 
 

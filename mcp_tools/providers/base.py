@@ -13,6 +13,7 @@ what it spent::
 Leaving the ``async with`` block early (cancellation) closes the underlying
 HTTP stream, so an abandoned Claude call stops costing tokens.
 """
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator

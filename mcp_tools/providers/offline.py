@@ -19,6 +19,7 @@ The text is streamed word by word (each piece keeps its trailing whitespace,
 so joining the pieces gives back the exact text), optionally paced by
 ``delay_s`` so a demo looks like a live model.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -168,8 +169,10 @@ def describe_list(items: list[Any]) -> str:
     numbers = [v for v in items if type_name(v) == "number"]
     if items and len(numbers) == len(items):
         mean = sum(numbers) / len(numbers)
-        return (f"(list of {len(items)} numbers): min {format_number(min(numbers))}, "
-                f"max {format_number(max(numbers))}, mean {format_number(mean)}")
+        return (
+            f"(list of {len(items)} numbers): min {format_number(min(numbers))}, "
+            f"max {format_number(max(numbers))}, mean {format_number(mean)}"
+        )
     kinds = sorted({type_name(v) for v in items})
     of = f" of {', '.join(kinds)}" if kinds else ""
     return f"(list, {len(items)} item{'s' if len(items) != 1 else ''}{of})"
@@ -184,4 +187,4 @@ def format_number(number: float) -> str:
 
 def short_json(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS - 1] + "…"
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"

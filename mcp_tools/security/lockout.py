@@ -16,6 +16,7 @@ request (``authenticate(username=..., password=...)`` from a shell, a
 management command or the test client) is not judged: there is no address
 to count, and axes would refuse it outright.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,7 @@ def retry_after_s() -> int:
 
 
 def lockout_message() -> str:
-    return (f"Too many failed logins from this address or for this account; try again in "
-            f"{retry_after_s()} seconds.")
+    return f"Too many failed logins from this address or for this account; try again in {retry_after_s()} seconds."
 
 
 def locked_out(request) -> bool:
@@ -55,10 +55,16 @@ def lockout_response(request: HttpRequest, *args, **kwargs) -> HttpResponse:
     """``AXES_LOCKOUT_CALLABLE``: the 429 for a locked-out login form or API call."""
     if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
         return lockout_json()
-    response = TemplateResponse(request, LOCKOUT_TEMPLATE, {
-        "failure_limit": settings.AXES_FAILURE_LIMIT,
-        "retry_after_minutes": math.ceil(retry_after_s() / 60),
-    }, status=429, headers={"Retry-After": str(retry_after_s())})
+    response = TemplateResponse(
+        request,
+        LOCKOUT_TEMPLATE,
+        {
+            "failure_limit": settings.AXES_FAILURE_LIMIT,
+            "retry_after_minutes": math.ceil(retry_after_s() / 60),
+        },
+        status=429,
+        headers={"Retry-After": str(retry_after_s())},
+    )
     return response.render()
 
 

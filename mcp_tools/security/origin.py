@@ -24,6 +24,7 @@ and passes::
     scope_origin_allowed(scope)             # a WebSocket handshake (consumers/auth.py)
     cookie_request_allowed(request)         # an HttpRequest carrying the session cookie (the event stream)
 """
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -35,8 +36,10 @@ from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-FOREIGN_ORIGIN_MESSAGE = ("Requests carrying the session cookie must come from this site's own origin or one in "
-                          "CSRF_TRUSTED_ORIGINS; use a token from other origins.")
+FOREIGN_ORIGIN_MESSAGE = (
+    "Requests carrying the session cookie must come from this site's own origin or one in "
+    "CSRF_TRUSTED_ORIGINS; use a token from other origins."
+)
 
 
 def normalized(origin: str) -> str | None:
@@ -100,6 +103,7 @@ def origin_allowed(origin: str | None, *, secure: bool, host: str | None) -> boo
 
 # --- ASGI scopes (WebSocket handshakes) -------------------------------------------------------
 
+
 def _scope_header(scope: dict, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
@@ -137,6 +141,7 @@ def scope_origin_allowed(scope: dict) -> bool:
 
 
 # --- Django requests (the event stream) ------------------------------------------------------------
+
 
 def cookie_request_allowed(request: HttpRequest) -> bool:
     """A request carrying the session cookie must come from an allowed origin (without the

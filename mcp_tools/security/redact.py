@@ -16,6 +16,7 @@ URL with its password. Three places write log lines, and each is covered:
 
     redact("GET /ws/executions/?token=6ff4402...")   # 'GET /ws/executions/?token=[redacted]'
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,10 @@ import re
 
 REDACTED = "[redacted]"
 
-_SECRET_NAMES = (r"(?:token|access_token|auth_token|api_key|apikey|key|password|passwd|secret|sessionid"
-                 r"|csrfmiddlewaretoken)")
+_SECRET_NAMES = (
+    r"(?:token|access_token|auth_token|api_key|apikey|key|password|passwd|secret|sessionid"
+    r"|csrfmiddlewaretoken)"
+)
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # ?token=..., &password=... in URLs and form bodies
     (re.compile(rf"(?i)([?&;]{_SECRET_NAMES}=)[^&\s\"'#]+"), rf"\1{REDACTED}"),

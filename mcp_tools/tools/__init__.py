@@ -6,6 +6,7 @@ The project's tools are written with the same API as yours:
 ``generate_report`` (report.py), ``summarize_content`` (summarize.py) and
 ``my_usage`` (usage.py). Importing this package registers them.
 """
+
 from __future__ import annotations
 
 from .api import ToolSpec, tool

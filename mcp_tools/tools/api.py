@@ -35,6 +35,7 @@ When type hints cannot say it, give the JSON Schemas yourself:
 ``parameters_schema=`` (the function then takes ``ctx, **parameters`` as the
 client sent them, already validated against it) and ``output_schema=``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -63,7 +64,7 @@ class ToolSpec:
 
     name: str
     description: str
-    kind: str                      # Tool.Kind: python, script, http
+    kind: str  # Tool.Kind: python, script, http
     parameters_schema: dict[str, Any]
     output_schema: dict[str, Any]
     output_field: str
@@ -73,24 +74,35 @@ class ToolSpec:
     call: ToolCall = field(repr=False, compare=False)
     access_groups: tuple[str, ...] = ()
     access_permission: str = ""
-    definition: dict[str, Any] = field(default_factory=dict)   # as written; never expanded secrets
+    definition: dict[str, Any] = field(default_factory=dict)  # as written; never expanded secrets
     aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class _Registration:
     spec: ToolSpec
-    app: str | None   # the installed app whose module defined the tool, when it registered
+    app: str | None  # the installed app whose module defined the tool, when it registered
 
 
 _python_tools: dict[str, _Registration] = {}
 
 
-def tool(function: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None,
-         output_field: str = "output", timeout: float | None = None, cacheable: bool = False,
-         repeatable: bool = True, groups: tuple[str, ...] | list[str] = (), permission: str = "",
-         aliases: tuple[str, ...] | list[str] = (), mcp_tasks: str = "optional",
-         parameters_schema: dict[str, Any] | None = None, output_schema: dict[str, Any] | None = None) -> Any:
+def tool(
+    function: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    output_field: str = "output",
+    timeout: float | None = None,
+    cacheable: bool = False,
+    repeatable: bool = True,
+    groups: tuple[str, ...] | list[str] = (),
+    permission: str = "",
+    aliases: tuple[str, ...] | list[str] = (),
+    mcp_tasks: str = "optional",
+    parameters_schema: dict[str, Any] | None = None,
+    output_schema: dict[str, Any] | None = None,
+) -> Any:
     """Register ``function`` as a tool (usable bare, ``@tool``, or with options, ``@tool(...)``)."""
 
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,20 +113,34 @@ def tool(function: Callable[..., Any] | None = None, *, name: str | None = None,
             schemas = (signature.parameters_schema(), output_schema or signature.output_schema())
             arguments = signature.arguments
         else:
-            schemas = (parameters_schema, output_schema or {"type": "object", "required": [output_field],
-                                                            "properties": {output_field: {"type": "string"}}})
+            schemas = (
+                parameters_schema,
+                output_schema
+                or {"type": "object", "required": [output_field], "properties": {output_field: {"type": "string"}}},
+            )
             arguments = dict.copy
         spec = ToolSpec(
-            name=tool_name, description=description or inspect.cleandoc(function.__doc__ or "") or tool_name,
-            kind="python", parameters_schema=schemas[0], output_schema=schemas[1], output_field=output_field,
-            timeout_s=float(timeout or settings.MCP_CONFIG["DEFAULT_TIMEOUT"]), cacheable=cacheable,
-            repeatable=repeatable, call=_python_call(function, arguments), access_groups=tuple(groups),
-            access_permission=permission, aliases=tuple(aliases),
-            definition={"python": f"{function.__module__}.{function.__qualname__}", "mcp": {"tasks": mcp_tasks}})
+            name=tool_name,
+            description=description or inspect.cleandoc(function.__doc__ or "") or tool_name,
+            kind="python",
+            parameters_schema=schemas[0],
+            output_schema=schemas[1],
+            output_field=output_field,
+            timeout_s=float(timeout or settings.MCP_CONFIG["DEFAULT_TIMEOUT"]),
+            cacheable=cacheable,
+            repeatable=repeatable,
+            call=_python_call(function, arguments),
+            access_groups=tuple(groups),
+            access_permission=permission,
+            aliases=tuple(aliases),
+            definition={"python": f"{function.__module__}.{function.__qualname__}", "mcp": {"tasks": mcp_tasks}},
+        )
         existing = _python_tools.get(tool_name)
         if existing is not None and existing.spec.definition != spec.definition:
-            raise ValueError(f"Two Python tools are named {tool_name!r}: {existing.spec.definition['python']} "
-                             f"and {spec.definition['python']}.")
+            raise ValueError(
+                f"Two Python tools are named {tool_name!r}: {existing.spec.definition['python']} "
+                f"and {spec.definition['python']}."
+            )
         _python_tools[tool_name] = _Registration(spec, _defining_app(function.__module__))
         return function
 
@@ -128,8 +154,11 @@ def python_tools() -> dict[str, ToolSpec]:
     outside every app (a library imported by an app's ``tools.py``) always
     counts. So a test that installs an app for a while (``override_settings``)
     takes its tools away with it."""
-    return {name: registration.spec for name, registration in _python_tools.items()
-            if registration.app is None or apps.is_installed(registration.app)}
+    return {
+        name: registration.spec
+        for name, registration in _python_tools.items()
+        if registration.app is None or apps.is_installed(registration.app)
+    }
 
 
 def _defining_app(module: str) -> str | None:
@@ -143,15 +172,19 @@ def _defining_app(module: str) -> str | None:
 def _python_call(function: Callable[..., Any], arguments: Callable[[dict[str, Any]], dict[str, Any]]) -> ToolCall:
     """How the engine calls ``function``: awaited on its loop, or (a plain def) in the tools' thread pool."""
     if inspect.iscoroutinefunction(function):
+
         async def call(ctx: ToolContext, parameters: dict[str, Any]) -> dict[str, Any]:
             return _finish(ctx, await function(ctx, **arguments(parameters)))
     else:
+
         async def call(ctx: ToolContext, parameters: dict[str, Any]) -> dict[str, Any]:
             loop = asyncio.get_running_loop()
             sync_context = SyncToolContext(ctx, loop)
             value = await loop.run_in_executor(
-                sync_tool_pool(), functools.partial(function, sync_context, **arguments(parameters)))
+                sync_tool_pool(), functools.partial(function, sync_context, **arguments(parameters))
+            )
             return _finish(ctx, value)
+
     return call
 
 
@@ -171,7 +204,8 @@ def sync_tool_pool() -> ThreadPoolExecutor:
     global _pool, _pool_pid
     with _pool_lock:
         if _pool is None or _pool_pid != os.getpid():
-            _pool = ThreadPoolExecutor(max_workers=settings.MCP_CONFIG["SYNC_TOOL_THREADS"],
-                                       thread_name_prefix="sync-tool")
+            _pool = ThreadPoolExecutor(
+                max_workers=settings.MCP_CONFIG["SYNC_TOOL_THREADS"], thread_name_prefix="sync-tool"
+            )
             _pool_pid = os.getpid()
         return _pool

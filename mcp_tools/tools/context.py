@@ -16,6 +16,7 @@ fits, which the failed execution keeps as its ``result`` (``{output_field:
 text}``). A synchronous tool runs in a thread of the engine's pool; its context
 forwards every call to the engine's event loop.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,6 +26,7 @@ from typing import Any
 
 from ..errors import ExecutionStopped, PermanentToolError
 from ..providers import LLMProvider, LLMRequest, Usage
+from ..providers.base import RequestKind
 
 # The defaults of ``generate``: a tool that wants more says so.
 GENERATE_MAX_TOKENS = 1024
@@ -54,8 +56,17 @@ def _prefix_within(text: str, budget: int) -> str:
 
 
 class ToolContext:
-    def __init__(self, *, execution_id: str, attempt: int, user: Any, provider: LLMProvider,
-                 send_text: Callable[[str], None], output_limit_bytes: int, output_field: str = "output") -> None:
+    def __init__(
+        self,
+        *,
+        execution_id: str,
+        attempt: int,
+        user: Any,
+        provider: LLMProvider,
+        send_text: Callable[[str], None],
+        output_limit_bytes: int,
+        output_field: str = "output",
+    ) -> None:
         self.execution_id = execution_id
         self.attempt = attempt
         self.user = user
@@ -81,9 +92,11 @@ class ToolContext:
             fitting = _prefix_within(text, self._limit - self._bytes)
             if fitting:
                 self._accept(fitting, json_size(fitting))
-            raise PermanentToolError(f"The tool wrote more than {self._limit} bytes of output (as JSON); "
-                                     "it was stopped there.",
-                                     code="output_too_large", result={self._output_field: self.text})
+            raise PermanentToolError(
+                f"The tool wrote more than {self._limit} bytes of output (as JSON); it was stopped there.",
+                code="output_too_large",
+                result={self._output_field: self.text},
+            )
         self._accept(text, size)
 
     def _accept(self, text: str, size: int) -> None:
@@ -96,16 +109,28 @@ class ToolContext:
         """Everything this attempt emitted so far."""
         return "".join(self.pieces)
 
-    async def generate(self, prompt: str, *, system: str = "", max_tokens: int = GENERATE_MAX_TOKENS,
-                       kind: str = "text", material: Any = None) -> str:
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        system: str = "",
+        max_tokens: int = GENERATE_MAX_TOKENS,
+        kind: RequestKind = "text",
+        material: Any = None,
+    ) -> str:
         """Ask the configured LLM, streaming its answer to the client as it is written; returns the answer.
 
         ``kind``/``material`` let the offline provider compute a real answer
         (``"summarize"`` a text, ``"report"`` on a JSON value); any other
         prompt gets an honest "no LLM configured" answer offline.
         """
-        request = LLMRequest(kind=kind, system=system, prompt=prompt, max_tokens=max_tokens,  # type: ignore[arg-type]
-                             material=material)
+        request = LLMRequest(
+            kind=kind,
+            system=system,
+            prompt=prompt,
+            max_tokens=max_tokens,
+            material=material,
+        )
         pieces: list[str] = []
         spent = Usage()
         try:
@@ -121,8 +146,10 @@ class ToolContext:
 
     def llm_fields(self) -> dict[str, Any]:
         """``model`` and token ``usage``, as the project's LLM tools report them."""
-        return {"model": self.model,
-                "usage": {"input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens}}
+        return {
+            "model": self.model,
+            "usage": {"input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens},
+        }
 
     # --- Stopping.
 

@@ -20,6 +20,7 @@ from every source is deactivated, never deleted, so its history stays)::
 A broken Gantz file loads nothing: ``GantzFileError`` lists every problem,
 with the tool and field; ``manage.py check`` reports it too.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,20 +58,34 @@ def all_tools(path: Path | None = None) -> dict[str, ToolSpec]:
         word = run_tool_word(entry)
         if word is None:
             if entry.name in specs:
-                problems.append(Problem(entry.name, "name", "a Python tool has this name; to expose it to Gantz, "
-                                                            "run `python manage.py run_tool` as its script"))
+                problems.append(
+                    Problem(
+                        entry.name,
+                        "name",
+                        "a Python tool has this name; to expose it to Gantz, "
+                        "run `python manage.py run_tool` as its script",
+                    )
+                )
             specs[entry.name] = gantz_spec(entry)
             continue
         python = specs.get(entry.name)
         if python is None:
-            problems.append(Problem(entry.name, "script.args",
-                                    f"runs manage.py run_tool {word}, but no Python tool is named {entry.name!r}"))
+            problems.append(
+                Problem(
+                    entry.name,
+                    "script.args",
+                    f"runs manage.py run_tool {word}, but no Python tool is named {entry.name!r}",
+                )
+            )
             continue
         problems += _mismatches(entry, python)
         # The file's timeout is the one Gantz kills at: the service keeps to it too.
-        specs[entry.name] = dataclasses.replace(python, aliases=(*python.aliases, word),
-                                                timeout_s=entry.timeout_s() or python.timeout_s,
-                                                definition={**python.definition, "gantz": entry.raw})
+        specs[entry.name] = dataclasses.replace(
+            python,
+            aliases=(*python.aliases, word),
+            timeout_s=entry.timeout_s() or python.timeout_s,
+            definition={**python.definition, "gantz": entry.raw},
+        )
     if problems:
         raise GantzFileError(path, problems)
     return specs
@@ -79,14 +94,21 @@ def all_tools(path: Path | None = None) -> dict[str, ToolSpec]:
 def _mismatches(entry: GantzTool, python: ToolSpec) -> list[Problem]:
     """A Gantz entry for a Python tool must declare the same parameters (Gantz passes what it declares)."""
     declared = {parameter.name: parameter.required for parameter in entry.parameters}
-    wanted = {name: name in python.parameters_schema.get("required", [])
-              for name in python.parameters_schema.get("properties", {})}
+    wanted = {
+        name: name in python.parameters_schema.get("required", [])
+        for name in python.parameters_schema.get("properties", {})
+    }
     if declared == wanted:
         return []
-    return [Problem(entry.name, "parameters",
-                    f"must match the Python tool's parameters {sorted(wanted)} (required: "
-                    f"{sorted(n for n, r in wanted.items() if r)}); the file declares {sorted(declared)} "
-                    f"(required: {sorted(n for n, r in declared.items() if r)})")]
+    return [
+        Problem(
+            entry.name,
+            "parameters",
+            f"must match the Python tool's parameters {sorted(wanted)} (required: "
+            f"{sorted(n for n, r in wanted.items() if r)}); the file declares {sorted(declared)} "
+            f"(required: {sorted(n for n, r in declared.items() if r)})",
+        )
+    ]
 
 
 _cache: dict[str, Any] = {}
@@ -118,7 +140,7 @@ def run_tool_word(entry: GantzTool) -> str | None:
         return None
     args = list(script.args)
     for index in range(len(args) - 2):
-        if tuple(args[index:index + 2]) == RUN_TOOL_ARGS:
+        if tuple(args[index : index + 2]) == RUN_TOOL_ARGS:
             return args[index + 2]
     return None
 
@@ -142,20 +164,36 @@ def gantz_spec(entry: GantzTool) -> ToolSpec:
         return await runner(entry, parameters, **options)
 
     return ToolSpec(
-        name=entry.name, description=entry.description, kind=kind, parameters_schema=entry.parameters_schema(),
-        output_schema=entry.output_schema(), output_field="output",
-        timeout_s=entry.timeout_s() or float(settings.MCP_CONFIG["DEFAULT_TIMEOUT"]), cacheable=entry.pure,
-        repeatable=entry.repeatable, call=call, access_groups=tuple(entry.access_groups),
-        access_permission=entry.access_permission, definition={"gantz": entry.raw})
+        name=entry.name,
+        description=entry.description,
+        kind=kind,
+        parameters_schema=entry.parameters_schema(),
+        output_schema=entry.output_schema(),
+        output_field="output",
+        timeout_s=entry.timeout_s() or float(settings.MCP_CONFIG["DEFAULT_TIMEOUT"]),
+        cacheable=entry.pure,
+        repeatable=entry.repeatable,
+        call=call,
+        access_groups=tuple(entry.access_groups),
+        access_permission=entry.access_permission,
+        definition={"gantz": entry.raw},
+    )
 
 
 def row_fields(spec: ToolSpec) -> dict[str, Any]:
     return {
-        "description": spec.description, "parameters_schema": spec.parameters_schema,
+        "description": spec.description,
+        "parameters_schema": spec.parameters_schema,
         "timeout": max(1, math.ceil(spec.timeout_s)),  # whole seconds, rounded up: a Gantz "500ms" is not 0
-        "kind": spec.kind, "output_schema": spec.output_schema, "output_field": spec.output_field,
-        "cacheable": spec.cacheable, "repeatable": spec.repeatable, "access_groups": list(spec.access_groups),
-        "access_permission": spec.access_permission, "definition": spec.definition, "is_active": True,
+        "kind": spec.kind,
+        "output_schema": spec.output_schema,
+        "output_field": spec.output_field,
+        "cacheable": spec.cacheable,
+        "repeatable": spec.repeatable,
+        "access_groups": list(spec.access_groups),
+        "access_permission": spec.access_permission,
+        "definition": spec.definition,
+        "is_active": True,
     }
 
 

@@ -12,6 +12,7 @@ the result's schema, to which the streamed ``output_field`` (a string) is
 added. ``Signature.arguments`` turns validated JSON parameters into the
 keyword arguments the function takes (nested models become objects).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,8 +39,10 @@ class Signature:
         self.output_field = output_field
         hints = typing.get_type_hints(function, include_extras=True)
         parameters = list(inspect.signature(function).parameters.values())
-        if not parameters or parameters[0].kind not in (inspect.Parameter.POSITIONAL_ONLY,
-                                                        inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        if not parameters or parameters[0].kind not in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
             raise SignatureError(f"Tool {tool_name!r}: the first argument must be the context (ctx).")
         fields: dict[str, Any] = {}
         for parameter in parameters[1:]:
@@ -50,7 +53,8 @@ class Signature:
             default = ... if parameter.default is inspect.Parameter.empty else parameter.default
             fields[parameter.name] = (hints[parameter.name], default)
         self.model: type[BaseModel] = pydantic.create_model(
-            f"{tool_name}_parameters", __config__=ConfigDict(extra="forbid"), **fields)
+            f"{tool_name}_parameters", __config__=ConfigDict(extra="forbid"), **fields
+        )
         self.returns = hints.get("return", inspect.Signature.empty)
 
     def parameters_schema(self) -> dict[str, Any]:
@@ -65,8 +69,9 @@ class Signature:
         if _describes_an_object(self.returns):
             schema = _clean(TypeAdapter(self.returns).json_schema())
         schema.setdefault("properties", {})
-        schema["properties"].setdefault(self.output_field, {"type": "string",
-                                                            "description": "The streamed output, joined."})
+        schema["properties"].setdefault(
+            self.output_field, {"type": "string", "description": "The streamed output, joined."}
+        )
         required = schema.setdefault("required", [])
         if self.output_field not in required:
             required.append(self.output_field)
@@ -84,8 +89,11 @@ def _describes_an_object(annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
     if origin in (dict, typing.Union) or origin is not None and str(origin).endswith("UnionType"):
         return False
-    return (typing.is_typeddict(annotation) or dataclasses.is_dataclass(annotation)
-            or (inspect.isclass(annotation) and issubclass(annotation, BaseModel)))
+    return (
+        typing.is_typeddict(annotation)
+        or dataclasses.is_dataclass(annotation)
+        or (inspect.isclass(annotation) and issubclass(annotation, BaseModel))
+    )
 
 
 def _clean(schema: Any) -> Any:
@@ -115,5 +123,6 @@ def result_as_dict(value: Any) -> dict[str, Any]:
         return TypeAdapter(type(value)).dump_python(value, mode="json")
     if isinstance(value, dict):
         return TypeAdapter(dict[str, Any]).dump_python(value, mode="json")
-    raise TypeError(f"A tool returns a dict, a TypedDict, a pydantic model, a dataclass, a str or None; "
-                    f"got {type(value).__name__}.")
+    raise TypeError(
+        f"A tool returns a dict, a TypedDict, a pydantic model, a dataclass, a str or None; got {type(value).__name__}."
+    )

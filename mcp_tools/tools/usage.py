@@ -4,6 +4,7 @@ The example of what a Python tool can do that a script cannot: it knows who
 is asking (``ctx.user``), reads the project's models with the ORM, and
 streams its answer line by line while it works.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -17,7 +18,9 @@ from ..models import ToolExecution
 from .api import tool
 from .context import ToolContext
 
-HEADER = "| tool | runs | completed | failed | cancelled | avg duration | tokens in / out |\n|---|---|---|---|---|---|---|\n"
+HEADER = (
+    "| tool | runs | completed | failed | cancelled | avg duration | tokens in / out |\n|---|---|---|---|---|---|---|\n"
+)
 
 
 class UsageSummary(TypedDict):
@@ -27,26 +30,40 @@ class UsageSummary(TypedDict):
     tools: int
 
 
-@tool(name="my_usage", description="Your own tool usage over the last days: runs, outcomes, duration and tokens "
-                                   "per tool, as a Markdown table")
-async def my_usage(ctx: ToolContext,
-                   days: Annotated[int, Field(ge=1, le=365, description="How many days back to look")] = 7
-                   ) -> UsageSummary:
+@tool(
+    name="my_usage",
+    description="Your own tool usage over the last days: runs, outcomes, duration and tokens "
+    "per tool, as a Markdown table",
+)
+async def my_usage(
+    ctx: ToolContext, days: Annotated[int, Field(ge=1, le=365, description="How many days back to look")] = 7
+) -> UsageSummary:
     since = timezone.now() - timedelta(days=days)
-    rows = (ToolExecution.objects.filter(user=ctx.user, created_at__gte=since).exclude(pk=ctx.execution_id)
-            .values("tool__name").order_by("tool__name")
-            .annotate(runs=Count("pk"), completed=Count("pk", filter=Q(status="completed")),
-                      failed=Count("pk", filter=Q(status="failed")),
-                      cancelled=Count("pk", filter=Q(status="cancelled")), duration=Avg("duration_ms"),
-                      tokens_in=Sum("input_tokens"), tokens_out=Sum("output_tokens")))
+    rows = (
+        ToolExecution.objects.filter(user=ctx.user, created_at__gte=since)
+        .exclude(pk=ctx.execution_id)
+        .values("tool__name")
+        .order_by("tool__name")
+        .annotate(
+            runs=Count("pk"),
+            completed=Count("pk", filter=Q(status="completed")),
+            failed=Count("pk", filter=Q(status="failed")),
+            cancelled=Count("pk", filter=Q(status="cancelled")),
+            duration=Avg("duration_ms"),
+            tokens_in=Sum("input_tokens"),
+            tokens_out=Sum("output_tokens"),
+        )
+    )
     ctx.emit(f"## Your executions in the last {days} day{'s' if days != 1 else ''}\n\n")
     executions = tools = 0
     async for row in rows:
         if tools == 0:
             ctx.emit(HEADER)
         duration = f"{row['duration'] / 1000:.1f} s" if row["duration"] is not None else "—"
-        ctx.emit(f"| {row['tool__name']} | {row['runs']} | {row['completed']} | {row['failed']} | "
-                 f"{row['cancelled']} | {duration} | {row['tokens_in'] or 0} / {row['tokens_out'] or 0} |\n")
+        ctx.emit(
+            f"| {row['tool__name']} | {row['runs']} | {row['completed']} | {row['failed']} | "
+            f"{row['cancelled']} | {duration} | {row['tokens_in'] or 0} / {row['tokens_out'] or 0} |\n"
+        )
         executions += row["runs"]
         tools += 1
     if tools == 0:

@@ -1,4 +1,5 @@
 """The admin: the article's classes, readable records, actions through the service path, the monitor page."""
+
 from __future__ import annotations
 
 import pytest
@@ -76,8 +77,9 @@ def test_running_execution_page_shows_its_live_event_log(tools, alice, admin_cli
 def test_cancel_action_cancels_queued_executions_through_the_service(tools, alice, admin_client):
     running = stuck_pending(alice)
     done = finished(alice, {"data": {"x": 1}})
-    response = admin_client.post(CHANGELIST, {"action": "cancel_executions",
-                                              "_selected_action": [str(running.pk), str(done.pk)]}, follow=True)
+    response = admin_client.post(
+        CHANGELIST, {"action": "cancel_executions", "_selected_action": [str(running.pk), str(done.pk)]}, follow=True
+    )
     assert response.status_code == 200
     assert "Cancelled 1 execution(s). 1 had already ended" in response.content.decode()
     running.refresh_from_db()
@@ -91,8 +93,9 @@ def test_cancel_action_cancels_queued_executions_through_the_service(tools, alic
 def test_rerun_action_starts_the_same_tool_and_parameters_as_the_staff_user(tools, alice, admin_client, worker):
     original = finished(alice, {"data": {"rerun": 1}})
     pending = stuck_pending(alice)
-    response = admin_client.post(CHANGELIST, {"action": "rerun_executions",
-                                              "_selected_action": [str(original.pk), str(pending.pk)]}, follow=True)
+    response = admin_client.post(
+        CHANGELIST, {"action": "rerun_executions", "_selected_action": [str(original.pk), str(pending.pk)]}, follow=True
+    )
     assert "Started 1 new execution(s) as root." in response.content.decode()
     rerun = ToolExecution.objects.exclude(pk__in=[original.pk, pending.pk]).get()
     assert rerun.user == admin_client.user and rerun.parameters == original.parameters
@@ -105,8 +108,9 @@ def test_rerun_action_starts_the_same_tool_and_parameters_as_the_staff_user(tool
 def test_rerun_of_a_now_inactive_tool_is_reported_not_started(tools, alice, admin_client):
     original = finished(alice, {"data": {"y": 2}})
     Tool.objects.filter(name="generate_report").update(is_active=False)
-    response = admin_client.post(CHANGELIST, {"action": "rerun_executions", "_selected_action": [str(original.pk)]},
-                                 follow=True)
+    response = admin_client.post(
+        CHANGELIST, {"action": "rerun_executions", "_selected_action": [str(original.pk)]}, follow=True
+    )
     page = response.content.decode()
     assert "Started 0 new execution(s)" in page and "Not re-run" in page
     assert ToolExecution.objects.count() == 1
@@ -120,8 +124,10 @@ def test_stats_admin_lists_counters_read_only(tools, alice, admin_client):
     assert "100.0%" in page and "generate_report" in page
     stats = ToolUsageStats.objects.get(tool__name="generate_report")
     assert admin_client.get(f"/admin/mcp_tools/toolusagestats/{stats.pk}/change/").status_code == 200
-    assert admin_client.post(f"/admin/mcp_tools/toolusagestats/{stats.pk}/change/",
-                             {"total_executions": 99}).status_code == 403
+    assert (
+        admin_client.post(f"/admin/mcp_tools/toolusagestats/{stats.pk}/change/", {"total_executions": 99}).status_code
+        == 403
+    )
 
 
 def test_tool_admin_keeps_the_articles_list(tools, admin_client):
@@ -142,4 +148,3 @@ def test_monitor_page_is_for_monitoring_staff_and_linked_from_the_admin_index(op
     client.force_login(alice)
     assert client.get("/admin/monitor/")["Location"].startswith("/admin/login/")
     assert Client().get("/admin/monitor/")["Location"].startswith("/admin/login/")
-

@@ -1,4 +1,5 @@
 """Retention: ``manage.py cleanup_executions`` and the daily Celery beat entry."""
+
 from __future__ import annotations
 
 import datetime as dt

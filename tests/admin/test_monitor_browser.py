@@ -6,6 +6,7 @@ and ends there, without a reload, and the tool's counters and charts move.
 The admin's pages fit 1280 px and load without a 404 (favicon included).
 Screenshots go to test-artifacts/ (docs/ has tools/screenshot.py's).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -20,8 +21,14 @@ from tests.conftest import make_user
 pytestmark = [pytest.mark.production, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -35,8 +42,12 @@ def page() -> Iterator:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(20_000)
             page.failed_requests = []
-            page.on("response", lambda response: response.status >= 400
-                    and page.failed_requests.append(f"{response.status} {response.url}"))
+            page.on(
+                "response",
+                lambda response: (
+                    response.status >= 400 and page.failed_requests.append(f"{response.status} {response.url}")
+                ),
+            )
             yield page
         finally:
             browser.close()
@@ -60,8 +71,11 @@ def admin_log_in(page, stack, user, *, then: str) -> None:
 
 
 def start_report(stack, user, data: dict) -> str:
-    response = httpx.post(f"{stack.http_url}/api/tools/generate_report/execute_async/", headers=token_headers(user),
-                          json={"parameters": {"data": data}, "use_cache": False})
+    response = httpx.post(
+        f"{stack.http_url}/api/tools/generate_report/execute_async/",
+        headers=token_headers(user),
+        json={"parameters": {"data": data}, "use_cache": False},
+    )
     assert response.status_code == 202, response.text
     return response.json()["execution_id"]
 
@@ -72,13 +86,16 @@ def chart_total(page, state: str) -> int:
 
 def single_line(page, selector: str) -> bool:
     """Whether the element's text sits on one line (no wrapped letter groups)."""
-    return page.evaluate("""(selector) => {
+    return page.evaluate(
+        """(selector) => {
         const element = document.querySelector(selector);
         const range = document.createRange();
         range.selectNodeContents(element);
         const tops = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top)));
         return tops.size === 1;
-    }""", selector)
+    }""",
+        selector,
+    )
 
 
 def counter(page, tool: str, name: str) -> int:
@@ -93,8 +110,11 @@ def test_monitor_shows_an_api_execution_start_run_and_end_without_reload(stack, 
     page.evaluate("window.__sameDocument = true")
     total_before = counter(page, "generate_report", "total")
 
-    response = httpx.post(f"{stack.http_url}/api/tools/generate_report/execute_async/",
-                          headers=token_headers(alice), json={"parameters": REPORT_PARAMETERS, "use_cache": False})
+    response = httpx.post(
+        f"{stack.http_url}/api/tools/generate_report/execute_async/",
+        headers=token_headers(alice),
+        json={"parameters": REPORT_PARAMETERS, "use_cache": False},
+    )
     assert response.status_code == 202
     execution_id = response.json()["execution_id"]
     row = f'#monitor-executions tr[data-execution-id="{execution_id}"]'
@@ -145,8 +165,9 @@ def test_fresh_monitor_lists_ended_executions_counts_running_ones_and_charts_the
     assert chart_total(page, "completed") == 1 and chart_total(page, "active") == 1
 
     # Live: the run's end reaches the counters and, through charts.json, the charts.
-    page.wait_for_selector(f'#monitor-executions tr[data-execution-id="{running}"][data-status="completed"]',
-                           timeout=60_000)
+    page.wait_for_selector(
+        f'#monitor-executions tr[data-execution-id="{running}"][data-status="completed"]', timeout=60_000
+    )
     assert counter(page, "generate_report", "total") == 2 and counter(page, "generate_report", "active") == 0
     page.wait_for_function("() => window.__monitorCharts.data.runs.completed.reduce((a, b) => a + b, 0) === 2")
     assert page.evaluate("window.__monitorCharts.data.duration_ms.p95[0]") >= 400 * 20 * 0.5

@@ -4,6 +4,7 @@ Each test runs on both databases: SQLite in the embedded pass, PostgreSQL in
 the production pass (the ``production`` parameter), since the chart queries
 lean on SQL that differs between them (date truncation, OFFSET).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -17,33 +18,54 @@ from mcp_tools import selectors
 from mcp_tools.models import Tool, ToolExecution
 from tests.conftest import grant
 
-pytestmark = [pytest.mark.django_db(transaction=True),
-              pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql",
-                                                                          marks=pytest.mark.production)])]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.production)]),
+]
 
 NOW = timezone.now().replace(second=30, microsecond=0)
 
 
-def run(tool: str, user, *, status: str, minutes_ago: float, duration_ms: int | None = None, cached: bool = False,
-        tokens: tuple[int, int] = (0, 0)) -> ToolExecution:
+def run(
+    tool: str,
+    user,
+    *,
+    status: str,
+    minutes_ago: float,
+    duration_ms: int | None = None,
+    cached: bool = False,
+    tokens: tuple[int, int] = (0, 0),
+) -> ToolExecution:
     """An execution row as the service leaves it, created ``minutes_ago`` before NOW."""
     execution = ToolExecution.objects.create(
-        tool=Tool.objects.get(name=tool), user=user, status=status, duration_ms=duration_ms, cached=cached,
-        input_tokens=tokens[0], output_tokens=tokens[1])
+        tool=Tool.objects.get(name=tool),
+        user=user,
+        status=status,
+        duration_ms=duration_ms,
+        cached=cached,
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+    )
     ToolExecution.objects.filter(pk=execution.pk).update(created_at=NOW - timedelta(minutes=minutes_ago))
     return execution
 
 
 def test_snapshot_lists_the_latest_ended_executions_besides_the_active_ones(database, tools, alice):
     active = run("generate_report", alice, status="running", minutes_ago=1)
-    ended = [run("generate_report", alice, status=status, minutes_ago=10 - i, duration_ms=100 + i)
-             for i, status in enumerate(["completed", "failed", "cancelled", "completed"])]
+    ended = [
+        run("generate_report", alice, status=status, minutes_ago=10 - i, duration_ms=100 + i)
+        for i, status in enumerate(["completed", "failed", "cancelled", "completed"])
+    ]
     snapshot = selectors.monitor_snapshot(recent=3)
     assert [e["execution_id"] for e in snapshot["executions"]] == [str(active.pk)]
     assert [e["execution_id"] for e in snapshot["recent"]] == [str(e.pk) for e in reversed(ended)][:3]
     newest = snapshot["recent"][0]
     assert (newest["status"], newest["duration_ms"], newest["user"], newest["tool"]) == (
-        "completed", 103, "alice", "generate_report")
+        "completed",
+        103,
+        "alice",
+        "generate_report",
+    )
 
 
 def test_runs_are_counted_per_minute_by_state_over_the_last_hour(database, tools, alice):
@@ -96,8 +118,9 @@ def test_tokens_are_summed_per_tool_for_every_run_in_the_window(database, tools,
 
 def test_chart_queries_do_not_grow_with_the_rows(database, tools, alice, django_assert_max_num_queries):
     for i in range(30):
-        run("generate_report" if i % 2 else "summarize_content", alice, status="completed", minutes_ago=i,
-            duration_ms=i)
+        run(
+            "generate_report" if i % 2 else "summarize_content", alice, status="completed", minutes_ago=i, duration_ms=i
+        )
     # Three aggregates over the window, then two percentile look-ups per tool: 3 + 2 * 2.
     with django_assert_max_num_queries(7):
         selectors.monitor_charts(window="hour", now=NOW)

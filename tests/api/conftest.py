@@ -1,4 +1,5 @@
 """REST API test helpers: clients per user, the real ASGI app over httpx, an SSE parser."""
+
 from __future__ import annotations
 
 import asyncio

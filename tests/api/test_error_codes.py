@@ -1,4 +1,5 @@
 """Every error code the REST API answers, by a request that causes it — and the README's table lists exactly these."""
+
 from __future__ import annotations
 
 import re
@@ -30,16 +31,21 @@ def answers(tools, alice, bob, settings) -> dict[str, tuple[int, str]]:
         "invalid_parameters": json_post({"parameters": {"data": [1, 2]}}),
         "invalid_request": json_post({"parameters": [1, 2]}),
         "invalid_json": api.post(EXECUTE, '{"parameters":', content_type="application/json"),
-        "request_too_large": api.post(EXECUTE, '{"parameters": {"data": {"x": "%s"}}}' % ("x" * 3_000_000),
-                                      content_type="application/json"),
+        "request_too_large": api.post(
+            EXECUTE, '{"parameters": {"data": {"x": "%s"}}}' % ("x" * 3_000_000), content_type="application/json"
+        ),
         "not_authenticated": APIClient().get("/api/tools/"),
         "method_not_allowed": api.get(EXECUTE),
         "not_acceptable": api.get("/api/tools/", HTTP_ACCEPT="application/xml"),
         "unsupported_media_type": api.post(EXECUTE, "parameters", content_type="text/plain"),
-        "not_found": client_for(bob).get(f"/api/executions/{json_post({'parameters': {'data': {}}}).json()['execution_id']}/"),
+        "not_found": client_for(bob).get(
+            f"/api/executions/{json_post({'parameters': {'data': {}}}).json()['execution_id']}/"
+        ),
     }
-    keyed = lambda data: api.post(EXECUTE, {"parameters": {"data": data}}, format="json",  # noqa: E731
-                                  HTTP_IDEMPOTENCY_KEY="k1")
+
+    def keyed(data):
+        return api.post(EXECUTE, {"parameters": {"data": data}}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+
     keyed({"first": 1})
     results["idempotency_conflict"] = keyed({"second": 2})
     results["rate_limited"] = json_post({"parameters": {"data": {"again": 1}}})
@@ -67,7 +73,8 @@ def test_each_code_in_the_readme_table_is_what_its_request_gets(answers):
 
 def test_a_failed_synchronous_execute_answers_the_tools_code_with_the_execution(tools, alice, settings, worker):
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "ALLOW_PRIVATE_URLS": False}
-    response = client_for(alice).post("/api/tools/summarize_content/execute/",
-                                      {"parameters": {"url": "http://127.0.0.1/"}}, format="json")
+    response = client_for(alice).post(
+        "/api/tools/summarize_content/execute/", {"parameters": {"url": "http://127.0.0.1/"}}, format="json"
+    )
     assert answer(response) == (502, "blocked_address")
     assert response.json()["execution"]["status"] == "failed"

@@ -4,6 +4,7 @@ Driven through ``config.asgi.application`` itself (httpx's ASGI transport),
 so the async view, the in-memory channel layer and the embedded worker are
 the ones a browser would meet.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,12 +27,14 @@ async def start(user, *, inline: bool = False, parameters=None) -> ToolExecution
     if inline:
         return await sync_to_async(run_now)(user, "generate_report", parameters or REPORT_PARAMETERS)
     return await sync_to_async(services.execution_start_uncached)(
-        user=user, tool_name="generate_report", parameters=parameters or REPORT_PARAMETERS)
+        user=user, tool_name="generate_report", parameters=parameters or REPORT_PARAMETERS
+    )
 
 
 async def stream(client, execution_id, user, *, headers=None, query: str = ""):
-    response = await client.get(f"/api/executions/{execution_id}/events/{query}",
-                                headers={**token_headers(user), **(headers or {})})
+    response = await client.get(
+        f"/api/executions/{execution_id}/events/{query}", headers={**token_headers(user), **(headers or {})}
+    )
     return response, *parse_sse(response.text)
 
 
@@ -61,8 +64,9 @@ async def test_live_execution_streams_until_its_terminal_event(tools, alice, asg
     assert [d["status"] for d in data[:2]] == ["pending", "running"]
     assert streamed_text(data) == data[-1]["result"]["report"]
     # The stream may end before the worker's final write; keep the server loop up until then.
-    await wait_for(lambda: ToolExecution.objects.filter(pk=execution.pk, status="completed").aexists(),
-                   what="the final write")
+    await wait_for(
+        lambda: ToolExecution.objects.filter(pk=execution.pk, status="completed").aexists(), what="the final write"
+    )
 
 
 async def test_last_event_id_resumes_with_exactly_the_later_events(tools, alice, asgi_http):
@@ -74,24 +78,27 @@ async def test_last_event_id_resumes_with_exactly_the_later_events(tools, alice,
     _, by_query, _ = await stream(asgi_http, execution.pk, alice, query=f"?after_seq={resume_after}")
     assert by_query == rest
     # Last-Event-ID wins over after_seq: it is what a reconnecting EventSource sends.
-    _, both, _ = await stream(asgi_http, execution.pk, alice, headers={"Last-Event-ID": str(resume_after)},
-                              query="?after_seq=1")
+    _, both, _ = await stream(
+        asgi_http, execution.pk, alice, headers={"Last-Event-ID": str(resume_after)}, query="?after_seq=1"
+    )
     assert both == rest
 
 
 async def test_resuming_after_the_terminal_event_ends_at_once_with_nothing(tools, alice, asgi_http):
     execution = await start(alice, inline=True)
     _, everything, _ = await stream(asgi_http, execution.pk, alice)
-    response, events, _ = await stream(asgi_http, execution.pk, alice,
-                                       headers={"Last-Event-ID": str(everything[-1]["id"])})
+    response, events, _ = await stream(
+        asgi_http, execution.pk, alice, headers={"Last-Event-ID": str(everything[-1]["id"])}
+    )
     assert response.status_code == 200 and events == []
 
 
 async def test_stream_sends_keepalives_while_quiet_and_ends_on_cancel(tools, alice, monkeypatch):
     monkeypatch.setattr(sse, "KEEPALIVE_S", 0.2)
     # Recorded but never queued: the stream can only wait.
-    execution = await sync_to_async(services.execution_prepare)(user=alice, tool_name="generate_report",
-                                                                parameters=REPORT_PARAMETERS)
+    execution = await sync_to_async(services.execution_prepare)(
+        user=alice, tool_name="generate_report", parameters=REPORT_PARAMETERS
+    )
     chunks = sse.event_stream(str(execution.pk), after_seq=0)
     assert (await anext(chunks)).startswith("id: 1\nevent: execution.status\n")
     assert await asyncio.wait_for(anext(chunks), 5) == ": keepalive\n\n"
@@ -141,8 +148,9 @@ async def test_stream_leaves_the_execution_group_when_the_client_goes_away(tools
 
     from mcp_tools.events import execution_group
 
-    execution = await sync_to_async(services.execution_prepare)(user=alice, tool_name="generate_report",
-                                                                parameters=REPORT_PARAMETERS)
+    execution = await sync_to_async(services.execution_prepare)(
+        user=alice, tool_name="generate_report", parameters=REPORT_PARAMETERS
+    )
     layer = get_channel_layer()
     group = execution_group(str(execution.pk))
     chunks = sse.event_stream(str(execution.pk), after_seq=0)

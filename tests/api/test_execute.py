@@ -1,4 +1,5 @@
 """POST /api/tools/{id}/execute/ and execute_async/ on the embedded default."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,20 @@ from tests.api.conftest import REPORT_PARAMETERS, client_for, token_headers, wai
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker")]
 
 EXECUTION_FIELDS = {
-    "id", "tool_name", "parameters", "result", "error", "status", "duration_ms", "created_at", "completed_at",
-    "error_code", "attempt", "cached", "input_tokens", "output_tokens",
+    "id",
+    "tool_name",
+    "parameters",
+    "result",
+    "error",
+    "status",
+    "duration_ms",
+    "created_at",
+    "completed_at",
+    "error_code",
+    "attempt",
+    "cached",
+    "input_tokens",
+    "output_tokens",
 }
 
 
@@ -95,8 +108,11 @@ def test_rate_limited_execute_is_429_with_retry_after(tools, alice, settings):
 
 
 async def test_execute_async_answers_202_and_a_worker_completes_it(tools, alice, asgi_http):
-    response = await asgi_http.post("/api/tools/generate_report/execute_async/", headers=token_headers(alice),
-                                     json={"parameters": REPORT_PARAMETERS, "use_cache": False})
+    response = await asgi_http.post(
+        "/api/tools/generate_report/execute_async/",
+        headers=token_headers(alice),
+        json={"parameters": REPORT_PARAMETERS, "use_cache": False},
+    )
     assert response.status_code == 202
     body = response.json()
     assert set(body) == {"execution_id", "task_id"}
@@ -112,8 +128,11 @@ async def test_execute_async_answers_202_and_a_worker_completes_it(tools, alice,
 
 
 async def test_execute_with_async_execution_true_queues_like_execute_async(tools, alice, asgi_http):
-    response = await asgi_http.post("/api/tools/generate_report/execute/", headers=token_headers(alice),
-                                    json={"parameters": REPORT_PARAMETERS, "async_execution": True})
+    response = await asgi_http.post(
+        "/api/tools/generate_report/execute/",
+        headers=token_headers(alice),
+        json={"parameters": REPORT_PARAMETERS, "async_execution": True},
+    )
     assert response.status_code == 202
     execution_id = response.json()["execution_id"]
 
@@ -133,15 +152,20 @@ def test_execute_async_with_invalid_parameters_is_400_and_records_nothing(tools,
 
 def test_execute_by_numeric_id_matches_the_articles_route(tools, alice):
     tool = Tool.objects.get(name="generate_report")
-    response = client_for(alice).post(f"/api/tools/{tool.pk}/execute/", {"parameters": REPORT_PARAMETERS},
-                                      format="json")
+    response = client_for(alice).post(
+        f"/api/tools/{tool.pk}/execute/", {"parameters": REPORT_PARAMETERS}, format="json"
+    )
     assert response.status_code == 200 and response.json()["tool_name"] == "generate_report"
 
 
 def test_a_repeated_idempotency_key_returns_the_first_execution_and_another_request_under_it_is_409(tools, alice):
     def queue(data, key="order-17"):
-        return client_for(alice).post("/api/tools/generate_report/execute_async/", {"parameters": {"data": data}},
-                                      format="json", HTTP_IDEMPOTENCY_KEY=key)
+        return client_for(alice).post(
+            "/api/tools/generate_report/execute_async/",
+            {"parameters": {"data": data}},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
 
     first = queue({"a": 1})
     again = queue({"a": 1})
@@ -151,6 +175,10 @@ def test_a_repeated_idempotency_key_returns_the_first_execution_and_another_requ
     conflict = queue({"a": 2})
     assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "idempotency_conflict"
     assert queue({"a": 2}, key="order-18").status_code == 202  # a new key, a new execution
-    synchronous = client_for(alice).post("/api/tools/generate_report/execute/", {"parameters": {"data": {"a": 1}}},
-                                         format="json", HTTP_IDEMPOTENCY_KEY="order-17")
+    synchronous = client_for(alice).post(
+        "/api/tools/generate_report/execute/",
+        {"parameters": {"data": {"a": 1}}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="order-17",
+    )
     assert synchronous.status_code == 200 and synchronous.json()["id"] == first.json()["execution_id"]

@@ -1,4 +1,5 @@
 """GET /api/executions/, /api/executions/{id}/ and /status/: own executions only."""
+
 from __future__ import annotations
 
 import uuid
@@ -68,8 +69,12 @@ def test_detail_shows_the_execution_and_others_are_404(tools, alice, bob):
     data = response.json()
     assert data["id"] == str(execution.pk) and data["status"] == "completed"
     assert data["result"]["report"] and data["output_tokens"] > 0
-    for url in (f"/api/executions/{execution.pk}/", f"/api/executions/{uuid.uuid4()}/",
-                "/api/executions/not-a-uuid/", f"/api/executions/{execution.pk}/status/"):
+    for url in (
+        f"/api/executions/{execution.pk}/",
+        f"/api/executions/{uuid.uuid4()}/",
+        "/api/executions/not-a-uuid/",
+        f"/api/executions/{execution.pk}/status/",
+    ):
         response = client_for(bob).get(url)
         assert response.status_code == 404, url
         assert response.json()["error"]["code"] == "not_found"
@@ -80,8 +85,12 @@ def test_status_has_the_articles_four_fields(tools, alice):
     response = client_for(alice).get(f"/api/executions/{execution.pk}/status/")
     assert response.status_code == 200
     execution.refresh_from_db()
-    assert response.json() == {"id": str(execution.pk), "status": "completed", "result": execution.result,
-                               "error": None}
+    assert response.json() == {
+        "id": str(execution.pk),
+        "status": "completed",
+        "result": execution.result,
+        "error": None,
+    }
 
 
 def test_status_of_a_failed_execution_carries_its_error(tools, alice, settings, fake_anthropic):

@@ -1,4 +1,5 @@
 """GET /api/tools/ and /api/tools/{id}/: the article's ToolSerializer with stats."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,16 @@ from tests.api.conftest import client_for
 pytestmark = pytest.mark.django_db
 
 STATS_FIELDS = {
-    "total_executions", "successful_executions", "failed_executions", "success_rate", "average_duration_ms",
-    "last_execution", "input_tokens", "output_tokens", "cancelled_executions", "cached_executions",
+    "total_executions",
+    "successful_executions",
+    "failed_executions",
+    "success_rate",
+    "average_duration_ms",
+    "last_execution",
+    "input_tokens",
+    "output_tokens",
+    "cancelled_executions",
+    "cached_executions",
 }
 
 
@@ -30,8 +39,15 @@ def test_tools_list_is_paginated_and_shows_active_tools_only(tools, alice):
 def test_tool_detail_includes_the_articles_stats_plus_tokens_and_counts(tools, alice):
     tool = Tool.objects.get(name="generate_report")
     ToolUsageStats.objects.filter(tool=tool).update(
-        total_executions=4, successful_executions=2, failed_executions=1, cancelled_executions=1,
-        cached_executions=1, total_duration_ms=300, input_tokens=70, output_tokens=900)
+        total_executions=4,
+        successful_executions=2,
+        failed_executions=1,
+        cancelled_executions=1,
+        cached_executions=1,
+        total_duration_ms=300,
+        input_tokens=70,
+        output_tokens=900,
+    )
     response = client_for(alice).get(f"/api/tools/{tool.pk}/")
     assert response.status_code == 200
     stats = response.json()["stats"]
@@ -95,9 +111,17 @@ def test_openapi_schema_documents_every_endpoint_and_the_docs_page_serves_locall
     assert response.status_code == 200
     schema = response.json()
     assert schema["openapi"].startswith("3.")
-    assert {"/api/tools/", "/api/tools/{id}/", "/api/tools/{id}/execute/", "/api/tools/{id}/execute_async/",
-            "/api/executions/", "/api/executions/{id}/", "/api/executions/{id}/status/",
-            "/api/executions/{id}/events/", "/api/auth/token/"} <= set(schema["paths"])
+    assert {
+        "/api/tools/",
+        "/api/tools/{id}/",
+        "/api/tools/{id}/execute/",
+        "/api/tools/{id}/execute_async/",
+        "/api/executions/",
+        "/api/executions/{id}/",
+        "/api/executions/{id}/status/",
+        "/api/executions/{id}/events/",
+        "/api/auth/token/",
+    } <= set(schema["paths"])
     events = schema["paths"]["/api/executions/{id}/events/"]["get"]
     assert "text/event-stream" in events["responses"]["200"]["content"]
     execute = schema["paths"]["/api/tools/{id}/execute/"]["post"]["responses"]

@@ -8,6 +8,7 @@ Unicode (escaped lone surrogates, NUL, BOM, line separators, combining and
 astral characters). ``OWN`` in a frame stands for one of the client's own
 execution ids; ``with_own_id`` fills it in before sending.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,15 +22,29 @@ from tests.consumers.fuzz_oracle import CLIENT_TYPES, Frame
 OWN = "<own execution id>"
 
 
-AWKWARD = ["\ud800", "\udfff", "\x00", "\u2028", "\ufeff", "\U0001d518", "e\u0301", "\u202e", "'", '"', "\\",
-           "\n", "💥", "ß", "İ"]
+AWKWARD = [
+    "\ud800",
+    "\udfff",
+    "\x00",
+    "\u2028",
+    "\ufeff",
+    "\U0001d518",
+    "e\u0301",
+    "\u202e",
+    "'",
+    '"',
+    "\\",
+    "\n",
+    "💥",
+    "ß",
+    "İ",
+]
 texts = st.one_of(
     st.text(st.characters(codec="utf-8"), max_size=24),
     st.lists(st.sampled_from(AWKWARD) | st.text(max_size=3), max_size=6).map("".join),
 )
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
-    | st.floats() | texts,
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | texts,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(texts, children, max_size=4),
     max_leaves=12,
 )
@@ -40,17 +55,25 @@ FIELDS = ["type", "tool", "parameters", "use_cache", "execution_id", "after_seq"
 @st.composite
 def templates(draw) -> dict:
     """A valid message of every type."""
-    return draw(st.sampled_from([
-        {"type": "ping"},
-        {"type": "list_tools"},
-        {"type": "execute", "tool": "generate_report", "parameters": {"data": {"sales": [3, 5, 8]}}},
-        {"type": "execute", "tool": "generate_report", "use_cache": False,
-         "parameters": {"data": draw(st.dictionaries(texts, json_values, max_size=4))}},
-        {"type": "execute", "tool": "summarize_content", "parameters": {"url": draw(texts)}},
-        {"type": "subscribe", "execution_id": draw(ids), "after_seq": draw(st.integers(0, 12))},
-        {"type": "unsubscribe", "execution_id": draw(ids)},
-        {"type": "cancel", "execution_id": draw(ids)},
-    ]))
+    return draw(
+        st.sampled_from(
+            [
+                {"type": "ping"},
+                {"type": "list_tools"},
+                {"type": "execute", "tool": "generate_report", "parameters": {"data": {"sales": [3, 5, 8]}}},
+                {
+                    "type": "execute",
+                    "tool": "generate_report",
+                    "use_cache": False,
+                    "parameters": {"data": draw(st.dictionaries(texts, json_values, max_size=4))},
+                },
+                {"type": "execute", "tool": "summarize_content", "parameters": {"url": draw(texts)}},
+                {"type": "subscribe", "execution_id": draw(ids), "after_seq": draw(st.integers(0, 12))},
+                {"type": "unsubscribe", "execution_id": draw(ids)},
+                {"type": "cancel", "execution_id": draw(ids)},
+            ]
+        )
+    )
 
 
 @st.composite
@@ -66,11 +89,14 @@ def mutated_messages(draw) -> dict:
         elif operation == "set":
             message[draw(st.sampled_from(FIELDS) | texts)] = draw(json_values | ids)
         elif operation == "type":
-            message["type"] = draw(st.sampled_from(CLIENT_TYPES).map(str.upper) | st.sampled_from(CLIENT_TYPES)
-                                   | texts | json_values)
+            message["type"] = draw(
+                st.sampled_from(CLIENT_TYPES).map(str.upper) | st.sampled_from(CLIENT_TYPES) | texts | json_values
+            )
         else:
-            message["parameters"] = draw(st.dictionaries(st.sampled_from(["data", "url", "extra"]) | texts,
-                                                         json_values | ids, max_size=3) | json_values)
+            message["parameters"] = draw(
+                st.dictionaries(st.sampled_from(["data", "url", "extra"]) | texts, json_values | ids, max_size=3)
+                | json_values
+            )
     return message
 
 
@@ -97,9 +123,9 @@ def corrupted_frames(draw) -> Frame:
     if edit == "cut":
         text = text[:at]
     elif edit == "insert":
-        text = text[:at] + draw(st.sampled_from(list("{}[]\",:\\") + ["\x00", "NaN", "é"])) + text[at:]
+        text = text[:at] + draw(st.sampled_from(list('{}[]",:\\') + ["\x00", "NaN", "é"])) + text[at:]
     else:
-        text = text[:at] + text[at + 1:]
+        text = text[:at] + text[at + 1 :]
     return Frame(text=text)
 
 
@@ -110,11 +136,19 @@ def near_limit_frames(draw, limit: int) -> Frame:
     if draw(st.booleans()):
         return Frame(data=bytes([draw(st.integers(0, 255))]) * target)
     pad_char = draw(st.sampled_from(["x", "é", "€", "😀"]))
-    build = draw(st.sampled_from([
-        lambda pad: {"type": "ping", "pad": pad},
-        lambda pad: {"type": "execute", "tool": "generate_report", "use_cache": False,
-                     "parameters": {"data": {"pad": pad}}},
-    ]))
+    build = draw(
+        st.sampled_from(
+            [
+                lambda pad: {"type": "ping", "pad": pad},
+                lambda pad: {
+                    "type": "execute",
+                    "tool": "generate_report",
+                    "use_cache": False,
+                    "parameters": {"data": {"pad": pad}},
+                },
+            ]
+        )
+    )
     empty = len(json.dumps(build(""), ensure_ascii=False).encode())
     chars = max(0, (target - empty) // len(pad_char.encode()))
     return Frame(text=json.dumps(build(pad_char * chars), ensure_ascii=False))
@@ -130,14 +164,21 @@ def deep_frames(draw) -> Frame:
     if where == "ping":
         return Frame(text='{"type": "ping", "deep": %s}' % nested)
     if where == "data":
-        return Frame(text='{"type": "execute", "tool": "generate_report", "use_cache": false, '
-                          '"parameters": {"data": {"deep": %s}}}' % nested)
+        return Frame(
+            text='{"type": "execute", "tool": "generate_report", "use_cache": false, '
+            '"parameters": {"data": {"deep": %s}}}' % nested
+        )
     return Frame(text=nested)
 
 
 def frames(limit: int) -> st.SearchStrategy[Frame]:
     return st.one_of(
-        json_frames(), json_frames(), json_frames(), corrupted_frames(), deep_frames(), near_limit_frames(limit),
+        json_frames(),
+        json_frames(),
+        json_frames(),
+        corrupted_frames(),
+        deep_frames(),
+        near_limit_frames(limit),
         st.text(st.characters(codec="utf-8"), max_size=40).map(lambda text: Frame(text=text)),
         st.binary(max_size=64).map(lambda data: Frame(data=data)),
     )

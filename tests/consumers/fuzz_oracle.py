@@ -14,6 +14,7 @@ whichever it finds first), or the answer to a valid message (``"pong"``,
 It knows nothing of the implementation beyond the tools' JSON Schemas and the
 ids of the client's own (ended) executions, kept in ``World``.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,6 +79,7 @@ def _refuse_constant(constant: str) -> Any:
 def not_interoperable(text: str, value: Any, max_depth: int) -> bool:
     """Whether the frame holds NaN / Infinity, a number out of range, an escaped lone
     surrogate or U+0000, or nests deeper than ``max_depth``."""
+
     def refuse(constant: str) -> Any:
         raise ValueError(constant)
 
@@ -129,8 +131,12 @@ def _execute_outcomes(message: dict, world: World) -> set[str]:
         errors.add("error:invalid_message")
     if isinstance(tool, str) and tool and tool not in world.schemas:
         errors.add("error:unknown_tool")
-    elif (isinstance(tool, str) and tool in world.schemas and isinstance(parameters, dict)
-          and next(Draft202012Validator(world.schemas[tool]).iter_errors(parameters), None) is not None):
+    elif (
+        isinstance(tool, str)
+        and tool in world.schemas
+        and isinstance(parameters, dict)
+        and next(Draft202012Validator(world.schemas[tool]).iter_errors(parameters), None) is not None
+    ):
         errors.add("error:invalid_parameters")
     return errors or {"execution.accepted"}
 

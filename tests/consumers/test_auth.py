@@ -1,4 +1,5 @@
 """Authentication, Origin and routing of the WebSocket endpoints (PROTOCOL.md)."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,8 +36,9 @@ async def test_header_token_authenticates(tools, alice, connect):
 
 
 async def test_query_token_authenticates(alice):
-    comm = WebsocketCommunicator((await open_raw()).application, f"/ws/executions/?token={alice.auth_token.key}",
-                                 headers=[ORIGIN, HOST])
+    comm = WebsocketCommunicator(
+        (await open_raw()).application, f"/ws/executions/?token={alice.auth_token.key}", headers=[ORIGIN, HOST]
+    )
     assert (await comm.connect(timeout=10))[0]
     await assert_ping_pong(comm)
     await comm.disconnect()
@@ -63,14 +65,19 @@ async def test_unknown_token_is_closed_with_4401(db):
 async def test_invalid_header_token_is_not_rescued_by_a_valid_query_token(alice):
     from config.asgi import application
 
-    comm = WebsocketCommunicator(application, f"/ws/executions/?token={alice.auth_token.key}",
-                                 headers=[ORIGIN, HOST, (b"authorization", b"Token wrong")])
+    comm = WebsocketCommunicator(
+        application,
+        f"/ws/executions/?token={alice.auth_token.key}",
+        headers=[ORIGIN, HOST, (b"authorization", b"Token wrong")],
+    )
     await assert_closed_with(comm, 4401)
 
 
 async def test_monitor_refuses_non_staff_with_4403(alice):
-    await assert_closed_with(await open_raw("/ws/monitor/", [ORIGIN, HOST, (b"authorization",
-                                                                   f"Token {alice.auth_token.key}".encode())]), 4403)
+    await assert_closed_with(
+        await open_raw("/ws/monitor/", [ORIGIN, HOST, (b"authorization", f"Token {alice.auth_token.key}".encode())]),
+        4403,
+    )
 
 
 async def test_monitor_refuses_anonymous_with_4401(db):
@@ -78,15 +85,21 @@ async def test_monitor_refuses_anonymous_with_4401(db):
 
 
 async def test_unknown_path_is_refused_at_the_handshake(alice):
-    comm = await open_raw("/ws/nothing-here/", [ORIGIN, HOST,
-                                                (b"authorization", f"Token {alice.auth_token.key}".encode())])
+    comm = await open_raw(
+        "/ws/nothing-here/", [ORIGIN, HOST, (b"authorization", f"Token {alice.auth_token.key}".encode())]
+    )
     connected, _ = await comm.connect(timeout=10)
     assert not connected
 
 
 async def test_foreign_origin_is_refused(alice):
-    comm = await open_raw(headers=[(b"origin", b"https://evil.example"), HOST,
-                                   (b"authorization", f"Token {alice.auth_token.key}".encode())])
+    comm = await open_raw(
+        headers=[
+            (b"origin", b"https://evil.example"),
+            HOST,
+            (b"authorization", f"Token {alice.auth_token.key}".encode()),
+        ]
+    )
     connected, _ = await comm.connect(timeout=10)
     assert not connected
 

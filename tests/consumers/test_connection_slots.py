@@ -5,6 +5,7 @@ close, an oversized frame (4009), a refusal past the limit (4429), the idle
 close (4408), an unreachable event store (4011), a crash inside the consumer,
 the client vanishing mid-stream — and then the user still has every slot.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -26,8 +27,11 @@ CONNECTIONS = 50
 def communicator(user):
     from config.asgi import application
 
-    return WebsocketCommunicator(application, "/ws/executions/",
-                                 headers=[ORIGIN, HOST, (b"authorization", f"Token {user.auth_token.key}".encode())])
+    return WebsocketCommunicator(
+        application,
+        "/ws/executions/",
+        headers=[ORIGIN, HOST, (b"authorization", f"Token {user.auth_token.key}".encode())],
+    )
 
 
 async def opened(user) -> WebsocketCommunicator:
@@ -116,18 +120,30 @@ async def running_execution(user) -> str:
 
     from mcp_tools import services
 
-    execution = await sync_to_async(services.execution_prepare)(user=user, tool_name="generate_report",
-                                                                parameters={"data": {}})
+    execution = await sync_to_async(services.execution_prepare)(
+        user=user, tool_name="generate_report", parameters={"data": {}}
+    )
     return str(execution.pk)
 
 
-ENDINGS = [client_closes, oversized_frame, refused_past_the_limit, idle_close, event_store_down,
-           crash_in_a_handler, vanishes_mid_stream]
+ENDINGS = [
+    client_closes,
+    oversized_frame,
+    refused_past_the_limit,
+    idle_close,
+    event_store_down,
+    crash_in_a_handler,
+    vanishes_mid_stream,
+]
 
 
 async def test_fifty_connections_ended_every_way_give_every_slot_back(tools, alice, settings, monkeypatch):
-    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "WS_MAX_CONNECTIONS_PER_USER": LIMIT,
-                           "WS_IDLE_TIMEOUT_S": 0.2, "DELIVERY_POLL_S": 0.1}
+    settings.MCP_CONFIG = {
+        **settings.MCP_CONFIG,
+        "WS_MAX_CONNECTIONS_PER_USER": LIMIT,
+        "WS_IDLE_TIMEOUT_S": 0.2,
+        "DELIVERY_POLL_S": 0.1,
+    }
     seen: dict[str, int] = {}
     ended = 0
     for ending in itertools.cycle(ENDINGS):

@@ -1,4 +1,5 @@
 """execute over /ws/executions/ on the embedded default (in-process worker)."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,12 @@ from tests.conftest import assert_contiguous, receive, receive_until_terminal, s
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REPORT = {"type": "execute", "tool": "generate_report", "parameters": {"data": {"sales": [3, 5, 8]}},
-          "request_id": "r1"}
+REPORT = {
+    "type": "execute",
+    "tool": "generate_report",
+    "parameters": {"data": {"sales": [3, 5, 8]}},
+    "request_id": "r1",
+}
 
 
 async def test_execute_streams_accepted_status_deltas_and_result(tools, alice, connect):
@@ -55,8 +60,14 @@ async def test_second_identical_execute_is_answered_from_cache_and_still_recorde
 
 async def test_an_execute_repeated_with_its_idempotency_key_reattaches_to_the_same_execution(tools, alice, connect):
     first = await connect(alice)
-    message = {"type": "execute", "tool": "generate_report", "parameters": {"data": {"k": 1}}, "use_cache": False,
-               "idempotency_key": "chat-42", "request_id": "one"}
+    message = {
+        "type": "execute",
+        "tool": "generate_report",
+        "parameters": {"data": {"k": 1}},
+        "use_cache": False,
+        "idempotency_key": "chat-42",
+        "request_id": "one",
+    }
     await send(first, message)
     accepted = await receive(first)
     events = await receive_until_terminal(first)

@@ -20,6 +20,7 @@ still gets ``pong``: on the same connection, or — after
 ``message_too_large``, the only error allowed to close it, with 4009 — on a
 new one.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,11 +45,15 @@ EXECUTION_TIMEOUT_S = 30
 
 # --- Talking to the server -------------------------------------------------------
 
+
 async def open_connection(user) -> WebsocketCommunicator:
     from config.asgi import application
 
-    comm = WebsocketCommunicator(application, "/ws/executions/", headers=[
-        ORIGIN, HOST, (b"authorization", f"Token {user.auth_token.key}".encode())])
+    comm = WebsocketCommunicator(
+        application,
+        "/ws/executions/",
+        headers=[ORIGIN, HOST, (b"authorization", f"Token {user.auth_token.key}".encode())],
+    )
     connected, _ = await comm.connect(timeout=ANSWER_TIMEOUT_S)
     assert connected
     return comm
@@ -130,14 +135,22 @@ async def check_replay(comm, subscribed: dict, sent: dict, world: World) -> None
 
 # --- The test ------------------------------------------------------------------------
 
+
 @pytest.fixture
 def world(tools, settings) -> World:
     # Valid executes must be answered as valid, not rate-limited: the limits have tests of their own.
-    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "RATE_LIMIT_PER_MINUTE": 1_000_000,
-                           "MAX_CONCURRENT_EXECUTIONS": 1_000_000, "FETCH_TIMEOUT_S": 2.0}
+    settings.MCP_CONFIG = {
+        **settings.MCP_CONFIG,
+        "RATE_LIMIT_PER_MINUTE": 1_000_000,
+        "MAX_CONCURRENT_EXECUTIONS": 1_000_000,
+        "FETCH_TIMEOUT_S": 2.0,
+    }
     schemas = {tool.name: tool.parameters_schema for tool in Tool.objects.filter(is_active=True)}
-    return World(limit=settings.MCP_CONFIG["WS_MAX_MESSAGE_BYTES"], schemas=schemas,
-                 max_depth=settings.MCP_CONFIG["JSON_MAX_DEPTH"])
+    return World(
+        limit=settings.MCP_CONFIG["WS_MAX_MESSAGE_BYTES"],
+        schemas=schemas,
+        max_depth=settings.MCP_CONFIG["JSON_MAX_DEPTH"],
+    )
 
 
 async def ensure_own_execution(user, world: World) -> str:
@@ -145,8 +158,16 @@ async def ensure_own_execution(user, world: World) -> str:
     if not world.own:
         comm = await open_connection(user)
         try:
-            await comm.send_to(text_data=json.dumps({"type": "execute", "tool": "generate_report",
-                                                     "parameters": {"data": {"seed": 1}}, "use_cache": False}))
+            await comm.send_to(
+                text_data=json.dumps(
+                    {
+                        "type": "execute",
+                        "tool": "generate_report",
+                        "parameters": {"data": {"seed": 1}},
+                        "use_cache": False,
+                    }
+                )
+            )
             accepted = await next_frame(comm)
             await run_to_the_end(comm, accepted, world)
         finally:
@@ -162,12 +183,19 @@ def _parsed(frame: Frame) -> dict | None:
     return message if isinstance(message, dict) else None
 
 
-@hypothesis_settings(max_examples=200, deadline=None, database=None, suppress_health_check=[
-    # The user, the tools and the world are meant to live across examples; each
-    # example opens (and closes) its own connection.
-    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large,
-    HealthCheck.large_base_example,
-])
+@hypothesis_settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        # The user, the tools and the world are meant to live across examples; each
+        # example opens (and closes) its own connection.
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 @given(data=st.data())
 async def test_any_frame_gets_a_documented_answer_and_the_connection_keeps_working(data, alice, world):
     own_id = await ensure_own_execution(alice, world)
@@ -212,7 +240,7 @@ KNOWN_HOSTILE = [
     '{"type": "execute", "type": "ping"}',
     "",
     " ",
-    "\ufeff{\"type\": \"ping\"}",
+    '\ufeff{"type": "ping"}',
 ]
 
 

@@ -1,4 +1,5 @@
 """Connection limits, idle policy and recovery of events the channel layer lost."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,11 @@ async def test_connections_per_user_are_limited_with_4429(tools, alice, connect,
 
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "WS_MAX_CONNECTIONS_PER_USER": 2}
     first, second = await connect(alice), await connect(alice)
-    third = WebsocketCommunicator(application, "/ws/executions/",
-                                  headers=[ORIGIN, HOST, (b"authorization", f"Token {alice.auth_token.key}".encode())])
+    third = WebsocketCommunicator(
+        application,
+        "/ws/executions/",
+        headers=[ORIGIN, HOST, (b"authorization", f"Token {alice.auth_token.key}".encode())],
+    )
     assert (await third.connect(timeout=10))[0]
     error = await receive(third)
     assert error["code"] == "rate_limited" and error["retry_after"] > 0
@@ -42,14 +46,22 @@ async def test_events_lost_by_the_channel_layer_are_recovered_from_the_log(tools
     event reveals the gap) is delivered by the connection's catch-up."""
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "DELIVERY_POLL_S": 0.2}
     execution = await database_sync_to_async(services.execution_prepare)(
-        user=alice, tool_name="generate_report", parameters={"data": {}})  # pending, seq 1
+        user=alice, tool_name="generate_report", parameters={"data": {}}
+    )  # pending, seq 1
     writer = await database_sync_to_async(services.writer_for)(execution)
     comm = await connect(alice)
     await send(comm, {"type": "subscribe", "execution_id": str(execution.pk)})
     assert (await receive(comm))["type"] == "subscribed"
     assert (await receive(comm))["status"] == "pending"
-    get_event_log().append_many([Entry(str(execution.pk), {**status_event("running", attempt=1),
-                                                            "execution_id": str(execution.pk)}, execution.epoch)])
+    get_event_log().append_many(
+        [
+            Entry(
+                str(execution.pk),
+                {**status_event("running", attempt=1), "execution_id": str(execution.pk)},
+                execution.epoch,
+            )
+        ]
+    )
     recovered = await receive(comm, timeout=5)  # logged, never sent
     assert (recovered["seq"], recovered["status"]) == (2, "running")
     writer.append([status_event("running", attempt=1)])  # seq 3 arrives live, no duplicate of seq 2

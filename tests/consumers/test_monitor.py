@@ -1,4 +1,5 @@
 """/ws/monitor/: snapshot, then every user's status changes, no deltas unless subscribed."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,8 +33,9 @@ async def test_feed_shows_other_users_status_changes_without_deltas(tools, alice
     feed = await receive_until_terminal(monitor)
     assert [e["type"] for e in feed] == ["execution.status", "execution.status", "execution.completed"]
     assert [e["status"] for e in feed] == ["pending", "running", "completed"]
-    assert all(e["execution_id"] == execution_id and e["user"] == "alice" and e["tool"] == "generate_report"
-               for e in feed)
+    assert all(
+        e["execution_id"] == execution_id and e["user"] == "alice" and e["tool"] == "generate_report" for e in feed
+    )
     assert feed[-1]["duration_ms"] >= 0
 
 
@@ -42,8 +44,15 @@ async def test_monitor_subscribe_adds_deltas_once(tools, alice, operator, connec
     monitor = await connect(operator, path="/ws/monitor/")
     await receive(monitor)
     comm = await connect(alice)
-    await send(comm, {"type": "execute", "tool": "generate_report", "use_cache": False,
-                      "parameters": {"data": {f"k{i}": i for i in range(30)}}})
+    await send(
+        comm,
+        {
+            "type": "execute",
+            "tool": "generate_report",
+            "use_cache": False,
+            "parameters": {"data": {f"k{i}": i for i in range(30)}},
+        },
+    )
     execution_id = (await receive(comm))["execution_id"]
     first = await receive(monitor)
     assert first["status"] == "pending"
@@ -53,5 +62,6 @@ async def test_monitor_subscribe_adds_deltas_once(tools, alice, operator, connec
     # The feed sent seq 1; the subscription replays the rest and then goes live: every seq once, in order.
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert any(e["type"] == "execution.delta" for e in events)
-    assert all(e["tool"] == "generate_report" and e["user"] == "alice" for e in events
-               if e["type"] != "execution.delta")
+    assert all(
+        e["tool"] == "generate_report" and e["user"] == "alice" for e in events if e["type"] != "execution.delta"
+    )

@@ -1,4 +1,5 @@
 """subscribe / unsubscribe / cancel over /ws/executions/ (embedded default)."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,12 @@ from tests.conftest import assert_contiguous, receive, receive_until_terminal, s
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BIG_REPORT = {"type": "execute", "tool": "generate_report", "use_cache": False,
-              "parameters": {"data": {f"field{i}": list(range(i, i + 5)) for i in range(40)}}}
+BIG_REPORT = {
+    "type": "execute",
+    "tool": "generate_report",
+    "use_cache": False,
+    "parameters": {"data": {f"field{i}": list(range(i, i + 5)) for i in range(40)}},
+}
 
 
 async def run_report(comm) -> tuple[str, list[dict]]:
@@ -23,8 +28,13 @@ async def test_subscribe_after_seq_replays_only_later_events(tools, alice, conne
     execution_id, events = await run_report(comm)
     await send(comm, {"type": "subscribe", "execution_id": execution_id, "after_seq": 2, "request_id": "s"})
     subscribed = await receive(comm)
-    assert subscribed == {"type": "subscribed", "execution_id": execution_id, "last_seq": events[-1]["seq"],
-                          "epoch": events[-1]["epoch"], "request_id": "s"}
+    assert subscribed == {
+        "type": "subscribed",
+        "execution_id": execution_id,
+        "last_seq": events[-1]["seq"],
+        "epoch": events[-1]["epoch"],
+        "request_id": "s",
+    }
     replay = await receive_until_terminal(comm)
     assert replay == [e for e in events if e["seq"] > 2]
 

@@ -1,4 +1,5 @@
 """Helpers for end-to-end tests: the embedded server, a real WebSocket client and a page to fetch."""
+
 from __future__ import annotations
 
 import json
@@ -71,8 +72,14 @@ class EmbeddedServer:
 
 
 # The shell's production settings and the test run's own variables stay out: this is `./dev run`.
-NOT_INHERITED = ("REDIS_URL", "DATABASE_URL", "SECRET_KEY", "ANTHROPIC_API_KEY", "PYTEST_VERSION",
-                 "PYTEST_CURRENT_TEST")
+NOT_INHERITED = (
+    "REDIS_URL",
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "ANTHROPIC_API_KEY",
+    "PYTEST_VERSION",
+    "PYTEST_CURRENT_TEST",
+)
 
 
 @contextmanager
@@ -86,22 +93,35 @@ def embedded_serve(data_dir: Path, **settings: str) -> Iterator[EmbeddedServer]:
     port = free_port()
     log_path = data_dir / "serve.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        match = wait_until(lambda: re.search(r"token: (\w+)", log_path.read_text()) or process.poll() is not None,
-                           timeout=60, what="manage.py serve")
+        match = wait_until(
+            lambda: re.search(r"token: (\w+)", log_path.read_text()) or process.poll() is not None,
+            timeout=60,
+            what="manage.py serve",
+        )
         assert process.poll() is None, log_path.read_text()
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/admin/login/") or process.poll() is not None,
-                   timeout=60, what="daphne listening")
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{port}/admin/login/") or process.poll() is not None,
+            timeout=60,
+            what="daphne listening",
+        )
         yield EmbeddedServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", match[1], log_path, process, env)
     finally:
         process.terminate()
         process.wait(20)
 
 
-def ws_connect(ws_url: str, token: str | None = None, *, path: str = "/ws/executions/",
-               headers: dict | None = None) -> ClientConnection:
+def ws_connect(
+    ws_url: str, token: str | None = None, *, path: str = "/ws/executions/", headers: dict | None = None
+) -> ClientConnection:
     all_headers = dict(headers or {})
     if token:
         all_headers["Authorization"] = f"Token {token}"

@@ -8,6 +8,7 @@ slot), a refusal past the limit (4429), the idle close (4408), a TCP
 connection dropped without a close frame, and a client vanishing mid-stream.
 Then the user opens five connections again and each answers.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -29,13 +30,23 @@ CONNECTIONS = 50
 @pytest.fixture
 def strict_daphne(stack):
     port = free_port()
-    env = {**stack.env, "MCP_WS_MAX_CONNECTIONS_PER_USER": str(LIMIT), "MCP_WS_IDLE_TIMEOUT_S": "0.5",
-           "MCP_DELIVERY_POLL_S": "0.2"}
-    daphne = stack.spawn("daphne-slots", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                          "config.asgi:application"], env=env)
+    env = {
+        **stack.env,
+        "MCP_WS_MAX_CONNECTIONS_PER_USER": str(LIMIT),
+        "MCP_WS_IDLE_TIMEOUT_S": "0.5",
+        "MCP_DELIVERY_POLL_S": "0.2",
+    }
+    daphne = stack.spawn(
+        "daphne-slots",
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        env=env,
+    )
     try:
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/admin/login/") or daphne.popen.poll() is not None,
-                   timeout=STARTUP_TIMEOUT_S, what="daphne")
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{port}/admin/login/") or daphne.popen.poll() is not None,
+            timeout=STARTUP_TIMEOUT_S,
+            what="daphne",
+        )
         assert daphne.popen.poll() is None, daphne.log()[-3000:]
         yield f"ws://127.0.0.1:{port}"
     finally:
@@ -110,8 +121,14 @@ def vanishes_mid_stream(url, token, stack) -> str:
 
 def test_fifty_connections_ended_every_way_then_every_slot_is_free(stack, strict_daphne, tools, alice):
     token = alice.auth_token.key
-    endings = [client_closes, oversized_frame, refused_past_the_limit, idle_close, tcp_dropped,
-               lambda url, tok: vanishes_mid_stream(url, tok, stack)]
+    endings = [
+        client_closes,
+        oversized_frame,
+        refused_past_the_limit,
+        idle_close,
+        tcp_dropped,
+        lambda url, tok: vanishes_mid_stream(url, tok, stack),
+    ]
     seen: set[str] = set()
     ended = 0
     for ending in itertools.cycle(endings):

@@ -1,5 +1,6 @@
 """The embedded default as a user runs it: `manage.py serve` with no settings,
 one daphne process, a real WebSocket client."""
+
 from __future__ import annotations
 
 import queue
@@ -46,8 +47,14 @@ def test_serve_prints_a_token_and_streams_a_summary(embedded_server):
 
 def test_the_try_command_serve_prints_works(embedded_server):
     line = next(line for line in embedded_server.output().splitlines() if line.startswith("Try:"))
-    client = subprocess.Popen(shlex.split(line.removeprefix("Try:")), cwd=ROOT, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    client = subprocess.Popen(
+        shlex.split(line.removeprefix("Try:")),
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(out) for out in client.stdout], daemon=True).start()
     try:

@@ -7,6 +7,7 @@ and the counters already count it (docs/design.md, "Endings": one
 transaction, then the event is sent). Many times, with the CPU kept busy by
 other processes, on both topologies.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -46,20 +47,34 @@ def request_for(kind: str, round_: int) -> dict:
     if kind == "failed":
         return {"type": "execute", "tool": "summarize_content", "parameters": {"url": BLOCKED}, "use_cache": False}
     data = {"kind": kind, "round": round_} if kind != "cache hit" else {"kind": "cached"}
-    return {"type": "execute", "tool": "generate_report", "parameters": {"data": data},
-            "use_cache": kind == "cache hit"}
+    return {
+        "type": "execute",
+        "tool": "generate_report",
+        "parameters": {"data": data},
+        "use_cache": kind == "cache hit",
+    }
 
 
 def expected_status(kind: str) -> str:
-    return {"completed": "completed", "failed": "failed", "cancelled": "cancelled", "timed out": "failed",
-            "cache hit": "completed"}[kind]
+    return {
+        "completed": "completed",
+        "failed": "failed",
+        "cancelled": "cancelled",
+        "timed out": "failed",
+        "cache hit": "completed",
+    }[kind]
 
 
 def counters() -> Counter:
     totals: Counter = Counter()
     for row in ToolUsageStats.objects.all():
-        totals.update(total=row.total_executions, completed=row.successful_executions, failed=row.failed_executions,
-                      cancelled=row.cancelled_executions, cached=row.cached_executions)
+        totals.update(
+            total=row.total_executions,
+            completed=row.successful_executions,
+            failed=row.failed_executions,
+            cancelled=row.cancelled_executions,
+            cached=row.cached_executions,
+        )
     return totals
 
 
@@ -82,8 +97,8 @@ def prepare(kind: str) -> None:
 
 # --- Embedded default: the in-process worker, channels' communicator -------------------------------------
 
-async def test_every_ending_is_final_in_the_row_and_the_stats_when_the_client_sees_it(tools, alice, connect,
-                                                                                    settings):
+
+async def test_every_ending_is_final_in_the_row_and_the_stats_when_the_client_sees_it(tools, alice, connect, settings):
     settings.OFFLINE_DELAY_S = 0.01
     comm = await connect(alice)
     await send(comm, request_for("cache hit", 0))  # a first run puts the result in the cache
@@ -121,6 +136,7 @@ async def wait_for_delta(comm, execution_id: str) -> None:
 
 # --- Production topology: daphne, a worker process, Redis, PostgreSQL ---------------------------------------
 
+
 @pytest.mark.production
 def test_every_ending_is_final_in_the_row_and_the_stats_through_the_production_stack(stack, tools, alice):
     with ws_connect(stack.ws_url, alice.auth_token.key) as ws, busy_cpu():
@@ -138,8 +154,9 @@ def test_every_ending_is_final_in_the_row_and_the_stats_through_the_production_s
                 if kind == "cancelled":
                     recv_until(ws, lambda m: m["type"] == "execution.delta")
                     ws_send(ws, {"type": "cancel", "execution_id": accepted["execution_id"]})
-                terminal = recv_until(ws, lambda m: m["type"] in ("execution.completed", "execution.failed",
-                                                                  "execution.cancelled"))[-1]
+                terminal = recv_until(
+                    ws, lambda m: m["type"] in ("execution.completed", "execution.failed", "execution.cancelled")
+                )[-1]
                 expected += what_one_ending_adds(kind)
                 check_row_and_stats(terminal, kind, expected)
         ws_send(ws, {"type": "ping", "request_id": "after"})

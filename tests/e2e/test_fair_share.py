@@ -8,6 +8,7 @@ and none is lost. Both topologies: ``manage.py serve`` (the embedded worker,
 ``CELERY_WORKER_CONCURRENCY=2``) and the production stack with a worker
 process started that way.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,9 +35,12 @@ B_DATA = {"b": 1}
 def queue(http_url: str, token: str, data: dict, count: int) -> list[str]:
     ids = []
     for index in range(count):
-        response = httpx.post(f"{http_url}/api/tools/generate_report/execute_async/",
-                              json={"parameters": {"data": {**data, "n": index}}, "use_cache": False},
-                              headers={"Authorization": f"Token {token}"}, timeout=30)
+        response = httpx.post(
+            f"{http_url}/api/tools/generate_report/execute_async/",
+            json={"parameters": {"data": {**data, "n": index}}, "use_cache": False},
+            headers={"Authorization": f"Token {token}"},
+            timeout=30,
+        )
         assert response.status_code == 202, response.text
         ids.append(response.json()["execution_id"])
     return ids
@@ -46,8 +50,13 @@ def queue(http_url: str, token: str, data: dict, count: int) -> list[str]:
 PROMPTLY_S = 1.0
 
 
-def check_fair(started: dict[str, datetime | None], ended: dict[str, datetime | None], statuses: dict[str, str],
-               a_ids: list[str], b_id: str) -> None:
+def check_fair(
+    started: dict[str, datetime | None],
+    ended: dict[str, datetime | None],
+    statuses: dict[str, str],
+    a_ids: list[str],
+    b_id: str,
+) -> None:
     a_started = [started[i] for i in a_ids if started[i] is not None]
     assert started[b_id] is not None, "B's run never started"
     first_end = min(ended[i] for i in a_ids if started[i] is not None and ended[i] is not None)
@@ -64,8 +73,9 @@ def check_fair(started: dict[str, datetime | None], ended: dict[str, datetime | 
 def cancel(http_url: str, token: str, ids: list[str]) -> None:
     """Nothing to wait for once the point is made: cancel what A still has queued (as a WebSocket cancel does)."""
     for execution_id in ids:
-        httpx.post(f"{http_url}/api/executions/{execution_id}/cancel/", headers={"Authorization": f"Token {token}"},
-                   timeout=30)
+        httpx.post(
+            f"{http_url}/api/executions/{execution_id}/cancel/", headers={"Authorization": f"Token {token}"}, timeout=30
+        )
 
 
 def test_fair_share_on_the_embedded_default(tmp_path: Path):
@@ -78,20 +88,36 @@ def test_fair_share_on_the_embedded_default(tmp_path: Path):
         [b_id] = queue(server.http_url, tokens["ben"], B_DATA, 1)
         wait_until(lambda: status_rows(db, [b_id])[b_id] == "completed", timeout=60, what="B's run to end")
         cancel(server.http_url, tokens["ann"], a_ids)
-        wait_until(lambda: all(s in ("completed", "cancelled") for s in status_rows(db, a_ids).values()),
-                   timeout=60, what="A's runs to end")
+        wait_until(
+            lambda: all(s in ("completed", "cancelled") for s in status_rows(db, a_ids).values()),
+            timeout=60,
+            what="A's runs to end",
+        )
         rows = _rows(db, a_ids + [b_id])
-        check_fair({i: _moment(s) for i, _, s, _ in rows}, {i: _moment(e) for i, _, _, e in rows},
-                   {i: status for i, status, _, _ in rows}, a_ids, b_id)
+        check_fair(
+            {i: _moment(s) for i, _, s, _ in rows},
+            {i: _moment(e) for i, _, _, e in rows},
+            {i: status for i, status, _, _ in rows},
+            a_ids,
+            b_id,
+        )
 
 
 def make_users(data_dir: Path, *names: str) -> dict[str, str]:
-    script = ("import json; from django.contrib.auth import get_user_model; "
-              "from rest_framework.authtoken.models import Token; "
-              f"print(json.dumps({{n: Token.objects.get_or_create(user=get_user_model().objects.get_or_create("
-              f"username=n)[0])[0].key for n in {list(names)!r}}}))")
-    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, capture_output=True,
-                            text=True, env={"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"}, timeout=60)
+    script = (
+        "import json; from django.contrib.auth import get_user_model; "
+        "from rest_framework.authtoken.models import Token; "
+        f"print(json.dumps({{n: Token.objects.get_or_create(user=get_user_model().objects.get_or_create("
+        f"username=n)[0])[0].key for n in {list(names)!r}}}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -99,8 +125,10 @@ def make_users(data_dir: Path, *names: str) -> dict[str, str]:
 def _rows(db: Path, ids: list[str]) -> list[tuple[str, str, str | None, str | None]]:
     with sqlite3.connect(db, timeout=20) as conn:
         marks = ",".join("?" * len(ids))
-        rows = conn.execute("SELECT id, status, started_at, completed_at FROM mcp_tools_toolexecution "
-                            f"WHERE id IN ({marks})", [i.replace("-", "") for i in ids]).fetchall()
+        rows = conn.execute(
+            f"SELECT id, status, started_at, completed_at FROM mcp_tools_toolexecution WHERE id IN ({marks})",
+            [i.replace("-", "") for i in ids],
+        ).fetchall()
     return [(str(uuid.UUID(row[0])), row[1], row[2], row[3]) for row in rows]
 
 
@@ -128,16 +156,27 @@ def test_fair_share_on_the_production_topology(stack, tools, alice, bob):
     try:
         stack.anthropic.set_default({"tokens": 60, "delay_ms": 50})
         a_ids = queue(stack.http_url, alice.auth_token.key, A_DATA, A_RUNS)
-        wait_until(lambda: ToolExecution.objects.filter(pk__in=a_ids, started_at__isnull=False).count() >= 2,
-                   timeout=30, what="A's first two runs to start")
+        wait_until(
+            lambda: ToolExecution.objects.filter(pk__in=a_ids, started_at__isnull=False).count() >= 2,
+            timeout=30,
+            what="A's first two runs to start",
+        )
         [b_id] = queue(stack.http_url, bob.auth_token.key, B_DATA, 1)
         wait_until(lambda: ToolExecution.objects.get(pk=b_id).status == "completed", timeout=60, what="B's run")
         cancel(stack.http_url, alice.auth_token.key, a_ids)
-        wait_until(lambda: not ToolExecution.objects.filter(pk__in=a_ids, status__in=ToolExecution.ACTIVE_STATUSES)
-                   .exists(), timeout=60, what="A's runs to end")
+        wait_until(
+            lambda: not ToolExecution.objects.filter(pk__in=a_ids, status__in=ToolExecution.ACTIVE_STATUSES).exists(),
+            timeout=60,
+            what="A's runs to end",
+        )
         rows = {str(e.pk): e for e in ToolExecution.objects.filter(pk__in=a_ids + [b_id])}
-        check_fair({i: e.started_at for i, e in rows.items()}, {i: e.completed_at for i, e in rows.items()},
-                   {i: e.status for i, e in rows.items()}, a_ids, b_id)
+        check_fair(
+            {i: e.started_at for i, e in rows.items()},
+            {i: e.completed_at for i, e in rows.items()},
+            {i: e.status for i, e in rows.items()},
+            a_ids,
+            b_id,
+        )
     finally:
         for worker in stack.workers:
             worker.stop()

@@ -1,5 +1,6 @@
 """The core flow in the production topology: daphne + celery worker processes,
 Redis, PostgreSQL, the anthropic provider against the fake Messages API."""
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -75,8 +76,15 @@ def test_fifty_parallel_executions_count_exactly_fifty(stack, tools, alice):
 
     def run_one(index: int) -> dict:
         with ws_connect(stack.ws_url, alice.auth_token.key) as ws:
-            send(ws, {"type": "execute", "tool": "generate_report", "parameters": {"data": {"i": index}},
-                      "use_cache": False})
+            send(
+                ws,
+                {
+                    "type": "execute",
+                    "tool": "generate_report",
+                    "parameters": {"data": {"i": index}},
+                    "use_cache": False,
+                },
+            )
             recv(ws)
             return recv_until_terminal(ws, timeout=120)[-1]
 

@@ -5,6 +5,7 @@ frames in the same order, each with the same type and fields (ids, times and
 the number of coalesced deltas may differ). When the protocol's events change,
 this fails until ``./dev docs`` captures the session again.
 """
+
 from __future__ import annotations
 
 import json

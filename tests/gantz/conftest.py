@@ -1,5 +1,6 @@
 """Helpers for the Gantz tests: a Gantz file written to a temporary folder, an
 ``emit`` that records what it is given, and a real HTTP server on 127.0.0.1."""
+
 from __future__ import annotations
 
 import textwrap
@@ -51,6 +52,7 @@ def emit() -> Recorder:
 
 # --- A real HTTP server ----------------------------------------------------------
 
+
 @dataclass
 class Call:
     method: str
@@ -75,8 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle_any(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        self.server.calls.append(Call(self.command, self.path, dict(self.headers),
-                                      self.rfile.read(length)))
+        self.server.calls.append(Call(self.command, self.path, dict(self.headers), self.rfile.read(length)))
         route = self.server.routes.get(self.path.split("?")[0], Reply(404, b"not found"))
         try:
             route(self) if callable(route) else self.reply(route)
@@ -120,8 +121,7 @@ class HttpServer(ThreadingHTTPServer):
 @pytest.fixture
 def http_server() -> Iterator[HttpServer]:
     server = HttpServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server

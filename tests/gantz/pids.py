@@ -1,5 +1,6 @@
 """Waiting for processes to end, by pid, without sleeping: a pidfd becomes
 readable when its process exits (reaped or not)."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """run_http against a real HTTP server on 127.0.0.1: substitution, streaming,
 extract_json, failures, and the SSRF guard it shares with summarize_content."""
+
 from __future__ import annotations
 
 import json
@@ -19,17 +20,20 @@ PARAMETERS = [{"name": "q"}, {"name": "n", "type": "integer"}, {"name": "token"}
 
 def http_tool(gantz_tool, url: str, **http: object):
     """A tool calling ``url``; ``http`` holds more keys of its ``http`` block."""
-    return gantz_tool(json.dumps(  # JSON is YAML
-        {"tools": [{"name": "web", "parameters": PARAMETERS, "http": {"url": url, **http}}]}))
+    return gantz_tool(
+        json.dumps(  # JSON is YAML
+            {"tools": [{"name": "web", "parameters": PARAMETERS, "http": {"url": url, **http}}]}
+        )
+    )
 
 
 async def call(tool, parameters=None, *, emit=None, environ=None, allow_private=True):
-    return await run_http(tool, parameters or {}, emit=emit or Recorder(),
-                          environ=environ or {}, allow_private=allow_private)
+    return await run_http(
+        tool, parameters or {}, emit=emit or Recorder(), environ=environ or {}, allow_private=allow_private
+    )
 
 
-async def test_get_substitutes_percent_encoded_values_and_returns_body_and_status(
-        gantz_tool, http_server, emit):
+async def test_get_substitutes_percent_encoded_values_and_returns_body_and_status(gantz_tool, http_server, emit):
     http_server.routes["/search/a%20b%3F%26x"] = Reply(body="trouvé".encode())
     tool = http_tool(gantz_tool, http_server.url("/search/{{q}}?q={{q}}&n={{n}}"))
 
@@ -63,13 +67,16 @@ async def test_the_body_is_emitted_as_it_arrives(gantz_tool, http_server):
     assert result == {"output": "first,second", "status": 200}
 
 
-@pytest.mark.parametrize("value", ['x", "admin": true, "y": "', "quote \" and \\ and \n", "é🙂"])
-async def test_a_json_body_carries_values_as_json_and_cannot_change_its_shape(
-        gantz_tool, http_server, value):
+@pytest.mark.parametrize("value", ['x", "admin": true, "y": "', 'quote " and \\ and \n', "é🙂"])
+async def test_a_json_body_carries_values_as_json_and_cannot_change_its_shape(gantz_tool, http_server, value):
     http_server.routes["/items"] = Reply(201, b'{"ok": true}', "application/json")
-    tool = http_tool(gantz_tool, http_server.url("/items"), method="post",
-                     body='{"q": "{{q}}", "n": {{n}}, "missing": {{token}}}',
-                     headers={"X-Api-Key": "${API_KEY}", "X-Query": "fixed"})
+    tool = http_tool(
+        gantz_tool,
+        http_server.url("/items"),
+        method="post",
+        body='{"q": "{{q}}", "n": {{n}}, "missing": {{token}}}',
+        headers={"X-Api-Key": "${API_KEY}", "X-Query": "fixed"},
+    )
 
     result = await call(tool, {"q": value, "n": 3}, environ={"API_KEY": "k-123"})
 
@@ -83,8 +90,13 @@ async def test_a_json_body_carries_values_as_json_and_cannot_change_its_shape(
 
 async def test_a_form_body_is_form_encoded(gantz_tool, http_server):
     http_server.routes["/form"] = Reply(body=b"ok")
-    tool = http_tool(gantz_tool, http_server.url("/form"), method="POST", body="q={{q}}&n={{n}}",
-                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    tool = http_tool(
+        gantz_tool,
+        http_server.url("/form"),
+        method="POST",
+        body="q={{q}}&n={{n}}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
 
     await call(tool, {"q": "a&n=99 b", "n": 1})
 
@@ -111,16 +123,27 @@ async def test_a_line_break_in_a_header_value_is_refused_before_connecting(gantz
     assert http_server.connections == 0
 
 
-@pytest.mark.parametrize(("path", "output"), [
-    ("items[0].name", "first"), ("items[1].price", "21.5"), ("meta", '{\n  "page": 1\n}'),
-    ("items[0].tags", '[\n  "a",\n  "b"\n]'), ("flag", "true"), ("nothing", "null"),
-])
+@pytest.mark.parametrize(
+    ("path", "output"),
+    [
+        ("items[0].name", "first"),
+        ("items[1].price", "21.5"),
+        ("meta", '{\n  "page": 1\n}'),
+        ("items[0].tags", '[\n  "a",\n  "b"\n]'),
+        ("flag", "true"),
+        ("nothing", "null"),
+    ],
+)
 async def test_extract_json_returns_a_string_as_is_and_other_values_as_json(
-        gantz_tool, http_server, emit, path, output):
-    document = {"items": [{"name": "first", "tags": ["a", "b"]}, {"price": 21.5}],
-                "meta": {"page": 1}, "flag": True, "nothing": None}
-    http_server.routes["/data"] = Reply(body=json.dumps(document).encode(),
-                                        content_type="application/json")
+    gantz_tool, http_server, emit, path, output
+):
+    document = {
+        "items": [{"name": "first", "tags": ["a", "b"]}, {"price": 21.5}],
+        "meta": {"page": 1},
+        "flag": True,
+        "nothing": None,
+    }
+    http_server.routes["/data"] = Reply(body=json.dumps(document).encode(), content_type="application/json")
     tool = http_tool(gantz_tool, http_server.url("/data"), extract_json=path)
 
     result = await call(tool, emit=emit)
@@ -129,11 +152,14 @@ async def test_extract_json_returns_a_string_as_is_and_other_values_as_json(
     assert emit.pieces == [output]
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    (b'{"items": []}', "extract_json 'items[0].name' is not in the response: items has 0 items, no [0]"),
-    (b'{"items": {"0": 1}}', "extract_json 'items[0].name' is not in the response: items is not an array"),
-    (b"<html>not json</html>", "the response is not JSON"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"items": []}', "extract_json 'items[0].name' is not in the response: items has 0 items, no [0]"),
+        (b'{"items": {"0": 1}}', "extract_json 'items[0].name' is not in the response: items is not an array"),
+        (b"<html>not json</html>", "the response is not JSON"),
+    ],
+)
 async def test_extract_json_that_finds_nothing_fails_the_tool(gantz_tool, http_server, body, reason):
     http_server.routes["/data"] = Reply(body=body, content_type="application/json")
     tool = http_tool(gantz_tool, http_server.url("/data"), extract_json="items[0].name")
@@ -145,8 +171,7 @@ async def test_extract_json_that_finds_nothing_fails_the_tool(gantz_tool, http_s
     assert caught.value.result == {"output": "", "status": 200}
 
 
-async def test_status_400_and_above_fails_naming_it_with_the_body_emitted_and_kept(
-        gantz_tool, http_server, emit):
+async def test_status_400_and_above_fails_naming_it_with_the_body_emitted_and_kept(gantz_tool, http_server, emit):
     http_server.routes["/missing"] = Reply(404, b'{"error": "no such city"}', "application/json")
     tool = http_tool(gantz_tool, http_server.url("/missing"), extract_json="data.temp")
 
@@ -199,10 +224,15 @@ async def test_cloud_metadata_is_refused_even_when_private_addresses_are_allowed
     assert caught.value.code == "blocked_address"
 
 
-@pytest.mark.parametrize(("method", "error", "code"), [
-    ("GET", TransientToolError, "tool_unavailable"), ("HEAD", TransientToolError, "tool_unavailable"),
-    ("POST", PermanentToolError, "tool_failed"), ("DELETE", PermanentToolError, "tool_failed"),
-])
+@pytest.mark.parametrize(
+    ("method", "error", "code"),
+    [
+        ("GET", TransientToolError, "tool_unavailable"),
+        ("HEAD", TransientToolError, "tool_unavailable"),
+        ("POST", PermanentToolError, "tool_failed"),
+        ("DELETE", PermanentToolError, "tool_failed"),
+    ],
+)
 async def test_no_connection_is_retryable_only_for_safe_methods(gantz_tool, method, error, code):
     with socket.socket() as bound_not_listening:
         bound_not_listening.bind(("127.0.0.1", 0))
@@ -229,8 +259,7 @@ async def test_the_tools_timeout_bounds_the_call(gantz_tool, http_server):
     assert caught.value.code == "timeout"
 
 
-async def test_a_body_over_the_cap_ends_the_call_keeping_what_was_emitted(
-        gantz_tool, http_server, settings, emit):
+async def test_a_body_over_the_cap_ends_the_call_keeping_what_was_emitted(gantz_tool, http_server, settings, emit):
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "HTTP_TOOL_MAX_BYTES": 1000}
     http_server.routes["/big"] = Reply(body=b"x" * 100_000)
 

@@ -6,6 +6,7 @@ SIGKILL ends it), a nested shell with a child of its own, and the supervisor's
 watcher. The script says "started <its pid>" once it has forked its children,
 and the nested shell says "nested" once it has forked its own, so the test
 knows every member exists before it looks."""
+
 from __future__ import annotations
 
 import asyncio
@@ -111,18 +112,20 @@ async def test_an_exception_from_emit_ends_the_whole_tree_and_propagates(gantz_t
     wait_until_gone(members)
 
 
-async def test_stop_sends_sigterm_first_and_ends_early_once_everything_exited(
-        gantz_tool, tmp_path, settings):
+async def test_stop_sends_sigterm_first_and_ends_early_once_everything_exited(gantz_tool, tmp_path, settings):
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "SCRIPT_KILL_GRACE_S": 600}
     marker = tmp_path / "terminated"
     # The child says it is ready once it runs in a shell of its own: a SIGTERM that
     # reached it between fork and exec would be lost in the parent's trap handler.
-    tool = tree_tool(gantz_tool, f"""
+    tool = tree_tool(
+        gantz_tool,
+        f"""
         trap 'echo term > {marker}; exit 143' TERM
         sh -c 'echo "child ready"; exec sleep 300' &
         echo "started $$"
         wait
-    """)
+    """,
+    )
     task, members = await start_tree(tool, markers=("started", "child ready"))
 
     task.cancel()
@@ -156,8 +159,13 @@ def test_killing_the_worker_with_sigkill_ends_the_whole_tree(gantz_tool, tmp_pat
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(repo=str(REPO)))
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    worker = subprocess.Popen([sys.executable, str(driver), str(tmp_path / "gantz.yaml")],
-                              stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    worker = subprocess.Popen(
+        [sys.executable, str(driver), str(tmp_path / "gantz.yaml")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     try:
         printed = ""
         while ready_pgid(printed) is None:

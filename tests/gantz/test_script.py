@@ -1,4 +1,5 @@
 """run_script with real processes: argv, environment, streaming, results, failures."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,13 +17,19 @@ from .conftest import Recorder
 from .pids import wait_until_gone
 
 PYTHON = sys.executable
-SECRETS = {"SECRET_KEY": "s3cret-key", "DATABASE_URL": "postgres://u:pw@db/x",
-           "REDIS_URL": "redis://:pw@redis/0", "ANTHROPIC_API_KEY": "sk-ant-secret",
-           "CELERY_BROKER_URL": "redis://:pw@redis/1", "EMAIL_HOST_PASSWORD": "pw"}
+SECRETS = {
+    "SECRET_KEY": "s3cret-key",
+    "DATABASE_URL": "postgres://u:pw@db/x",
+    "REDIS_URL": "redis://:pw@redis/0",
+    "ANTHROPIC_API_KEY": "sk-ant-secret",
+    "CELERY_BROKER_URL": "redis://:pw@redis/1",
+    "EMAIL_HOST_PASSWORD": "pw",
+}
 
 
-def python_tool(gantz_tool, tmp_path: Path, code: str, *, parameters: str = "[]",
-                args: tuple[str, ...] = (), extra: str = "") -> object:
+def python_tool(
+    gantz_tool, tmp_path: Path, code: str, *, parameters: str = "[]", args: tuple[str, ...] = (), extra: str = ""
+) -> object:
     """A tool running ``code`` (a Python file next to the Gantz file) with ``args``."""
     (tmp_path / "tool.py").write_text(code)
     return gantz_tool(f"""
@@ -35,52 +42,66 @@ def python_tool(gantz_tool, tmp_path: Path, code: str, *, parameters: str = "[]"
 
 
 async def run(tool, parameters=None, *, emit=None, environ=None) -> dict:
-    return await run_script(tool, parameters or {}, emit=emit or Recorder(),
-                            environ=os.environ if environ is None else environ)
+    return await run_script(
+        tool, parameters or {}, emit=emit or Recorder(), environ=os.environ if environ is None else environ
+    )
 
 
 # --- argv and environment ------------------------------------------------------------
 
+
 async def test_each_value_is_exactly_one_argv_element(gantz_tool, tmp_path):
-    tool = python_tool(gantz_tool, tmp_path, "import json, sys; print(json.dumps(sys.argv[1:]))",
-                       parameters="[{name: a}, {name: n, type: integer}, {name: o, type: object}, "
-                                  "{name: d, default: dflt}, {name: absent}]",
-                       args=("x", "{{a}}", "--n={{n}}", "{{o}}", "{{d}}", "{{absent}}"))
+    tool = python_tool(
+        gantz_tool,
+        tmp_path,
+        "import json, sys; print(json.dumps(sys.argv[1:]))",
+        parameters="[{name: a}, {name: n, type: integer}, {name: o, type: object}, "
+        "{name: d, default: dflt}, {name: absent}]",
+        args=("x", "{{a}}", "--n={{n}}", "{{o}}", "{{d}}", "{{absent}}"),
+    )
 
     result = await run(tool, {"a": "two words; $(id) `id` *\n", "n": 3, "o": {"k": [1]}})
 
-    assert json.loads(result["output"]) == [
-        "x", "two words; $(id) `id` *\n", "--n=3", '{"k":[1]}', "dflt", ""]
+    assert json.loads(result["output"]) == ["x", "two words; $(id) `id` *\n", "--n=3", '{"k":[1]}', "dflt", ""]
     assert result["exit_code"] == 0
 
 
 async def test_parameters_reach_the_process_as_gantz_arg_variables(gantz_tool, tmp_path):
-    tool = python_tool(gantz_tool, tmp_path,
-                       "import json, os; print(json.dumps({k: v for k, v in os.environ.items() "
-                       "if k.startswith('GANTZ_ARG_')}))",
-                       parameters="[{name: path}, {name: count, type: integer}, {name: flag, type: boolean},"
-                                  " {name: items, type: array}, {name: fallback, default: here}, {name: absent}]")
+    tool = python_tool(
+        gantz_tool,
+        tmp_path,
+        "import json, os; print(json.dumps({k: v for k, v in os.environ.items() if k.startswith('GANTZ_ARG_')}))",
+        parameters="[{name: path}, {name: count, type: integer}, {name: flag, type: boolean},"
+        " {name: items, type: array}, {name: fallback, default: here}, {name: absent}]",
+    )
 
     result = await run(tool, {"path": "/tmp/x y", "count": 2, "flag": True, "items": ["a", 1]})
 
     assert json.loads(result["output"]) == {
-        "GANTZ_ARG_PATH": "/tmp/x y", "GANTZ_ARG_COUNT": "2", "GANTZ_ARG_FLAG": "true",
-        "GANTZ_ARG_ITEMS": '["a",1]', "GANTZ_ARG_FALLBACK": "here"}
+        "GANTZ_ARG_PATH": "/tmp/x y",
+        "GANTZ_ARG_COUNT": "2",
+        "GANTZ_ARG_FLAG": "true",
+        "GANTZ_ARG_ITEMS": '["a",1]',
+        "GANTZ_ARG_FALLBACK": "here",
+    }
 
 
-async def test_the_child_gets_a_minimal_environment_without_the_services_secrets(
-        gantz_tool, tmp_path, monkeypatch):
+async def test_the_child_gets_a_minimal_environment_without_the_services_secrets(gantz_tool, tmp_path, monkeypatch):
     for name, value in {**SECRETS, "MY_TOKEN": "tool-token", "LANG": "C.UTF-8"}.items():
         monkeypatch.setenv(name, value)
-    tool = python_tool(gantz_tool, tmp_path, "import json, os; print(json.dumps(dict(os.environ)))",
-                       parameters="[{name: q}]", extra='environment: {TOKEN: "Bearer ${MY_TOKEN}"}')
+    tool = python_tool(
+        gantz_tool,
+        tmp_path,
+        "import json, os; print(json.dumps(dict(os.environ)))",
+        parameters="[{name: q}]",
+        extra='environment: {TOKEN: "Bearer ${MY_TOKEN}"}',
+    )
 
     result = await run(tool, {"q": "v"}, environ=os.environ)
 
     env = json.loads(result["output"])
     assert set(env) - {"PWD"} == {"PATH", "HOME", "LANG", "TOKEN", "GANTZ_ARG_Q"}
-    assert (env["PATH"], env["HOME"], env["TOKEN"]) == (os.environ["PATH"], os.environ["HOME"],
-                                                        "Bearer tool-token")
+    assert (env["PATH"], env["HOME"], env["TOKEN"]) == (os.environ["PATH"], os.environ["HOME"], "Bearer tool-token")
     for secret in SECRETS.values():
         assert secret not in result["output"]
 
@@ -109,6 +130,7 @@ async def test_command_is_looked_up_on_the_path_or_relative_to_the_working_dir(g
 
 
 # --- streaming and the result ------------------------------------------------------
+
 
 async def test_stdout_is_emitted_while_the_process_still_runs(gantz_tool, tmp_path):
     """The script prints a line, then blocks until the test opens its gate, which the
@@ -142,13 +164,17 @@ async def test_stdout_is_emitted_while_the_process_still_runs(gantz_tool, tmp_pa
 async def test_utf8_split_across_reads_is_never_split_into_broken_characters(gantz_tool, tmp_path):
     gate = tmp_path / "gate"
     os.mkfifo(gate)
-    tool = python_tool(gantz_tool, tmp_path, f"""
+    tool = python_tool(
+        gantz_tool,
+        tmp_path,
+        f"""
 import sys
 out = sys.stdout.buffer
 out.write("a".encode() + "é".encode()[:1]); out.flush()
 open({str(gate)!r}).read()
 out.write("é".encode()[1:] + "b".encode()); out.flush()
-""")
+""",
+    )
 
     def on_piece(text: str) -> None:
         if text == "a":
@@ -211,6 +237,7 @@ async def test_leftover_background_processes_are_killed_when_the_tool_exits(gant
 
 # --- failures --------------------------------------------------------------------------
 
+
 async def test_non_zero_exit_fails_with_the_code_after_emitting_everything(gantz_tool, emit):
     tool = gantz_tool("tools: [{name: fails, script: {shell: 'echo partial; echo oops >&2; exit 3'}}]")
 
@@ -233,12 +260,15 @@ async def test_a_signal_ending_the_tool_is_named(gantz_tool):
     assert caught.value.result == {"output": "bye\n", "exit_code": -15}
 
 
-@pytest.mark.parametrize(("command", "reason"), [
-    ("no-such-command-here", "'no-such-command-here' was not found on the PATH"),
-    ("./missing.sh", "'./missing.sh' was not found"),
-    ("${TOOLS_DIR}/missing", "'${TOOLS_DIR}/missing' was not found"),
-    ("./not-executable.sh", "'./not-executable.sh' is not executable"),
-])
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        ("no-such-command-here", "'no-such-command-here' was not found on the PATH"),
+        ("./missing.sh", "'./missing.sh' was not found"),
+        ("${TOOLS_DIR}/missing", "'${TOOLS_DIR}/missing' was not found"),
+        ("./not-executable.sh", "'./not-executable.sh' is not executable"),
+    ],
+)
 async def test_a_command_that_cannot_run_fails_readably(gantz_tool, tmp_path, command, reason):
     (tmp_path / "not-executable.sh").write_text("#!/bin/sh\necho hi\n")
     tool = gantz_tool(f"tools: [{{name: broken, script: {{command: '{command}'}}}}]")

@@ -2,6 +2,7 @@
 
 Each case runs a real /bin/sh through run_script and checks that the value is
 printed exactly as given and that nothing it spells out was executed."""
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,26 @@ from mcp_tools.gantz.shell import render_shell
 
 HOSTILE = [
     'x"; touch /tmp/p; echo "',
-    "$(touch pwned)", "`touch pwned`", "'; touch pwned; echo '", "it's", '"', "\\", "\\\"",
-    "line one\nline two\n; touch pwned", "*", "?", "[a-z]*", "~", "${HOME}", "$HOME", "-n",
-    "--version", "a  b\tc", "", "é 🙂", "x'\"$(touch pwned)`touch pwned`\"'y",
+    "$(touch pwned)",
+    "`touch pwned`",
+    "'; touch pwned; echo '",
+    "it's",
+    '"',
+    "\\",
+    '\\"',
+    "line one\nline two\n; touch pwned",
+    "*",
+    "?",
+    "[a-z]*",
+    "~",
+    "${HOME}",
+    "$HOME",
+    "-n",
+    "--version",
+    "a  b\tc",
+    "",
+    "é 🙂",
+    "x'\"$(touch pwned)`touch pwned`\"'y",
 ]
 # (script, what it prints for a value v)
 CONTEXTS = [
@@ -55,8 +73,7 @@ def tmp_p_untouched():
     assert after == before, "/tmp/p was touched by a tool run"
 
 
-async def test_the_issues_injection_prints_its_value_and_touches_nothing(gantz_tool, emit,
-                                                                         tmp_p_untouched):
+async def test_the_issues_injection_prints_its_value_and_touches_nothing(gantz_tool, emit, tmp_p_untouched):
     tool = tool_with(gantz_tool, 'echo "Hi {{v}}"')
     value = 'x"; touch /tmp/p; echo "'
 
@@ -67,13 +84,15 @@ async def test_the_issues_injection_prints_its_value_and_touches_nothing(gantz_t
 
 @pytest.mark.parametrize(("script", "expected"), CONTEXTS)
 async def test_hostile_values_are_printed_verbatim_in_every_quoting_context(
-        gantz_tool, tmp_path, tmp_p_untouched, script, expected):
+    gantz_tool, tmp_path, tmp_p_untouched, script, expected
+):
     tool = tool_with(gantz_tool, script)
     for value in HOSTILE:
         printed: list[str] = []
 
-        result = await run_script(tool, {"v": value}, emit=printed.append,
-                                  environ={"PATH": os.environ["PATH"], "HOME": "/nonexistent"})
+        result = await run_script(
+            tool, {"v": value}, emit=printed.append, environ={"PATH": os.environ["PATH"], "HOME": "/nonexistent"}
+        )
 
         assert result == {"output": expected(value), "exit_code": 0}, (script, value)
         assert "".join(printed) == result["output"]
@@ -88,8 +107,7 @@ async def test_non_string_values_are_substituted_as_json(gantz_tool, emit):
             script: {shell: 'printf "%s|%s|%s" "{{data}}" {{n}} {{ok}}'}
         """)
 
-    result = await run_script(tool, {"data": {"a": [1, "$(x)"]}, "n": 1.5, "ok": False},
-                              emit=emit, environ=os.environ)
+    result = await run_script(tool, {"data": {"a": [1, "$(x)"]}, "n": 1.5, "ok": False}, emit=emit, environ=os.environ)
 
     assert result["output"] == '{"a":[1,"$(x)"]}|1.5|false'
 
@@ -102,18 +120,24 @@ async def test_service_variables_expand_and_shell_variables_are_left_for_the_she
             environment: {OWN: mine}
             script:
               shell: 'set -- one; for f in a b; do printf "$f"; done; printf " $1 ${GREETING} $OWN $GANTZ_ARG_V ${NOT_SET_ANYWHERE:-dflt}"'
-        """)
+        """)  # noqa: E501 (the shell line above is one line of the tool file)
 
-    result = await run_script(tool, {"v": "val"}, emit=emit,
-                              environ={"PATH": os.environ["PATH"], "GREETING": "hello"})
+    result = await run_script(tool, {"v": "val"}, emit=emit, environ={"PATH": os.environ["PATH"], "GREETING": "hello"})
 
     assert result["output"] == "ab one hello mine val dflt"
 
 
-@pytest.mark.parametrize("script", [
-    "echo $(( {{v}} + 1 ))", "(( {{v}} > 1 )) && echo big", "[[ {{v}} -eq 1 ]] && echo one",
-    "echo \\{{v}}", "cat <<'EOF'\n{{v}}\nEOF", "cat <<\"EOF\"\n{{v}}\nEOF",
-])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "echo $(( {{v}} + 1 ))",
+        "(( {{v}} > 1 )) && echo big",
+        "[[ {{v}} -eq 1 ]] && echo one",
+        "echo \\{{v}}",
+        "cat <<'EOF'\n{{v}}\nEOF",
+        'cat <<"EOF"\n{{v}}\nEOF',
+    ],
+)
 def test_places_where_a_value_would_be_evaluated_are_refused_when_loading(gantz_tool, script):
     with pytest.raises(GantzFileError) as caught:
         tool_with(gantz_tool, script)
@@ -123,7 +147,7 @@ def test_places_where_a_value_would_be_evaluated_are_refused_when_loading(gantz_
 
 
 def test_the_script_holds_references_never_values():
-    script = render_shell('echo {{v}} "{{v}}" \'{{v}}\'', {"v": "$(id)"}, {})
+    script = render_shell("echo {{v}} \"{{v}}\" '{{v}}'", {"v": "$(id)"}, {})
 
     assert "$(id)" not in script
     assert script == 'echo "${GANTZ_ARG_V-}" "${GANTZ_ARG_V-}" \'\'"${GANTZ_ARG_V-}"\'\''

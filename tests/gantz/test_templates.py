@@ -1,5 +1,6 @@
 """Placeholders and ${VAR}: a value is written as data where it lands, and
 environment references expand as Go's os.ExpandEnv does, in the file's text only."""
+
 from __future__ import annotations
 
 import json
@@ -13,12 +14,25 @@ from mcp_tools.gantz.templates import render_arg, render_body, render_header, re
 ENV = {"HOST": "api.example.com", "TOKEN": "t0k", "EMPTY": ""}
 
 
-@pytest.mark.parametrize(("text", "expanded"), [
-    ("${HOST}/x", "api.example.com/x"), ("$HOST/x", "api.example.com/x"),
-    ("$HOSTX", ""), ("${HOST}X", "api.example.comX"), ("$UNSET-", "-"), ("a$", "a$"),
-    ("$ a", "$ a"), ("${}", ""), ("${HOST", "HOST"), ("$1$?$$", ""), ("${1}", ""),
-    ("cost: $5", "cost: "), ("${TOKEN:-x}", ""), ("%$%", "%$%"),
-])
+@pytest.mark.parametrize(
+    ("text", "expanded"),
+    [
+        ("${HOST}/x", "api.example.com/x"),
+        ("$HOST/x", "api.example.com/x"),
+        ("$HOSTX", ""),
+        ("${HOST}X", "api.example.comX"),
+        ("$UNSET-", "-"),
+        ("a$", "a$"),
+        ("$ a", "$ a"),
+        ("${}", ""),
+        ("${HOST", "HOST"),
+        ("$1$?$$", ""),
+        ("${1}", ""),
+        ("cost: $5", "cost: "),
+        ("${TOKEN:-x}", ""),
+        ("%$%", "%$%"),
+    ],
+)
 def test_environment_references_expand_as_go_does(text, expanded):
     assert expand_env(text, ENV) == expanded
 
@@ -54,13 +68,13 @@ def test_header_values_are_substituted_but_a_line_break_is_refused():
         assert caught.value.code == "invalid_parameters"
 
 
-@pytest.mark.parametrize("value", ['x", "admin": true, "y": "', "back\\slash", "new\nline", "\u0000",
-                                   "é 🙂", 42, None, {"nested": ["a"]}])
+@pytest.mark.parametrize(
+    "value", ['x", "admin": true, "y": "', "back\\slash", "new\nline", "\u0000", "é 🙂", 42, None, {"nested": ["a"]}]
+)
 def test_a_json_body_stays_the_same_json_structure_whatever_the_value(value):
     arguments = {"q": value, "n": value}
 
-    body = render_body('{"q": "{{q}}", "n": {{n}}, "fixed": "${TOKEN}"}', arguments, ENV,
-                       "application/json")
+    body = render_body('{"q": "{{q}}", "n": {{n}}, "fixed": "${TOKEN}"}', arguments, ENV, "application/json")
 
     document = json.loads(body)
     assert set(document) == {"q", "n", "fixed"}
@@ -85,15 +99,30 @@ def test_a_form_body_encodes_values_and_other_bodies_are_raw_text():
 
 
 def test_the_child_environment_is_minimal_and_carries_the_arguments():
-    environ = {"PATH": "/usr/bin:/bin", "HOME": "/home/svc", "LANG": "C.UTF-8", "SECRET_KEY": "s",
-               "DATABASE_URL": "postgres://u:p@db/x", "USER": "svc", "TOKEN": "t0k"}
+    environ = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/home/svc",
+        "LANG": "C.UTF-8",
+        "SECRET_KEY": "s",
+        "DATABASE_URL": "postgres://u:p@db/x",
+        "USER": "svc",
+        "TOKEN": "t0k",
+    }
 
-    env = child_environment({"API": "Bearer ${TOKEN}", "PLAIN": "x"},
-                            {"path": "/tmp", "count": 2, "flags": [True]}, environ)
+    env = child_environment(
+        {"API": "Bearer ${TOKEN}", "PLAIN": "x"}, {"path": "/tmp", "count": 2, "flags": [True]}, environ
+    )
 
-    assert env == {"PATH": "/usr/bin:/bin", "HOME": "/home/svc", "LANG": "C.UTF-8",
-                   "API": "Bearer t0k", "PLAIN": "x", "GANTZ_ARG_PATH": "/tmp",
-                   "GANTZ_ARG_COUNT": "2", "GANTZ_ARG_FLAGS": "[true]"}
+    assert env == {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/home/svc",
+        "LANG": "C.UTF-8",
+        "API": "Bearer t0k",
+        "PLAIN": "x",
+        "GANTZ_ARG_PATH": "/tmp",
+        "GANTZ_ARG_COUNT": "2",
+        "GANTZ_ARG_FLAGS": "[true]",
+    }
 
 
 def test_a_nul_character_cannot_reach_a_process():

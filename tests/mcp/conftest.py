@@ -5,6 +5,7 @@ its own with its own event loop, speaks the ASGI lifespan protocol (which
 daphne does not), and shares this process's settings and test database, so
 tests create users with the ORM and see the rows the embedded worker writes.
 """
+
 from __future__ import annotations
 
 import threading

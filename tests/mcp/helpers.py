@@ -8,6 +8,7 @@
 * ``embedded_env(data_dir)`` / ``manage(env, ...)``: the embedded default in a
   temp ``DATA_DIR`` (its own SQLite file), for subprocesses such as Gantz's.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,16 @@ from mcp.client.streamable_http import streamable_http_client
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 # Variables that would point a subprocess at another deployment or the real API.
-FOREIGN_ENV = ("REDIS_URL", "DATABASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "SECRET_KEY",
-               "CELERY_BROKER_URL", "LLM_PROVIDER", "GANTZ_CONFIG")
+FOREIGN_ENV = (
+    "REDIS_URL",
+    "DATABASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "SECRET_KEY",
+    "CELERY_BROKER_URL",
+    "LLM_PROVIDER",
+    "GANTZ_CONFIG",
+)
 
 
 @asynccontextmanager
@@ -42,8 +51,7 @@ async def http_session(url: str, token: str | None) -> AsyncIterator[ClientSessi
 
 @asynccontextmanager
 async def stdio_session(env: dict[str, str], *args: str) -> AsyncIterator[ClientSession]:
-    params = StdioServerParameters(command=sys.executable, args=["manage.py", "mcp_stdio", *args],
-                                   env=env, cwd=ROOT)
+    params = StdioServerParameters(command=sys.executable, args=["manage.py", "mcp_stdio", *args], env=env, cwd=ROOT)
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session
@@ -105,16 +113,24 @@ def structured(result, declared=None) -> dict:
 def embedded_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The embedded default (SQLite in ``data_dir``, offline provider), ``python`` = this venv's."""
     env = {key: value for key, value in os.environ.items() if key not in FOREIGN_ENV}
-    env.update({"DATA_DIR": str(data_dir), "LLM_PROVIDER": "offline", "OFFLINE_DELAY_S": "0",
-                "DJANGO_SETTINGS_MODULE": "config.settings", "PYTHONUNBUFFERED": "1",
-                "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")})
+    env.update(
+        {
+            "DATA_DIR": str(data_dir),
+            "LLM_PROVIDER": "offline",
+            "OFFLINE_DELAY_S": "0",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "PYTHONUNBUFFERED": "1",
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        }
+    )
     env.update(extra)
     return env
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    process = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-                             text=True, timeout=timeout)
+    process = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert process.returncode == 0, process.stdout + process.stderr
     return process
 
@@ -124,8 +140,15 @@ def prepare_embedded_project(env: dict[str, str], *usernames: str) -> None:
     manage(env, "migrate", "--verbosity", "0")
     manage(env, "sync_tools")
     for username in usernames:
-        manage({**env, "DJANGO_SUPERUSER_PASSWORD": "pw-" + username}, "createsuperuser", "--noinput",
-               "--username", username, "--email", f"{username}@example.com")
+        manage(
+            {**env, "DJANGO_SUPERUSER_PASSWORD": "pw-" + username},
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            username,
+            "--email",
+            f"{username}@example.com",
+        )
 
 
 def python_on_path(env: dict[str, str], command: str) -> str:

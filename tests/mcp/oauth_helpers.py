@@ -11,6 +11,7 @@
   "Authorize" on django-oauth-toolkit's consent page — done over HTTP, and
   the redirect back to the client caught instead of followed.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,9 @@ class LoopbackDocumentFetcher(SafeMetadataFetcher):
         if parts.hostname != "127.0.0.1":
             raise CIMDError("tests fetch client documents from 127.0.0.1 only")
         http = urllib3.PoolManager()
-        response = http.request("GET", f"http://127.0.0.1:{parts.port}{parts.path}", redirect=False,
-                                preload_content=False, timeout=5)
+        response = http.request(
+            "GET", f"http://127.0.0.1:{parts.port}{parts.path}", redirect=False, preload_content=False, timeout=5
+        )
         try:
             return self._read_document(response)
         finally:
@@ -59,11 +61,16 @@ def client_document(redirect_uri: str, *, name: str = "Test MCP client") -> Iter
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     client_id = f"https://127.0.0.1:{server.server_port}/client.json"
-    documents["/client.json"] = json.dumps({
-        "client_id": client_id, "client_name": name, "redirect_uris": [redirect_uri],
-        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-    }).encode()
+    documents["/client.json"] = json.dumps(
+        {
+            "client_id": client_id,
+            "client_name": name,
+            "redirect_uris": [redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }
+    ).encode()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -96,8 +103,11 @@ class Consent:
         async with httpx2.AsyncClient(base_url=self.base_url, follow_redirects=False, timeout=30) as browser:
             login = await browser.get("/accounts/login/")
             fields = _hidden_inputs(login.text)
-            response = await browser.post("/accounts/login/", data={
-                **fields, "username": self.username, "password": self.password}, headers={"Referer": str(login.url)})
+            response = await browser.post(
+                "/accounts/login/",
+                data={**fields, "username": self.username, "password": self.password},
+                headers={"Referer": str(login.url)},
+            )
             assert response.status_code == 302, "login failed"
             page = await browser.get(authorization_url)
             assert page.status_code == 200, page.text[:500]
@@ -114,5 +124,6 @@ class Consent:
         from mcp.client.auth import AuthorizationCodeResult
 
         query = parse_qs(urlsplit(self.redirected_to or "").query)
-        return AuthorizationCodeResult(code=query["code"][0], state=query.get("state", [None])[0],
-                                       iss=query.get("iss", [None])[0])
+        return AuthorizationCodeResult(
+            code=query["code"][0], state=query.get("state", [None])[0], iss=query.get("iss", [None])[0]
+        )

@@ -15,6 +15,7 @@ transparent mode SEP-2663 describes for existing ``call_tool`` callers::
 ``get``/``cancel``/``update`` send the three methods by hand (``Mcp-Name`` is
 the task id, as SEP-2663 asks).
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
@@ -91,8 +92,9 @@ async def cancel(session: ClientSession, task_id: str) -> None:
 
 
 async def update(session: ClientSession, task_id: str, responses: dict[str, Any]) -> None:
-    await session.send_request(UpdateTask(params=UpdateTaskParams(task_id=task_id, input_responses=responses)),
-                               types.EmptyResult)
+    await session.send_request(
+        UpdateTask(params=UpdateTaskParams(task_id=task_id, input_responses=responses)), types.EmptyResult
+    )
 
 
 class TasksClient(ClientExtension):

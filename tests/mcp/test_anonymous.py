@@ -1,4 +1,5 @@
 """Token-less MCP access exists only in the conformance mode, and only over loopback."""
+
 from __future__ import annotations
 
 import anyio
@@ -15,8 +16,12 @@ class NoToken:
 
 
 def authenticate(server_host: str, client_host: str, headers=()):
-    scope = {"type": "http", "server": (server_host, 8000), "client": (client_host, 50000),
-             "headers": [(name.encode(), value.encode()) for name, value in headers]}
+    scope = {
+        "type": "http",
+        "server": (server_host, 8000),
+        "client": (client_host, 50000),
+        "headers": [(name.encode(), value.encode()) for name, value in headers],
+    }
     return anyio.run(AnonymousOrBearer(NoToken()).authenticate, HTTPConnection(scope))
 
 

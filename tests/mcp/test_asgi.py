@@ -1,5 +1,6 @@
 """Allowed hosts for ``/mcp``: the SDK's DNS-rebinding settings and the host
 guard, both derived from ``settings.ALLOWED_HOSTS`` with Django's rules."""
+
 from __future__ import annotations
 
 from mcp_tools.mcp.asgi import HostGuard, allowed_hosts, transport_security
@@ -19,8 +20,12 @@ async def guarded_status(hosts: list[str], headers: dict[str, str]) -> int:
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/mcp",
-             "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/mcp",
+        "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+    }
     await HostGuard(app, hosts)(scope, receive, send)
     return sent[0]["status"]
 

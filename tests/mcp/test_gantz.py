@@ -8,6 +8,7 @@ stdout and stderr together as the tool's result, treats a non-zero exit as
 an error, and kills the script after its ``timeout``. ``command`` is
 ``python``: found on PATH, which here starts with this venv's ``bin``.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,9 +47,15 @@ def gantz_call(tool: dict, arguments: dict, env: dict[str, str]) -> tuple[int, s
     script = tool["script"]
     args = [re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: as_text.get(m[1], ""), arg) for arg in script.get("args", [])]
     call_env = {**env, **{f"GANTZ_ARG_{name.upper()}": value for name, value in as_text.items()}}
-    process = subprocess.run([python_on_path(call_env, script["command"]), *args], cwd=ROOT, env=call_env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             timeout=timeout_seconds(script.get("timeout", "30s")))
+    process = subprocess.run(
+        [python_on_path(call_env, script["command"]), *args],
+        cwd=ROOT,
+        env=call_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout_seconds(script.get("timeout", "30s")),
+    )
     return process.returncode, process.stdout
 
 
@@ -90,8 +97,10 @@ def test_each_gantz_call_is_recorded_as_an_execution(gantz_env):
     code, output = gantz_call(gantz_tools()["generate_report"], {"data": {"n": 1}}, gantz_env)
     assert code == 0, output
     with sqlite3.connect(Path(gantz_env["DATA_DIR"]) / "db.sqlite3") as db:
-        latest = db.execute("SELECT u.username, e.status FROM mcp_tools_toolexecution e JOIN auth_user u "
-                            "ON u.id = e.user_id ORDER BY e.created_at DESC LIMIT 1").fetchone()
+        latest = db.execute(
+            "SELECT u.username, e.status FROM mcp_tools_toolexecution e JOIN auth_user u "
+            "ON u.id = e.user_id ORDER BY e.created_at DESC LIMIT 1"
+        ).fetchone()
     assert _count_executions(gantz_env) == before + 1
     assert latest == ("gantz", "completed")
 
@@ -104,8 +113,10 @@ def _count_executions(env: dict[str, str]) -> int:
 def test_a_call_past_the_gantz_timeout_ends_its_execution_before_gantz_kills_it(tmp_path):
     gantz_yaml = tmp_path / "gantz.yaml"
     config = yaml.safe_load((ROOT / "gantz.yaml").read_text())
-    config["tools"] = [{**tool, "script": {**tool["script"], "timeout": "20s"}} if "script" in tool else tool
-                       for tool in config["tools"]]
+    config["tools"] = [
+        {**tool, "script": {**tool["script"], "timeout": "20s"}} if "script" in tool else tool
+        for tool in config["tools"]
+    ]
     gantz_yaml.write_text(yaml.safe_dump(config))
     # The offline report streams a piece every 2s: far longer than the 20s Gantz allows.
     env = embedded_env(tmp_path / "data", GANTZ_CONFIG=str(gantz_yaml), OFFLINE_DELAY_S="2")
@@ -118,6 +129,8 @@ def test_a_call_past_the_gantz_timeout_ends_its_execution_before_gantz_kills_it(
     assert code != 0 and output.startswith("error: timeout: ") and len(output.strip().splitlines()) == 1
     with sqlite3.connect(Path(env["DATA_DIR"]) / "db.sqlite3") as db:
         statuses = db.execute("SELECT status FROM mcp_tools_toolexecution").fetchall()
-        cancelled = db.execute("SELECT s.cancelled_executions FROM mcp_tools_toolusagestats s JOIN mcp_tools_tool t "
-                               "ON t.id = s.tool_id WHERE t.name = 'generate_report'").fetchone()
+        cancelled = db.execute(
+            "SELECT s.cancelled_executions FROM mcp_tools_toolusagestats s JOIN mcp_tools_tool t "
+            "ON t.id = s.tool_id WHERE t.name = 'generate_report'"
+        ).fetchone()
     assert statuses == [("cancelled",)] and cancelled == (1,)

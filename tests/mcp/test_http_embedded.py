@@ -1,6 +1,7 @@
 """MCP over streamable HTTP in the embedded default: the official SDK client
 against ``config.asgi:application`` served by a real uvicorn (ASGI lifespan),
 executions run by the embedded worker thread, the offline provider."""
+
 from __future__ import annotations
 
 import anyio
@@ -31,16 +32,16 @@ def test_uvicorn_lifespan_runs_the_session_manager_from_startup_to_shutdown(uvic
     assert not mcp_http.is_running()  # stopped by lifespan.shutdown
 
 
-def test_call_streams_progress_and_returns_the_result_as_the_users_execution(uvicorn_server, tools, alice,
-                                                                           settings):
+def test_call_streams_progress_and_returns_the_result_as_the_users_execution(uvicorn_server, tools, alice, settings):
     settings.OFFLINE_DELAY_S = 0.002
     progress = Progress()
 
     async def scenario():
         async with http_session(uvicorn_server.url + "/mcp", alice.auth_token.key) as session:
             listed = [tool.name for tool in (await session.list_tools()).tools]
-            result = await session.call_tool("generate_report", {"data": {"rain_mm": [3, 0, 12]}},
-                                             progress_callback=progress)
+            result = await session.call_tool(
+                "generate_report", {"data": {"rain_mm": [3, 0, 12]}}, progress_callback=progress
+            )
             return listed, result
 
     listed, result = anyio.run(scenario)
@@ -54,8 +55,9 @@ def test_call_streams_progress_and_returns_the_result_as_the_users_execution(uvi
     assert ToolUsageStats.objects.get(tool__name="generate_report").total_executions == 1
 
 
-def test_calls_refused_before_an_execution_starts_are_tool_errors_with_their_codes(uvicorn_server, tools, alice,
-                                                                                  settings):
+def test_calls_refused_before_an_execution_starts_are_tool_errors_with_their_codes(
+    uvicorn_server, tools, alice, settings
+):
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "RATE_LIMIT_PER_MINUTE": 1}
 
     async def scenario():
@@ -116,5 +118,4 @@ def test_a_2026_protocol_client_lists_calls_and_cancels_without_a_session(uvicor
     assert sorted(listed) == ["generate_report", "my_usage", "service_health", "summarize_content"]
     assert not done.is_error and "report" in done.structured_content
     cancelled = ToolExecution.objects.exclude(pk=done.meta["execution_id"]).get()
-    wait_until(lambda: ToolExecution.objects.get(pk=cancelled.pk).status == "cancelled", timeout=20,
-               what="cancelled")
+    wait_until(lambda: ToolExecution.objects.get(pk=cancelled.pk).status == "cancelled", timeout=20, what="cancelled")

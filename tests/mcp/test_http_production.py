@@ -2,6 +2,7 @@
 client talking to ``/mcp`` on a real daphne process, executions run by real
 ``celery worker`` processes, events over Redis, rows in PostgreSQL, Claude
 played by the fake Messages API."""
+
 from __future__ import annotations
 
 import anyio
@@ -32,8 +33,11 @@ def test_tools_list_is_the_active_tool_rows(stack, tools, alice):
 
     listed = anyio.run(scenario)
     rows = {tool.name: tool for tool in Tool.objects.filter(is_active=True)}
-    assert sorted(tool.name for tool in listed) == sorted(rows) == ["generate_report", "my_usage", "service_health",
-                                                             "summarize_content"]
+    assert (
+        sorted(tool.name for tool in listed)
+        == sorted(rows)
+        == ["generate_report", "my_usage", "service_health", "summarize_content"]
+    )
     for tool in listed:
         assert tool.description == rows[tool.name].description
         assert tool.input_schema == rows[tool.name].parameters_schema
@@ -100,8 +104,11 @@ def test_cancelling_a_call_cancels_its_execution(stack, tools, alice):
 
     assert anyio.run(scenario)
     execution = ToolExecution.objects.get(user=alice)
-    wait_until(lambda: ToolExecution.objects.get(pk=execution.pk).status == "cancelled", timeout=20,
-               what="the execution to be cancelled")
+    wait_until(
+        lambda: ToolExecution.objects.get(pk=execution.pk).status == "cancelled",
+        timeout=20,
+        what="the execution to be cancelled",
+    )
     execution.refresh_from_db()
     assert execution.events[-1]["type"] == "execution.cancelled"
     assert sum(e["type"] == "execution.delta" for e in execution.events) < 400
@@ -126,9 +133,12 @@ def test_a_failing_execution_is_a_tool_error_with_its_code(stack, tools, alice):
 
 
 def test_requests_without_a_valid_token_are_refused_with_401(stack, tools, alice):
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                  "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                             "clientInfo": {"name": "test", "version": "1"}}}
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
+    }
     headers = {"accept": "application/json, text/event-stream"}
     for auth in ({}, {"authorization": "Bearer not-a-token"}, {"authorization": f"Token {alice.auth_token.key}"}):
         response = httpx2.post(mcp_url(stack), json=initialize, headers={**headers, **auth}, timeout=10)
@@ -136,8 +146,12 @@ def test_requests_without_a_valid_token_are_refused_with_401(stack, tools, alice
         assert response.headers["www-authenticate"].startswith("Bearer ")
     alice.is_active = False
     alice.save()
-    response = httpx2.post(mcp_url(stack), json=initialize, timeout=10,
-                           headers={**headers, "authorization": f"Bearer {alice.auth_token.key}"})
+    response = httpx2.post(
+        mcp_url(stack),
+        json=initialize,
+        timeout=10,
+        headers={**headers, "authorization": f"Bearer {alice.auth_token.key}"},
+    )
     assert response.status_code == 401
 
 
@@ -155,8 +169,11 @@ def test_the_sdk_client_without_a_token_is_refused(stack, tools):
 
     with pytest.raises(Exception) as caught:
         anyio.run(scenario)
-    assert caught.group_contains(MCPError) if isinstance(caught.value, BaseExceptionGroup) else \
-        isinstance(caught.value, MCPError)
+    assert (
+        caught.group_contains(MCPError)
+        if isinstance(caught.value, BaseExceptionGroup)
+        else isinstance(caught.value, MCPError)
+    )
     assert statuses == [401]
     assert not ToolExecution.objects.exists()
 

@@ -3,6 +3,7 @@
 metadata document (CIMD) → authorization code + PKCE with the consent step
 automated (oauth_helpers.Consent) → a token bound to /mcp → tools/list and a
 call as the consenting user. DRF tokens keep working beside it."""
+
 from __future__ import annotations
 
 import anyio
@@ -41,16 +42,29 @@ class MemoryStorage:
 
 @pytest.fixture
 def cimd_on_loopback(settings):
-    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER,
-                                "CIMD_METADATA_FETCHER": "tests.mcp.oauth_helpers.LoopbackDocumentFetcher"}
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "CIMD_METADATA_FETCHER": "tests.mcp.oauth_helpers.LoopbackDocumentFetcher",
+    }
 
 
 def oauth_client(url: str, client_id: str, consent: Consent, storage: MemoryStorage, scope: str | None = None):
-    metadata = OAuthClientMetadata(redirect_uris=[REDIRECT_URI], client_name="Test MCP client",
-                                   grant_types=["authorization_code", "refresh_token"], response_types=["code"],
-                                   token_endpoint_auth_method="none", scope=scope)
-    return OAuthClientProvider(url, metadata, storage, redirect_handler=consent, callback_handler=consent.callback,
-                               client_metadata_url=client_id)
+    metadata = OAuthClientMetadata(
+        redirect_uris=[REDIRECT_URI],
+        client_name="Test MCP client",
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+        token_endpoint_auth_method="none",
+        scope=scope,
+    )
+    return OAuthClientProvider(
+        url,
+        metadata,
+        storage,
+        redirect_handler=consent,
+        callback_handler=consent.callback,
+        client_metadata_url=client_id,
+    )
 
 
 def list_and_call(url: str, auth) -> tuple[list[str], object]:
@@ -65,7 +79,8 @@ def list_and_call(url: str, auth) -> tuple[list[str], object]:
 
 @pytest.mark.django_db(transaction=True)
 def test_an_mcp_client_gets_a_token_by_oauth_with_pkce_and_cimd_and_calls_as_its_user(
-        uvicorn_server, tools, alice, cimd_on_loopback):
+    uvicorn_server, tools, alice, cimd_on_loopback
+):
     url = uvicorn_server.url + "/mcp"
     consent, storage = Consent(uvicorn_server.url, "alice", "pw-alice"), MemoryStorage()
     with client_document(REDIRECT_URI) as client_id:
@@ -86,10 +101,21 @@ def issue(user, *, scope: str, resource: list[str], raw: str) -> None:
     from django.utils import timezone
 
     application, _ = Application.objects.get_or_create(
-        name="issued by hand", defaults={"client_type": Application.CLIENT_PUBLIC, "redirect_uris": REDIRECT_URI,
-                                         "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE})
-    AccessToken.objects.create(user=user, application=application, token=raw, scope=scope, resource=resource,
-                               expires=timezone.now() + timezone.timedelta(hours=1))
+        name="issued by hand",
+        defaults={
+            "client_type": Application.CLIENT_PUBLIC,
+            "redirect_uris": REDIRECT_URI,
+            "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
+        },
+    )
+    AccessToken.objects.create(
+        user=user,
+        application=application,
+        token=raw,
+        scope=scope,
+        resource=resource,
+        expires=timezone.now() + timezone.timedelta(hours=1),
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -114,19 +140,27 @@ def test_discovery_starts_at_a_401_and_a_token_for_another_resource_is_refused(u
     anonymous = httpx2.post(base + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert anonymous.status_code == 401
     challenge = anonymous.headers["www-authenticate"]
-    assert challenge.startswith("Bearer ") and f'resource_metadata="{base}/.well-known/oauth-protected-resource/mcp"' in challenge
+    assert (
+        challenge.startswith("Bearer ")
+        and f'resource_metadata="{base}/.well-known/oauth-protected-resource/mcp"' in challenge
+    )
     resource = httpx2.get(base + "/.well-known/oauth-protected-resource/mcp").json()
     assert resource["resource"] == base + "/mcp" and resource["authorization_servers"] == [base]
     assert "tools" in resource["scopes_supported"]
     server = httpx2.get(base + "/.well-known/oauth-authorization-server").json()
     assert server["code_challenge_methods_supported"] == ["S256"]
     assert server["client_id_metadata_document_supported"] is True
-    assert server["authorization_endpoint"] == base + "/o/authorize/" and "token" not in server["response_types_supported"]
+    assert (
+        server["authorization_endpoint"] == base + "/o/authorize/" and "token" not in server["response_types_supported"]
+    )
 
     for raw, resource_list in (("for-another-server", ["https://other.example/mcp"]), ("for-no-server", [])):
         issue(alice, scope="tools", resource=resource_list, raw=raw)
-        refused = httpx2.post(base + "/mcp", headers={"Authorization": f"Bearer {raw}"},
-                              json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        refused = httpx2.post(
+            base + "/mcp",
+            headers={"Authorization": f"Bearer {raw}"},
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        )
         assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
 
 
@@ -154,14 +188,16 @@ def test_an_oauth_token_bound_to_mcp_calls_on_the_production_stack(stack, tools,
     result = anyio.run(scenario)
     assert structured(result)["report"] == "".join(f"w{i} " for i in range(10))
     assert ToolExecution.objects.get().user == alice
-    refused = httpx2.post(url, headers={"Authorization": "Bearer foreign-token"},
-                          json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    refused = httpx2.post(
+        url, headers={"Authorization": "Bearer foreign-token"}, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    )
     assert refused.status_code == 401
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_client_document_with_an_http_redirect_off_this_machine_gets_no_code(uvicorn_server, tools, alice,
-                                                                               cimd_on_loopback):
+def test_a_client_document_with_an_http_redirect_off_this_machine_gets_no_code(
+    uvicorn_server, tools, alice, cimd_on_loopback
+):
     import base64
     import hashlib
 
@@ -170,9 +206,17 @@ def test_a_client_document_with_an_http_redirect_off_this_machine_gets_no_code(u
         verifier = "v" * 50
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
         consent = Consent(uvicorn_server.url, "alice", "pw-alice")
-        query = httpx2.QueryParams({"response_type": "code", "client_id": client_id, "redirect_uri": redirect,
-                                    "code_challenge": challenge, "code_challenge_method": "S256", "state": "s",
-                                    "resource": uvicorn_server.url + "/mcp"})
+        query = httpx2.QueryParams(
+            {
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": redirect,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                "state": "s",
+                "resource": uvicorn_server.url + "/mcp",
+            }
+        )
         with pytest.raises(AssertionError):  # the consent page is an error page: no form, no redirect
             anyio.run(consent, f"{uvicorn_server.url}/o/authorize/?{query}")
     assert consent.redirected_to is None

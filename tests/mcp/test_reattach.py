@@ -3,6 +3,7 @@
 The 2026-07-28 protocol resumes nothing: the official Python SDK client drops
 the call (its response stream closes), then sends the same request again.
 """
+
 from __future__ import annotations
 
 import anyio
@@ -24,13 +25,17 @@ def drop_then_reissue(url: str, token: str, key: str):
     async def scenario():
         async with modern_client(url, token) as client:
             async with anyio.create_task_group() as tasks:  # the connection drops mid-stream
-                tasks.start_soon(lambda: client.call_tool("generate_report", ARGS, progress_callback=first,
-                                                          meta={IDEMPOTENCY_META_KEY: key}))
+                tasks.start_soon(
+                    lambda: client.call_tool(
+                        "generate_report", ARGS, progress_callback=first, meta={IDEMPOTENCY_META_KEY: key}
+                    )
+                )
                 with anyio.fail_after(30):
                     await first.first.wait()
                 tasks.cancel_scope.cancel()
-            return await client.call_tool("generate_report", ARGS, progress_callback=second,
-                                          meta={IDEMPOTENCY_META_KEY: key})
+            return await client.call_tool(
+                "generate_report", ARGS, progress_callback=second, meta={IDEMPOTENCY_META_KEY: key}
+            )
 
     return anyio.run(scenario), first, second
 

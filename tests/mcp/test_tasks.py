@@ -4,6 +4,7 @@
 Embedded default: uvicorn in this process, the embedded worker, the offline
 provider. The production tests run the same flows against daphne and Celery
 worker processes."""
+
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
@@ -26,8 +27,9 @@ from tests.stack import wait_until
 async def modern_client(url: str, token: str, *extensions):
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=120)) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode="auto",
-                          extensions=list(extensions)) as client:
+        async with Client(
+            streamable_http_client(url, http_client=http), mode="auto", extensions=list(extensions)
+        ) as client:
             assert client.session.protocol_version == "2026-07-28"
             yield client
 
@@ -61,14 +63,16 @@ def test_a_client_with_the_extension_gets_a_task_whose_id_is_the_execution(uvico
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_working_task_shows_its_text_so_far_and_tasks_cancel_cancels_the_execution(uvicorn_server, tools, alice,
-                                                                                     settings):
+def test_a_working_task_shows_its_text_so_far_and_tasks_cancel_cancels_the_execution(
+    uvicorn_server, tools, alice, settings
+):
     settings.OFFLINE_DELAY_S = 0.05
 
     async def scenario():
         async with modern_client(uvicorn_server.url + "/mcp", alice.auth_token.key, TasksClient()) as client:
-            created = await client.session.call_tool("generate_report", {"data": {"k": list(range(60))}},
-                                                     allow_claimed=True)
+            created = await client.session.call_tool(
+                "generate_report", {"data": {"k": list(range(60))}}, allow_claimed=True
+            )
             task_id = created.task_id
             with anyio.fail_after(30):
                 while not (state := await tasks_client.get(client.session, task_id)).status_message.startswith("#"):

@@ -1,4 +1,5 @@
 """Reading a ``/metrics`` answer in tests: samples by name and labels, and differences between two scrapes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ PREFIX = "mcp_tools_"
 @dataclass(frozen=True)
 class Scrape:
     """Every sample of one scrape: ``{(sample name, sorted label pairs): value}``."""
+
     samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
     @classmethod

@@ -1,4 +1,5 @@
 """The fair-share claim, on the database itself (both topologies' databases: SQLite and PostgreSQL)."""
+
 from __future__ import annotations
 
 import uuid

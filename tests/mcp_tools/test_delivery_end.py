@@ -6,6 +6,7 @@ client while the row still said running: under CPU load, one server-sent
 events stream in twenty ended before ``/status/`` said completed. Here the
 gap is held open on purpose: the event is logged, the row not yet written.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -21,10 +22,15 @@ def logged_but_not_recorded(user) -> tuple[str, dict]:
     """An execution whose completed event is in the log while its row still says running."""
     execution = services.execution_prepare(user=user, tool_name="generate_report", parameters={"data": {"a": 1}})
     writer = services.writer_for(execution)
-    *_, appended = writer.append([status_event("running", attempt=1), completed_event(
-        {"report": "r"}, duration_ms=5, cached=False, attempt=1)])
-    terminal = {**completed_event({"report": "r"}, duration_ms=5, cached=False, attempt=1),
-                "execution_id": str(execution.pk), "seq": appended.seq, "epoch": execution.epoch}
+    *_, appended = writer.append(
+        [status_event("running", attempt=1), completed_event({"report": "r"}, duration_ms=5, cached=False, attempt=1)]
+    )
+    terminal = {
+        **completed_event({"report": "r"}, duration_ms=5, cached=False, attempt=1),
+        "execution_id": str(execution.pk),
+        "seq": appended.seq,
+        "epoch": execution.epoch,
+    }
     return str(execution.pk), terminal
 
 
@@ -32,8 +38,12 @@ def record_and_send(execution_id: str, terminal: dict) -> None:
     from mcp_tools.models import ToolExecution
 
     execution = ToolExecution.objects.select_related("tool", "user").get(pk=execution_id)
-    outcomes.record_end(execution_id=execution_id, tool_id=execution.tool_id, event=terminal,
-                        events=get_event_log().read(execution_id).events)
+    outcomes.record_end(
+        execution_id=execution_id,
+        tool_id=execution.tool_id,
+        event=terminal,
+        events=get_event_log().read(execution_id).events,
+    )
     services.writer_for(execution).send(terminal)
 
 

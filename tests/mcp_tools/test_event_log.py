@@ -1,4 +1,5 @@
 """mcp_tools/events: the two event-log backends keep one contract (log.py's docstring)."""
+
 from __future__ import annotations
 
 import uuid
@@ -11,10 +12,12 @@ from mcp_tools.events.backends import MemoryEventLog, RedisEventLog
 from mcp_tools.events.log import Refused
 
 
-@pytest.fixture(params=[
-    pytest.param("memory"),
-    pytest.param("redis", marks=pytest.mark.production),
-])
+@pytest.fixture(
+    params=[
+        pytest.param("memory"),
+        pytest.param("redis", marks=pytest.mark.production),
+    ]
+)
 def log(request):
     if request.param == "memory":
         return MemoryEventLog()
@@ -29,7 +32,9 @@ def test_numbering_is_gap_free_and_one_terminal_event_closes_the_log(log):
     eid = str(uuid.uuid4())
     assert log.create(_entry(eid, status_event("pending"))).seq == 1
     assert log.create(_entry(eid, status_event("pending"))).refused == Refused.EXISTS
-    first, second = log.append_many([_entry(eid, status_event("running")), _entry(eid, completed_event({}, duration_ms=1, cached=False, attempt=1))])
+    first, second = log.append_many(
+        [_entry(eid, status_event("running")), _entry(eid, completed_event({}, duration_ms=1, cached=False, attempt=1))]
+    )
     assert (first.seq, second.seq) == (2, 3)
     late = log.append_many([_entry(eid, status_event("running"))])[0]
     assert late.seq is None and late.refused == Refused.ENDED

@@ -7,6 +7,7 @@ made: the server counts accepted connections, and ``connect_attempts`` records
 every ``socket.create_connection`` call httpx makes (the sync client; the
 async tests rely on the server's count).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -76,8 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        self.server.calls.append(Call(self.command, self.path, dict(self.headers),
-                                      self.rfile.read(length)))
+        self.server.calls.append(Call(self.command, self.path, dict(self.headers), self.rfile.read(length)))
         self.server.requests.append((self.path, self.headers.get("Host")))
         route = self.server.routes.get(self.path, Reply(404, b"not found"))
         try:
@@ -127,8 +127,7 @@ def send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
 
 def _running_server(host: str) -> Iterator[TestServer]:
     server = TestServer(host)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server
@@ -176,6 +175,7 @@ def fetch_error(url: str, **options) -> PermanentToolError | TransientToolError:
 
 # --- Happy paths ------------------------------------------------------------------
 
+
 def test_html_page_yields_main_text_without_markup_or_boilerplate(server):
     server.routes["/article"] = Reply(body=ARTICLE_HTML, content_type=HTML)
 
@@ -201,8 +201,9 @@ def test_plain_text_page_is_returned_with_whitespace_normalised(server):
 
 
 def test_body_is_decoded_with_the_declared_charset(server):
-    server.routes["/latin1"] = Reply(body="café déjà vu".encode("latin-1"),
-                                     content_type="text/plain; charset=iso-8859-1")
+    server.routes["/latin1"] = Reply(
+        body="café déjà vu".encode("latin-1"), content_type="text/plain; charset=iso-8859-1"
+    )
 
     assert get(server.url("/latin1")).text == "café déjà vu"
 
@@ -216,8 +217,7 @@ def test_undecodable_bytes_are_replaced_not_fatal(server):
 @pytest.mark.parametrize("location", ["/article", "article", "ABSOLUTE"])
 def test_redirect_is_followed_to_the_final_page(server, location):
     target = server.url("/article")
-    server.routes["/old"] = Reply(301, headers={
-        "Location": target if location == "ABSOLUTE" else location})
+    server.routes["/old"] = Reply(301, headers={"Location": target if location == "ABSOLUTE" else location})
     server.routes["/article"] = Reply(body=b"moved here")
 
     page = get(server.url("/old"))
@@ -261,6 +261,7 @@ def test_body_exactly_at_the_cap_is_not_truncated(server):
 
 
 # --- HTTP failures ------------------------------------------------------------------
+
 
 def test_non_text_content_is_unsupported(server):
     server.routes["/logo.png"] = Reply(body=b"\x89PNG\r\n", content_type="image/png")
@@ -351,10 +352,18 @@ def test_unknown_host_is_permanent_fetch_failed(connect_attempts):
     assert connect_attempts == []
 
 
-@pytest.mark.parametrize("url", [
-    "ftp://example.com/file", "file:///etc/passwd", "javascript:alert(1)",
-    "http://", "http:///path", "not a url", "http://example.com:99999/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/file",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "http://",
+        "http:///path",
+        "not a url",
+        "http://example.com:99999/",
+    ],
+)
 def test_non_http_or_malformed_url_is_invalid(url, connect_attempts):
     error = fetch_error(url)
 
@@ -366,10 +375,26 @@ def test_non_http_or_malformed_url_is_invalid(url, connect_attempts):
 # --- SSRF blocking --------------------------------------------------------------------
 
 BLOCKED_HOSTS = [
-    "127.0.0.1", "localhost", "127.1", "0x7f.1", "2130706433",
-    "10.0.0.1", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-    "224.0.0.1", "0.0.0.0", "[::1]", "[::ffff:127.0.0.1]", "[64:ff9b::7f00:1]",
-    "[2002:7f00:1::]", "[fe80::1]", "[fd00:ec2::254]", "[::]", "[ff02::1]",
+    "127.0.0.1",
+    "localhost",
+    "127.1",
+    "0x7f.1",
+    "2130706433",
+    "10.0.0.1",
+    "172.16.0.1",
+    "192.168.1.1",
+    "169.254.169.254",
+    "100.64.0.1",
+    "224.0.0.1",
+    "0.0.0.0",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "[64:ff9b::7f00:1]",
+    "[2002:7f00:1::]",
+    "[fe80::1]",
+    "[fd00:ec2::254]",
+    "[::]",
+    "[ff02::1]",
 ]
 
 
@@ -386,8 +411,7 @@ def test_non_public_address_is_blocked_without_connecting(server, connect_attemp
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "224.0.0.1", "169.254.169.254", "[fd00:ec2::254]"])
-def test_unspecified_multicast_and_metadata_stay_blocked_when_private_is_allowed(
-        connect_attempts, host):
+def test_unspecified_multicast_and_metadata_stay_blocked_when_private_is_allowed(connect_attempts, host):
     error = fetch_error(f"http://{host}/latest/meta-data/", allow_private=True)
 
     assert error.code == "blocked_address"
@@ -404,9 +428,16 @@ def test_host_is_blocked_if_any_resolved_address_is_private(connect_attempts):
     assert connect_attempts == []
 
 
-@pytest.mark.parametrize("address", [
-    "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "2606:4700::1111",
+        "::ffff:8.8.8.8",
+        "64:ff9b::808:808",
+        "2002:808:808::",
+    ],
+)
 def test_public_addresses_and_wrapped_public_ipv4_are_allowed(address):
     assert fetch.is_address_allowed(ipaddress.ip_address(address))
 
@@ -445,19 +476,18 @@ def test_https_request_keeps_the_hostname_for_sni(connect_attempts, monkeypatch)
     assert request.extensions["sni_hostname"] == "pinned.test"
 
 
-@pytest.mark.parametrize("target", ["http://internal.test:{port}/secret",
-                                    "http://127.0.0.2:{port}/secret"])
-def test_redirect_to_a_blocked_address_is_refused_at_the_hop(
-        server, other_server, connect_attempts, target):
+@pytest.mark.parametrize("target", ["http://internal.test:{port}/secret", "http://127.0.0.2:{port}/secret"])
+def test_redirect_to_a_blocked_address_is_refused_at_the_hop(server, other_server, connect_attempts, target):
     only_the_public_server = ipaddress.ip_address("127.0.0.1")
     names = {"public.test": ["127.0.0.1"], "internal.test": ["127.0.0.2"]}
     other_server.routes["/secret"] = Reply(body=b"internal secret")
-    server.routes["/go"] = Reply(302, headers={
-        "Location": target.format(port=other_server.port)})
+    server.routes["/go"] = Reply(302, headers={"Location": target.format(port=other_server.port)})
 
-    error = fetch_error(server.url("/go", host="public.test"),
-                        resolver=lambda host, port: names[host],
-                        allow_private=lambda ip: ip == only_the_public_server)
+    error = fetch_error(
+        server.url("/go", host="public.test"),
+        resolver=lambda host, port: names[host],
+        allow_private=lambda ip: ip == only_the_public_server,
+    )
 
     assert error.code == "blocked_address"
     assert [path for path, _host in server.requests] == ["/go"]
@@ -473,10 +503,16 @@ def test_redirect_to_a_non_http_scheme_is_refused(server):
 
 # --- Extraction -------------------------------------------------------------------------
 
+
 def page_of(text: str, content_type: str = "text/html") -> FetchedPage:
-    return FetchedPage(url="http://example.test/", final_url="http://example.test/",
-                       status_code=200, content_type=content_type, text=text,
-                       truncated=False)
+    return FetchedPage(
+        url="http://example.test/",
+        final_url="http://example.test/",
+        status_code=200,
+        content_type=content_type,
+        text=text,
+        truncated=False,
+    )
 
 
 def test_page_without_readable_text_raises_no_content():
@@ -502,6 +538,7 @@ def test_extraction_falls_back_to_the_page_text_when_no_main_text_is_found(monke
 
 
 # --- The async fetch and the shared guard ---------------------------------------------
+
 
 async def get_async(url: str, **options) -> FetchedPage:
     options = {"max_bytes": 1_000_000, "timeout_s": 5.0, "allow_private": True, **options}
@@ -533,8 +570,9 @@ async def test_async_byte_cap_truncates_and_keeps_what_was_read(server):
     assert (page.text, page.truncated) == ("a" * 1000, True)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "0x7f.1", "10.0.0.1",
-                                  "169.254.169.254", "[::1]", "[::ffff:127.0.0.1]"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "0x7f.1", "10.0.0.1", "169.254.169.254", "[::1]", "[::ffff:127.0.0.1]"]
+)
 async def test_async_non_public_address_is_blocked_without_connecting(server, host):
     server.routes["/article"] = Reply(body=b"internal secret")
 
@@ -545,8 +583,7 @@ async def test_async_non_public_address_is_blocked_without_connecting(server, ho
 
 
 async def test_async_metadata_address_stays_blocked_when_private_is_allowed():
-    error = await fetch_error_async("http://169.254.169.254/latest/meta-data/",
-                                    allow_private=True)
+    error = await fetch_error_async("http://169.254.169.254/latest/meta-data/", allow_private=True)
 
     assert error.code == "blocked_address"
 
@@ -570,8 +607,7 @@ async def test_async_redirect_to_a_blocked_address_is_refused_at_the_hop(server,
     server.routes["/go"] = Reply(302, headers={"Location": other_server.url("/secret", "127.0.0.2")})
     only_the_first_server = ipaddress.ip_address("127.0.0.1")
 
-    error = await fetch_error_async(server.url("/go"),
-                                    allow_private=lambda ip: ip == only_the_first_server)
+    error = await fetch_error_async(server.url("/go"), allow_private=lambda ip: ip == only_the_first_server)
 
     assert error.code == "blocked_address"
     assert other_server.connections == 0
@@ -647,9 +683,14 @@ async def test_async_fetch_ignores_proxy_settings_from_the_environment(server, m
 async def test_guarded_request_sends_method_headers_and_body_and_yields_any_status(server):
     server.routes["/items"] = Reply(422, b'{"error": "bad"}', content_type="application/json")
 
-    async with guarded_request("POST", server.url("/items"), timeout_s=5, allow_private=True,
-                               headers={"X-Token": "t", "Host": "evil.test"},
-                               content=b'{"a": 1}') as landed:
+    async with guarded_request(
+        "POST",
+        server.url("/items"),
+        timeout_s=5,
+        allow_private=True,
+        headers={"X-Token": "t", "Host": "evil.test"},
+        content=b'{"a": 1}',
+    ) as landed:
         body = await landed.response.aread()
 
     assert (landed.response.status_code, body) == (422, b'{"error": "bad"}')
@@ -658,16 +699,22 @@ async def test_guarded_request_sends_method_headers_and_body_and_yields_any_stat
     assert (call.headers["X-Token"], call.headers["Host"]) == ("t", f"127.0.0.1:{server.port}")
 
 
-@pytest.mark.parametrize(("status", "method", "body"), [
-    (303, "GET", b""), (302, "GET", b""), (301, "GET", b""), (307, "POST", b"data"),
-    (308, "POST", b"data")])
+@pytest.mark.parametrize(
+    ("status", "method", "body"),
+    [(303, "GET", b""), (302, "GET", b""), (301, "GET", b""), (307, "POST", b"data"), (308, "POST", b"data")],
+)
 async def test_redirected_post_follows_go_rules_for_method_and_body(server, status, method, body):
     server.routes["/form"] = Reply(status, headers={"Location": "/done"})
     server.routes["/done"] = Reply(body=b"done")
 
-    async with guarded_request("POST", server.url("/form"), timeout_s=5, allow_private=True,
-                               content=b"data",
-                               headers={"Content-Type": "text/plain"}) as landed:
+    async with guarded_request(
+        "POST",
+        server.url("/form"),
+        timeout_s=5,
+        allow_private=True,
+        content=b"data",
+        headers={"Content-Type": "text/plain"},
+    ) as landed:
         await landed.response.aread()
 
     assert landed.url == fetch.httpx.URL(server.url("/done"))
@@ -679,9 +726,13 @@ async def test_credentials_are_dropped_when_a_redirect_changes_origin(server, ot
     server.routes["/there"] = Reply(302, headers={"Location": other_server.url("/away", "127.0.0.2")})
     other_server.routes["/away"] = Reply(body=b"away")
 
-    async with guarded_request("GET", server.url("/here"), timeout_s=5, allow_private=True,
-                               headers={"Authorization": "Bearer s3cret", "Cookie": "a=b",
-                                        "X-Kept": "yes"}) as landed:
+    async with guarded_request(
+        "GET",
+        server.url("/here"),
+        timeout_s=5,
+        allow_private=True,
+        headers={"Authorization": "Bearer s3cret", "Cookie": "a=b", "X-Kept": "yes"},
+    ) as landed:
         await landed.response.aread()
 
     assert server.calls[1].headers["Authorization"] == "Bearer s3cret"  # same origin

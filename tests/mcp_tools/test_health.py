@@ -1,4 +1,5 @@
 """GET /health/: what a load balancer asks; the service_health tool in gantz.yaml asks it too."""
+
 from __future__ import annotations
 
 import pytest

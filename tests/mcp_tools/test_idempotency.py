@@ -1,4 +1,5 @@
 """A request repeated with the same idempotency key attaches to the first one's execution."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,9 @@ PARAMETERS = {"data": {"sales": [1, 2]}}
 
 
 def start(user, key, parameters=PARAMETERS):
-    return services.execution_start_uncached(user=user, tool_name="generate_report", parameters=parameters,
-                                             idempotency_key=key)
+    return services.execution_start_uncached(
+        user=user, tool_name="generate_report", parameters=parameters, idempotency_key=key
+    )
 
 
 def test_the_same_key_returns_the_same_execution(tools, alice):
@@ -39,7 +41,8 @@ def test_the_same_key_for_other_parameters_is_a_conflict(tools, alice):
 def test_an_expired_key_starts_a_new_execution(tools, alice, settings):
     first = start(alice, "k1")
     ToolExecution.objects.filter(pk=first.pk).update(
-        created_at=timezone.now() - timezone.timedelta(seconds=settings.MCP_CONFIG["IDEMPOTENCY_WINDOW_S"] + 5))
+        created_at=timezone.now() - timezone.timedelta(seconds=settings.MCP_CONFIG["IDEMPOTENCY_WINDOW_S"] + 5)
+    )
     second = start(alice, "k1")
     assert second.pk != first.pk
     first.refresh_from_db()

@@ -1,4 +1,5 @@
 """mcp_tools/limits.py: the per-minute limit is a sliding minute, also across a clock minute's boundary."""
+
 from __future__ import annotations
 
 import pytest

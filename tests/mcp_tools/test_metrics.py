@@ -5,6 +5,7 @@ stream, the REST API and the embedded worker of this process). The registry
 lives as long as the test process, so every assertion is about what one
 workload added between two scrapes.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,25 +53,32 @@ async def test_a_known_workload_is_counted_exactly(tools, alice, bob, staff, con
     ran = await receive_until_terminal(ws)
     assert ran[-1]["type"] == "execution.completed"
     run = await ToolExecution.objects.aget(pk=ran[0]["execution_id"])
-    await wait_for(lambda: sync_to_async(result_cache_lookup)("generate_report", run.parameters),
-                   what="the result in the cache")
+    await wait_for(
+        lambda: sync_to_async(result_cache_lookup)("generate_report", run.parameters), what="the result in the cache"
+    )
     await send(ws, {"type": "execute", "tool": "generate_report", "parameters": REPORT, "request_id": "cached"})
     answered = await receive_until_terminal(ws)
     assert answered[-1]["cached"] is True
 
     # A failure over REST; one cancelled before any worker took it.
-    failed = await asgi_http.post("/api/tools/summarize_content/execute/", json={"parameters": {"url": PRIVATE_URL}},
-                                  headers=token_headers(alice))
+    failed = await asgi_http.post(
+        "/api/tools/summarize_content/execute/", json={"parameters": {"url": PRIVATE_URL}}, headers=token_headers(alice)
+    )
     assert failed.json()["error"]["code"] == "invalid_url"
-    waiting = await sync_to_async(services.execution_prepare)(user=alice, tool_name="generate_report",
-                                                              parameters=REPORT)
+    waiting = await sync_to_async(services.execution_prepare)(
+        user=alice, tool_name="generate_report", parameters=REPORT
+    )
     await sync_to_async(services.execution_cancel)(user=alice, execution_id=waiting.pk)
 
     # Each per-user limit refuses once.
     blocker = await sync_to_async(services.execution_prepare)(user=bob, tool_name="generate_report", parameters=REPORT)
     for limit in ({"MAX_CONCURRENT_EXECUTIONS": 1}, {"RATE_LIMIT_PER_MINUTE": 0}):
-        settings.MCP_CONFIG = {**settings.MCP_CONFIG, "MAX_CONCURRENT_EXECUTIONS": 20, "RATE_LIMIT_PER_MINUTE": 120,
-                               **limit}
+        settings.MCP_CONFIG = {
+            **settings.MCP_CONFIG,
+            "MAX_CONCURRENT_EXECUTIONS": 20,
+            "RATE_LIMIT_PER_MINUTE": 120,
+            **limit,
+        }
         with pytest.raises(RateLimited):
             await sync_to_async(services.execution_start)(user=bob, tool_name="generate_report", parameters=REPORT)
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "WS_MAX_CONNECTIONS_PER_USER": 1}
@@ -90,13 +98,24 @@ async def test_a_known_workload_is_counted_exactly(tools, alice, bob, staff, con
     assert grown(after, before, "mcp_tools_executions_started_total", tool="summarize_content") == 1
     assert grown(after, before, "mcp_tools_executions_ended_total", tool=gr, status="completed", error_code="") == 2
     assert grown(after, before, "mcp_tools_executions_ended_total", tool=gr, status="cancelled", error_code="") == 2
-    assert grown(after, before, "mcp_tools_executions_ended_total", tool="summarize_content", status="failed",
-                 error_code="invalid_url") == 1
+    assert (
+        grown(
+            after,
+            before,
+            "mcp_tools_executions_ended_total",
+            tool="summarize_content",
+            status="failed",
+            error_code="invalid_url",
+        )
+        == 1
+    )
     # Durations of what ran or waited (the cache answer is not a run).
     assert grown(after, before, "mcp_tools_execution_duration_seconds_count", tool=gr, status="completed") == 1
     assert grown(after, before, "mcp_tools_execution_duration_seconds_count", tool=gr, status="cancelled") == 2
-    assert grown(after, before, "mcp_tools_execution_duration_seconds_count", tool="summarize_content",
-                 status="failed") == 1
+    assert (
+        grown(after, before, "mcp_tools_execution_duration_seconds_count", tool="summarize_content", status="failed")
+        == 1
+    )
     # Queue waits of the two that went through the queue; first text of the one that streamed.
     assert grown(after, before, "mcp_tools_execution_queue_wait_seconds_count", tool=gr) == 1
     assert grown(after, before, "mcp_tools_execution_queue_wait_seconds_count", tool="summarize_content") == 1
@@ -112,8 +131,9 @@ async def test_a_known_workload_is_counted_exactly(tools, alice, bob, staff, con
         assert grown(after, before, "mcp_tools_rate_limit_refusals_total", limit=limit) == 1, limit
     # Every delta that went out, per transport; every connection closed again.
     assert deltas(ran) > 1 and deltas(answered) >= 1 and deltas(replayed) == deltas(ran)
-    assert grown(after, before, "mcp_tools_deltas_relayed_total", transport="websocket") \
-        == deltas(ran) + deltas(answered)
+    assert grown(after, before, "mcp_tools_deltas_relayed_total", transport="websocket") == deltas(ran) + deltas(
+        answered
+    )
     assert grown(after, before, "mcp_tools_deltas_relayed_total", transport="sse") == deltas(replayed)
     assert grown(after, before, "mcp_tools_deltas_relayed_total", transport="mcp") == 0
     for transport in ("websocket", "sse", "mcp"):
@@ -130,8 +150,13 @@ def test_metrics_need_a_staff_token_or_the_scrapers_bearer_token(client, alice, 
             headers["HTTP_AUTHORIZATION"] = authorization
         return client.get("/metrics", **headers)
 
-    for refused in (get(), get("Token nosuchkey"), get("Bearer " + SCRAPER_TOKEN[:-1] + "x"), get("Bearer "),
-                    get("Basic " + SCRAPER_TOKEN)):
+    for refused in (
+        get(),
+        get("Token nosuchkey"),
+        get("Bearer " + SCRAPER_TOKEN[:-1] + "x"),
+        get("Bearer "),
+        get("Basic " + SCRAPER_TOKEN),
+    ):
         assert refused.status_code == 401
         assert refused["WWW-Authenticate"] == 'Token, Bearer realm="metrics"'
         assert refused.json()["error"]["code"] == "not_authenticated"
@@ -157,8 +182,14 @@ def test_metrics_need_a_staff_token_or_the_scrapers_bearer_token(client, alice, 
 def test_a_short_bearer_token_stops_the_start_up():
     env = {**os.environ, "METRICS_BEARER_TOKEN": "too-short"}
     env.pop("PYTEST_VERSION", None)
-    started = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=60, env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"})
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+    )
     assert started.returncode != 0
     assert "METRICS_BEARER_TOKEN is shorter than 32 characters" in started.stderr
     assert "too-short" not in started.stderr
@@ -220,8 +251,10 @@ async def test_a_follower_behind_the_log_is_counted_as_lag_and_a_first_read_is_n
     snapshot = await delivery.read_events(str(execution.pk))
 
     def lag() -> tuple[float, float]:
-        return (REGISTRY.get_sample_value("mcp_tools_event_log_lag_events_count"),
-                REGISTRY.get_sample_value("mcp_tools_event_log_lag_events_sum"))
+        return (
+            REGISTRY.get_sample_value("mcp_tools_event_log_lag_events_count"),
+            REGISTRY.get_sample_value("mcp_tools_event_log_lag_events_sum"),
+        )
 
     count, total = lag()
     await delivery.catch_up(delivery.Cursor(str(execution.pk)))  # a new follower's replay
@@ -234,16 +267,23 @@ def _metric_names() -> set[str]:
     """Every metric of the package, as a scrape names it (counters with ``_total``)."""
     from mcp_tools.metrics import instruments
 
-    return {f"{metric._name}_total" if metric._type == "counter" else metric._name
-            for metric in vars(instruments).values() if hasattr(metric, "_type") and hasattr(metric, "_name")}
+    return {
+        f"{metric._name}_total" if metric._type == "counter" else metric._name
+        for metric in vars(instruments).values()
+        if hasattr(metric, "_type") and hasattr(metric, "_name")
+    }
 
 
 def test_the_dashboard_and_the_readme_name_every_metric_and_only_those():
     names = _metric_names()
     assert len(names) == 12
     dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
-    used = {name for panel in dashboard["panels"] for target in panel["targets"]
-            for name in re.findall(r"mcp_tools_\w+", target["expr"])}
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"mcp_tools_\w+", target["expr"])
+    }
     assert {re.sub(r"_(bucket|sum|count)$", "", name) for name in used} == names
     readme = (ROOT / "README.md").read_text()
     assert {name for name in names if f"| `{name}` |" not in readme} == set()

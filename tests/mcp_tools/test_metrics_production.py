@@ -5,6 +5,7 @@ run, timed and ended in the ``celery worker`` process; both write to the
 stack's ``PROMETHEUS_MULTIPROC_DIR``. The stack lives for the whole session,
 so the assertions are about what this test's workload added.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,9 @@ GR = "generate_report"
 
 
 def fetch(stack, authorization: str | None) -> tuple[int, str]:
-    request = urllib.request.Request(stack.http_url + "/metrics",
-                                     headers={"Authorization": authorization} if authorization else {})
+    request = urllib.request.Request(
+        stack.http_url + "/metrics", headers={"Authorization": authorization} if authorization else {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode()
@@ -46,15 +48,22 @@ def scrape(stack) -> Scrape:
 
 
 def execute(stack, user, tool: str, parameters: dict) -> dict:
-    response = httpx.post(f"{stack.http_url}/api/tools/{tool}/execute/", json={"parameters": parameters},
-                          headers={"Authorization": f"Token {user.auth_token.key}"}, timeout=60)
+    response = httpx.post(
+        f"{stack.http_url}/api/tools/{tool}/execute/",
+        json={"parameters": parameters},
+        headers={"Authorization": f"Token {user.auth_token.key}"},
+        timeout=60,
+    )
     body = response.json()
     return body.get("execution", body)
 
 
 def test_one_scrape_counts_a_known_workload_of_daphne_and_the_worker(stack, tools, alice, staff):
-    wait_until(lambda: not ToolExecution.objects.filter(status__in=ToolExecution.ACTIVE_STATUSES).exists(),
-               timeout=60, what="earlier tests' executions to end")
+    wait_until(
+        lambda: not ToolExecution.objects.filter(status__in=ToolExecution.ACTIVE_STATUSES).exists(),
+        timeout=60,
+        what="earlier tests' executions to end",
+    )
     before = scrape(stack)
 
     # Run by the worker, then answered from the cache by daphne; a failure in the worker.
@@ -76,8 +85,12 @@ def test_one_scrape_counts_a_known_workload_of_daphne_and_the_worker(stack, tool
         streamed: list[str] = []
 
         def follow_events() -> None:
-            with httpx.stream("GET", f"{stack.http_url}/api/executions/{execution_id}/events/",
-                              headers={"Authorization": f"Token {alice.auth_token.key}"}, timeout=60) as response:
+            with httpx.stream(
+                "GET",
+                f"{stack.http_url}/api/executions/{execution_id}/events/",
+                headers={"Authorization": f"Token {alice.auth_token.key}"},
+                timeout=60,
+            ) as response:
                 for line in response.iter_lines():
                     streamed.append(line)
                     if line == "event: execution.delta":
@@ -114,8 +127,17 @@ def test_one_scrape_counts_a_known_workload_of_daphne_and_the_worker(stack, tool
     assert grown(after, before, "mcp_tools_executions_started_total", tool="summarize_content") == 1
     assert grown(after, before, "mcp_tools_executions_ended_total", tool=GR, status="completed", error_code="") == 3
     assert grown(after, before, "mcp_tools_executions_ended_total", tool=GR, status="cancelled", error_code="") == 1
-    assert grown(after, before, "mcp_tools_executions_ended_total", tool="summarize_content", status="failed",
-                 error_code="invalid_url") == 1
+    assert (
+        grown(
+            after,
+            before,
+            "mcp_tools_executions_ended_total",
+            tool="summarize_content",
+            status="failed",
+            error_code="invalid_url",
+        )
+        == 1
+    )
     # Measured in the worker: queue waits of the four queued, first text of the three that streamed.
     assert grown(after, before, "mcp_tools_execution_queue_wait_seconds_count", tool=GR) == 3
     assert grown(after, before, "mcp_tools_execution_queue_wait_seconds_count", tool="summarize_content") == 1
@@ -132,8 +154,9 @@ def test_one_scrape_counts_a_known_workload_of_daphne_and_the_worker(stack, tool
     assert slow_run.input_tokens > 0
     # Deltas per transport: the WebSocket's, the event stream's, the MCP call's (its progress notifications).
     assert grown(after, before, "mcp_tools_deltas_relayed_total", transport="websocket") == deltas(ws_events)
-    assert grown(after, before, "mcp_tools_deltas_relayed_total", transport="sse") \
-        == streamed.count("event: execution.delta")
+    assert grown(after, before, "mcp_tools_deltas_relayed_total", transport="sse") == streamed.count(
+        "event: execution.delta"
+    )
     assert grown(after, before, "mcp_tools_deltas_relayed_total", transport="mcp") == deltas(mcp_run.events)
     assert grown(after, before, "mcp_tools_event_log_append_seconds_count") >= 1
 

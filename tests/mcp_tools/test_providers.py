@@ -5,6 +5,7 @@
 SDK's own SSE parsing and error mapping as well as our translation of it into
 ``TransientToolError`` / ``PermanentToolError``. No database is needed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,8 +37,9 @@ API_KEY = "sk-ant-test-0123456789-SECRET"
 MODEL = "claude-sonnet-5-5"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
-REQUEST = LLMRequest(kind="summarize", system="Be brief.", prompt="Summarize this short page please",
-                     max_tokens=200, material="A page.")
+REQUEST = LLMRequest(
+    kind="summarize", system="Be brief.", prompt="Summarize this short page please", max_tokens=200, material="A page."
+)
 
 
 def make_provider(url: str, *, timeout_s: float = 5.0) -> AnthropicProvider:
@@ -49,6 +51,7 @@ MODEL_SETTING = "claude-sonnet-5-5"  # config/settings.py's default ANTHROPIC_MO
 
 def collect(provider: Any, request: LLMRequest = REQUEST, *, limit: int | None = None) -> tuple[list[str], Any]:
     """Run one stream (to exhaustion, or ``limit`` pieces); return the pieces and the stream."""
+
     async def run() -> tuple[list[str], Any]:
         pieces: list[str] = []
         async with provider.stream(request) as stream:
@@ -63,6 +66,7 @@ def collect(provider: Any, request: LLMRequest = REQUEST, *, limit: int | None =
 
 def failure(provider: Any, received: list[str] | None = None) -> ToolError:
     """Run one stream that must fail; return the translated error."""
+
     async def run() -> None:
         async with provider.stream(REQUEST) as stream:
             async for piece in stream:
@@ -76,6 +80,7 @@ def failure(provider: Any, received: list[str] | None = None) -> ToolError:
 
 # -- AnthropicProvider: success ---------------------------------------------------
 
+
 def test_streamed_pieces_join_to_the_text_the_server_sent(fake_anthropic: FakeAnthropic) -> None:
     text = "Claude says: streaming works, piece by piece."
     fake_anthropic.set_default({"text": text, "piece_chars": 5})
@@ -87,8 +92,7 @@ def test_streamed_pieces_join_to_the_text_the_server_sent(fake_anthropic: FakeAn
     assert len(pieces) == -(-len(text) // 5)
 
 
-def test_usage_reports_input_tokens_from_start_and_cumulative_output_tokens(
-        fake_anthropic: FakeAnthropic) -> None:
+def test_usage_reports_input_tokens_from_start_and_cumulative_output_tokens(fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.set_default({"tokens": 7})
 
     pieces, stream = collect(make_provider(fake_anthropic.url))
@@ -98,8 +102,7 @@ def test_usage_reports_input_tokens_from_start_and_cumulative_output_tokens(
     assert stream.usage.output_tokens == 7
 
 
-def test_model_is_reported_from_the_response_and_request_is_well_formed(
-        fake_anthropic: FakeAnthropic) -> None:
+def test_model_is_reported_from_the_response_and_request_is_well_formed(fake_anthropic: FakeAnthropic) -> None:
     _, stream = collect(make_provider(fake_anthropic.url))
 
     assert stream.model == MODEL
@@ -130,6 +133,7 @@ def test_stall_shorter_than_the_timeout_still_completes(fake_anthropic: FakeAnth
 
 
 # -- AnthropicProvider: errors when the stream opens -----------------------------
+
 
 def test_rate_limit_429_is_transient_with_retry_after(fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.set_script([{"status": 429, "retry_after": 7}])
@@ -200,8 +204,8 @@ def test_unreachable_server_is_transient_stream_interrupted() -> None:
 
 # -- AnthropicProvider: errors while streaming -----------------------------------
 
-def test_mid_stream_overloaded_error_is_transient_after_partial_text(
-        fake_anthropic: FakeAnthropic) -> None:
+
+def test_mid_stream_overloaded_error_is_transient_after_partial_text(fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.set_script([{"tokens": 10, "error_after": 3, "error_type": "overloaded_error"}])
     received: list[str] = []
 
@@ -221,8 +225,7 @@ def test_mid_stream_invalid_request_error_is_permanent(fake_anthropic: FakeAnthr
     assert error.code == "llm_error"
 
 
-def test_an_event_that_is_not_json_is_a_permanent_error_after_the_text_before_it(
-        fake_anthropic: FakeAnthropic) -> None:
+def test_an_event_that_is_not_json_is_a_permanent_error_after_the_text_before_it(fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.set_script([{"tokens": 5, "garbled_after": 2}])
     received: list[str] = []
 
@@ -244,8 +247,7 @@ def test_dropped_connection_is_transient_stream_interrupted(fake_anthropic: Fake
     assert error.code == "llm_stream_interrupted"
 
 
-def test_stall_longer_than_timeout_is_transient_and_the_client_hangs_up(
-        fake_anthropic: FakeAnthropic) -> None:
+def test_stall_longer_than_timeout_is_transient_and_the_client_hangs_up(fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.set_script([{"tokens": 10, "stall_after": 2, "stall_s": 30}])
 
     error = failure(make_provider(fake_anthropic.url, timeout_s=0.3))
@@ -269,25 +271,26 @@ def test_leaving_the_context_early_closes_the_http_stream(fake_anthropic: FakeAn
     assert handled["pieces_sent"] < 500
 
 
-def test_completed_stream_is_not_reported_as_an_early_disconnect(
-        fake_anthropic: FakeAnthropic) -> None:
+def test_completed_stream_is_not_reported_as_an_early_disconnect(fake_anthropic: FakeAnthropic) -> None:
     collect(make_provider(fake_anthropic.url))
 
     [handled] = fake_anthropic.wait_for_requests(1)
     assert (handled["disconnected_early"], handled["pieces_sent"]) == (False, 20)
 
 
-@pytest.mark.parametrize("behavior", [
-    {"status": 400, "error_message": f"bad key {API_KEY}"},
-    {"status": 401, "error_message": f"invalid x-api-key {API_KEY}"},
-    {"status": 429, "error_message": f"slow down {API_KEY}", "retry_after": 1},
-    {"status": 529},
-    {"error_after": 2, "error_message": f"overloaded for {API_KEY}"},
-    {"error_after": 2, "error_type": "permission_error", "error_message": API_KEY},
-    {"drop_after": 2},
-])
-def test_error_messages_never_contain_the_api_key(fake_anthropic: FakeAnthropic,
-                                                  behavior: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "behavior",
+    [
+        {"status": 400, "error_message": f"bad key {API_KEY}"},
+        {"status": 401, "error_message": f"invalid x-api-key {API_KEY}"},
+        {"status": 429, "error_message": f"slow down {API_KEY}", "retry_after": 1},
+        {"status": 529},
+        {"error_after": 2, "error_message": f"overloaded for {API_KEY}"},
+        {"error_after": 2, "error_type": "permission_error", "error_message": API_KEY},
+        {"drop_after": 2},
+    ],
+)
+def test_error_messages_never_contain_the_api_key(fake_anthropic: FakeAnthropic, behavior: dict[str, Any]) -> None:
     fake_anthropic.set_script([behavior])
 
     error = failure(make_provider(fake_anthropic.url))
@@ -304,21 +307,24 @@ def test_provider_repr_hides_the_api_key(fake_anthropic: FakeAnthropic) -> None:
 
 # -- the fake server itself --------------------------------------------------------
 
+
 def test_fake_server_answers_non_streaming_requests_with_json(fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.set_default({"text": "plain answer"})
     client = anthropic.Anthropic(api_key=API_KEY, base_url=fake_anthropic.url, max_retries=0)
 
-    message = client.messages.create(model=MODEL, max_tokens=50,
-                                     messages=[{"role": "user", "content": "two words"}])
+    message = client.messages.create(model=MODEL, max_tokens=50, messages=[{"role": "user", "content": "two words"}])
 
     assert message.content[0].text == "plain answer"
     assert (message.usage.input_tokens, message.usage.output_tokens) == (2, 3)
 
 
 def test_fake_server_rejects_requests_without_credentials(fake_anthropic: FakeAnthropic) -> None:
-    request = urllib.request.Request(f"{fake_anthropic.url}/v1/messages", method="POST",
-                                     data=b'{"model": "m", "messages": []}',
-                                     headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        f"{fake_anthropic.url}/v1/messages",
+        method="POST",
+        data=b'{"model": "m", "messages": []}',
+        headers={"content-type": "application/json"},
+    )
 
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=5)
@@ -330,8 +336,12 @@ def test_fake_server_rejects_requests_without_credentials(fake_anthropic: FakeAn
 @pytest.fixture
 def fake_subprocess() -> Iterator[str]:
     """``python -m tests.fake_anthropic`` in its own process; yields its URL."""
-    process = subprocess.Popen([sys.executable, "-m", "tests.fake_anthropic", "--port", "0"],
-                               cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_anthropic", "--port", "0"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()  # blocks until the server is listening
@@ -344,8 +354,12 @@ def fake_subprocess() -> Iterator[str]:
 
 def control(url: str, path: str, payload: Any = None) -> Any:
     data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(f"{url}{path}", data=data, method="GET" if data is None else "POST",
-                                     headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}{path}",
+        data=data,
+        method="GET" if data is None else "POST",
+        headers={"content-type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -366,9 +380,12 @@ def test_fake_server_subprocess_is_controlled_over_http(fake_subprocess: str) ->
 
 # -- OfflineProvider ---------------------------------------------------------------
 
-PAGE = ("Django Channels extends Django to handle WebSockets. It runs on ASGI servers such as "
-        "daphne. Consumers are the equivalent of views! Do they share state? Not by default. "
-        + "Filler sentence number beyond the limit. " * 30)
+PAGE = (
+    "Django Channels extends Django to handle WebSockets. It runs on ASGI servers such as "
+    "daphne. Consumers are the equivalent of views! Do they share state? Not by default. "
+    + "Filler sentence number beyond the limit. "
+    * 30
+)
 
 REPORT_DATA = {
     "city": "Oslo",
@@ -382,8 +399,13 @@ REPORT_DATA = {
 
 
 def offline_request(kind: str, material: Any) -> LLMRequest:
-    return LLMRequest(kind=kind, system="", prompt="please do the thing", max_tokens=500,  # type: ignore[arg-type]
-                      material=material)
+    return LLMRequest(
+        kind=kind,  # type: ignore[arg-type]
+        system="",
+        prompt="please do the thing",
+        max_tokens=500,
+        material=material,
+    )
 
 
 def test_offline_is_deterministic() -> None:
@@ -451,14 +473,20 @@ def test_offline_leaving_early_stops_counting_output() -> None:
 
 # -- choosing a provider -------------------------------------------------------------
 
+
 def test_auto_chooses_offline_without_a_key() -> None:
-    assert isinstance(provider_from_settings(LLMSettings(provider="auto", api_key="", base_url=None,
-                                                         model=MODEL_SETTING, timeout_s=5)), OfflineProvider)
+    assert isinstance(
+        provider_from_settings(
+            LLMSettings(provider="auto", api_key="", base_url=None, model=MODEL_SETTING, timeout_s=5)
+        ),
+        OfflineProvider,
+    )
 
 
 def test_auto_chooses_anthropic_with_a_key_and_reuses_its_client(fake_anthropic: FakeAnthropic) -> None:
-    settings = LLMSettings(provider="auto", api_key=API_KEY, base_url=fake_anthropic.url, model=MODEL_SETTING,
-                           timeout_s=5)
+    settings = LLMSettings(
+        provider="auto", api_key=API_KEY, base_url=fake_anthropic.url, model=MODEL_SETTING, timeout_s=5
+    )
 
     provider = provider_from_settings(settings)
 

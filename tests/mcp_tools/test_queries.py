@@ -3,6 +3,7 @@
 The engine writes from its own threads, so every connection opened while the
 execution runs (in any thread) counts its queries.
 """
+
 from __future__ import annotations
 
 import threading

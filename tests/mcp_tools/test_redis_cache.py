@@ -1,4 +1,5 @@
 """config/redis_cache.py: Django's Redis cache with clients shared across threads."""
+
 from __future__ import annotations
 
 import threading

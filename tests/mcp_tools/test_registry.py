@@ -1,4 +1,5 @@
 """The registry: Python tools and the Gantz file → ``ToolSpec``s → ``Tool`` rows."""
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,9 @@ def test_sync_builds_the_json_schema_from_the_python_type_hints(db):
     sync_tools()
     tool = Tool.objects.get(name="summarize_content")
     assert tool.parameters_schema == {
-        "type": "object", "additionalProperties": False, "required": ["url"],
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["url"],
         "properties": {"url": {"type": "string", "description": "The http(s) address of the page to summarize"}},
     }
     assert tool.timeout == 60 and tool.is_active and tool.kind == "python" and tool.cacheable
@@ -69,12 +72,26 @@ def test_an_apps_tools_come_and_go_with_the_app(settings):
 
 def test_mcp_extra_apps_adds_apps_from_the_environment():
     process = subprocess.run(
-        [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c",
-         "from django.conf import settings; from mcp_tools.tools.registry import all_tools; "
-         "print(settings.INSTALLED_APPS[-1], sorted(all_tools())[:3])"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")},
-             "MCP_EXTRA_APPS": "tests.tool_app", "DJANGO_SETTINGS_MODULE": "config.settings"})
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "--verbosity",
+            "0",
+            "-c",
+            "from django.conf import settings; from mcp_tools.tools.registry import all_tools; "
+            "print(settings.INSTALLED_APPS[-1], sorted(all_tools())[:3])",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")},
+            "MCP_EXTRA_APPS": "tests.tool_app",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+        },
+    )
     assert process.returncode == 0, process.stderr
     assert process.stdout.split() == ["tests.tool_app", "['count_to',", "'generate_report',", "'my_usage']"]
 
@@ -96,11 +113,19 @@ async def test_allow_private_lets_one_http_tool_past_the_guard(settings, tmp_pat
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "ALLOW_PRIVATE_URLS": False}
     with running_target() as url:
         path = tmp_path / "gantz.yaml"
-        path.write_text(f"tools: [{{name: inside, allow_private: true, http: {{url: '{url}/items', "
-                        f"extract_json: 'items[0].name'}}}}, {{name: outside, http: {{url: '{url}/items'}}}}]")
+        path.write_text(
+            f"tools: [{{name: inside, allow_private: true, http: {{url: '{url}/items', "
+            f"extract_json: 'items[0].name'}}}}, {{name: outside, http: {{url: '{url}/items'}}}}]"
+        )
         specs = all_tools(path)
-        context = ToolContext(execution_id="x", attempt=1, user=None, provider=None, send_text=lambda text: None,
-                              output_limit_bytes=10_000)
+        context = ToolContext(
+            execution_id="x",
+            attempt=1,
+            user=None,
+            provider=None,
+            send_text=lambda text: None,
+            output_limit_bytes=10_000,
+        )
         assert await specs["inside"].call(context, {}) == {"output": "first", "status": 200}
         with pytest.raises(ToolError) as refused:
             await specs["outside"].call(context, {})

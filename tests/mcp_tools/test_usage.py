@@ -5,6 +5,7 @@ A cancelled, timed-out or failed run was still paid for: its row and
 reported (and the output tokens reported so far), summed over its attempts.
 Driven through the real SDK against the fake Messages API.
 """
+
 from __future__ import annotations
 
 import threading
@@ -28,8 +29,12 @@ def claude(fake_anthropic, settings):
     settings.ANTHROPIC_API_KEY = "test-key"
     settings.ANTHROPIC_BASE_URL = fake_anthropic.url
     settings.ANTHROPIC_TIMEOUT_S = 5
-    settings.MCP_CONFIG = {**settings.MCP_CONFIG, "RETRY_BACKOFF_S": 0.01, "RETRY_BACKOFF_MAX_S": 0.02,
-                           "MAX_RETRIES": 2}
+    settings.MCP_CONFIG = {
+        **settings.MCP_CONFIG,
+        "RETRY_BACKOFF_S": 0.01,
+        "RETRY_BACKOFF_MAX_S": 0.02,
+        "MAX_RETRIES": 2,
+    }
     return fake_anthropic
 
 
@@ -81,8 +86,11 @@ def test_a_cancelled_run_keeps_its_tokens(tools, alice, claude):
     execution = services.execution_prepare(user=alice, tool_name="generate_report", parameters=DATA)
     runner = threading.Thread(target=lambda: run_now_of(execution))
     runner.start()
-    wait_until(lambda: any(e["type"] == "execution.delta" for e in get_event_log().read(str(execution.pk)).events),
-               timeout=20, what="the first delta")
+    wait_until(
+        lambda: any(e["type"] == "execution.delta" for e in get_event_log().read(str(execution.pk)).events),
+        timeout=20,
+        what="the first delta",
+    )
     services.execution_cancel(user=alice, execution_id=execution.pk)
     runner.join(30)
     execution.refresh_from_db()

@@ -20,6 +20,7 @@ terminal event. Events carry the log's epoch; on ``execution.reset`` (the live
 log was lost and started again) the client drops what it had, as the
 protocol says, and the checks apply to the new epoch's events.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,10 @@ class Watcher:
         self.resets = 0
 
     def execute(self, tool: str, parameters: dict, *, use_cache: bool = False) -> Watcher:
-        send(self.ws, {"type": "execute", "tool": tool, "parameters": parameters, "use_cache": use_cache,
-                       "request_id": "run"})
+        send(
+            self.ws,
+            {"type": "execute", "tool": tool, "parameters": parameters, "use_cache": use_cache, "request_id": "run"},
+        )
         accepted = recv(self.ws)
         assert accepted["type"] == "execution.accepted", f"execute was answered with {accepted}"
         self.execution_id, self.tool = accepted["execution_id"], tool
@@ -134,8 +137,15 @@ class Watcher:
         while time.monotonic() < deadline:
             try:
                 self.ws = ws_connect(self.ws_url, self.token)
-                send(self.ws, {"type": "subscribe", "execution_id": self.execution_id, "after_seq": self.last_seq,
-                               "epoch": self.events[-1]["epoch"] if self.events else None})
+                send(
+                    self.ws,
+                    {
+                        "type": "subscribe",
+                        "execution_id": self.execution_id,
+                        "after_seq": self.last_seq,
+                        "epoch": self.events[-1]["epoch"] if self.events else None,
+                    },
+                )
                 answer = recv(self.ws, timeout=max(0.1, deadline - time.monotonic()))
                 if answer["type"] == "subscribed":
                     self.must_resubscribe = False
@@ -195,14 +205,21 @@ def execution_problems(events: list[dict], *, tool: str, row: dict | None) -> li
     if len(terminals) != 1:
         problems.append(f"{len(terminals)} terminal events")
     elif events[-1] is not terminals[0]:
-        problems.append(f"events after the terminal one: {[e['type'] for e in events[events.index(terminals[0]) + 1:]]}")
+        problems.append(
+            f"events after the terminal one: {[e['type'] for e in events[events.index(terminals[0]) + 1 :]]}"
+        )
     if terminals and terminals[0]["type"] == "execution.completed":
         streamed, result = streamed_text(events), terminals[0]["result"].get(STREAMED_FIELD[tool]) or ""
         if streamed != result:
-            at = next((i for i, (a, b) in enumerate(zip(streamed, result, strict=False)) if a != b), min(len(streamed), len(result)))
-            problems.append(f"the text after the last retrying differs from the result ({len(streamed)} vs "
-                            f"{len(result)} characters, from character {at}: {streamed[at:at + 12]!r} vs "
-                            f"{result[at:at + 12]!r})")
+            at = next(
+                (i for i, (a, b) in enumerate(zip(streamed, result, strict=False)) if a != b),
+                min(len(streamed), len(result)),
+            )
+            problems.append(
+                f"the text after the last retrying differs from the result ({len(streamed)} vs "
+                f"{len(result)} characters, from character {at}: {streamed[at : at + 12]!r} vs "
+                f"{result[at : at + 12]!r})"
+            )
     problems += row_problems(events, terminals[-1] if terminals else None, row)
     return problems
 

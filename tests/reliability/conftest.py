@@ -14,6 +14,7 @@ is replaced), the fake API reset. The test process reads the database with
 psycopg (``stack.row(execution_id)``), since its own Django settings point at
 the shared test database, not this one.
 """
+
 from __future__ import annotations
 
 import json
@@ -77,8 +78,20 @@ class FaultStack(Stack):
         return [worker for worker in self.workers if worker.popen.poll() is None]
 
     def start_beat(self) -> None:
-        self.beat = self.spawn("beat", [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
-                                        "-s", str(self.workdir / "beat-schedule")])
+        self.beat = self.spawn(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "--loglevel=INFO",
+                "-s",
+                str(self.workdir / "beat-schedule"),
+            ],
+        )
 
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.postgres.url(DATABASE), row_factory=dict_row, autocommit=True, connect_timeout=5)
@@ -90,9 +103,16 @@ class FaultStack(Stack):
     def terminal_row(self, execution_id: str, *, timeout: float = 30) -> dict | None:
         """The row once it is final (the reaper may repair it a little later), else as it is."""
         try:
-            return wait_until(lambda: (row := self._row_or_none(execution_id)) and row["status"] in
-                              ("completed", "failed", "cancelled") and row, timeout=timeout, interval=0.2,
-                              what=f"execution {execution_id} to be final in the database")
+            return wait_until(
+                lambda: (
+                    (row := self._row_or_none(execution_id))
+                    and row["status"] in ("completed", "failed", "cancelled")
+                    and row
+                ),
+                timeout=timeout,
+                interval=0.2,
+                what=f"execution {execution_id} to be final in the database",
+            )
         except TimeoutError:
             return self._row_or_none(execution_id)
 
@@ -153,18 +173,29 @@ def _build(workdir: Path) -> FaultStack:
     postgres.create_database(DATABASE)
     fake, fake_url = _start_fake_anthropic(dict(os.environ))
     port = free_port()
-    stack = FaultStack(http_url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}",
-                       env=_fault_env(redis, postgres, fake_url, workdir / "data"),
-                       anthropic=FakeAnthropicControl(fake_url), daphne=None,  # type: ignore[arg-type]
-                       redis=redis, postgres=postgres, fake=fake, workdir=workdir)
+    stack = FaultStack(
+        http_url=f"http://127.0.0.1:{port}",
+        ws_url=f"ws://127.0.0.1:{port}",
+        env=_fault_env(redis, postgres, fake_url, workdir / "data"),
+        anthropic=FakeAnthropicControl(fake_url),
+        daphne=None,  # type: ignore[arg-type]
+        redis=redis,
+        postgres=postgres,
+        fake=fake,
+        workdir=workdir,
+    )
     for command in (["migrate", "--noinput"], ["shell", "-c", SETUP_SCRIPT]):
         result = stack.run_manage(*command)
         assert result.returncode == 0, result.stdout + result.stderr
     stack.tokens = json.loads(result.stdout.split("TOKENS=")[1].splitlines()[0])
-    stack.daphne = stack.spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                          "config.asgi:application"])
-    wait_until(lambda: http_ok(stack.http_url + "/admin/login/") or stack.daphne.popen.poll() is not None,
-               timeout=STARTUP_TIMEOUT_S, what="daphne")
+    stack.daphne = stack.spawn(
+        "daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+    )
+    wait_until(
+        lambda: http_ok(stack.http_url + "/admin/login/") or stack.daphne.popen.poll() is not None,
+        timeout=STARTUP_TIMEOUT_S,
+        what="daphne",
+    )
     assert stack.daphne.popen.poll() is None, stack.daphne.log()[-3000:]
     for _ in range(2):
         stack.start_worker()

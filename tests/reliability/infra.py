@@ -16,6 +16,7 @@ the cluster belongs to the ``postgres`` user (``runuser``).
 
 ``not_found_server()`` serves a page that answers 404, for the fetch faults.
 """
+
 from __future__ import annotations
 
 import glob
@@ -51,9 +52,27 @@ class PrivateRedis:
         self.directory.mkdir(parents=True, exist_ok=True)
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 (the server writes to it after we return)
         self.popen = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--protected-mode",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_until(self.answers, timeout=START_TIMEOUT_S, what=f"redis-server on port {self.port}")
         return self
 
@@ -112,10 +131,20 @@ class PrivatePostgres:
         if not self.data.exists():
             self._init()
         # fsync off: a test cluster needs speed, not durability across power loss.
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.directory / "postgres.log"), "-w",
-                  "-t", str(START_TIMEOUT_S), "-o",
-                  f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=300", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.directory / "postgres.log"),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "-o",
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            "start",
+        )
         return self
 
     def _init(self) -> None:
@@ -124,8 +153,18 @@ class PrivatePostgres:
             shutil.chown(self.directory, "postgres", "postgres")
             # The postgres user must be able to reach it (mkdtemp makes 0700 directories).
             self.directory.parent.chmod(0o755)
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--locale=C.UTF-8", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
 
     def create_database(self, name: str) -> None:
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:

@@ -13,6 +13,7 @@ runs ``./dev docs`` (``tools/update_docs.py``), which replaces the text
 between ``<!-- section:begin -->`` and ``<!-- section:end -->`` and leaves the
 hand-written rest alone.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -10,6 +10,7 @@ records what the client saw, the final database row and the verdict; the
 test fails exactly when its row says ``BROKEN``. The table goes to
 ``test-artifacts/reliability/faults.md``; ``./dev docs`` copies it into the doc.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,6 +60,7 @@ OUTAGE_ANSWER_TIMEOUT_S = 10
 
 # --- The table -------------------------------------------------------------------
 
+
 @dataclass
 class Row:
     fault: str
@@ -104,6 +106,7 @@ def fault_table() -> Iterator[FaultTable]:
 
 
 # --- Helpers ----------------------------------------------------------------------
+
 
 def report(stack, *, tool: str = "generate_report", parameters: dict | None = None) -> Watcher:
     """Start an execution as alice; unique data, so never answered from the cache."""
@@ -152,17 +155,20 @@ def deltas_before_retry(watcher: Watcher) -> int:
     retrying = statuses(watcher.events, "retrying")
     if not retrying:
         return 0
-    return sum(is_delta(e) for e in watcher.events[:watcher.events.index(retrying[0])])
+    return sum(is_delta(e) for e in watcher.events[: watcher.events.index(retrying[0])])
 
 
 def assert_retried_once_then_completed(row: Row, watcher: Watcher, reason: str | set[str]) -> None:
     allowed = {reason} if isinstance(reason, str) else reason
     row.expect(end(watcher) == "completed", f"ended {end(watcher)}, not completed")
-    row.expect(len(reasons(watcher)) == 1 and reasons(watcher)[0] in allowed,
-               f"retry reasons {reasons(watcher)}, expected one of {sorted(allowed)}")
+    row.expect(
+        len(reasons(watcher)) == 1 and reasons(watcher)[0] in allowed,
+        f"retry reasons {reasons(watcher)}, expected one of {sorted(allowed)}",
+    )
 
 
 # --- Claude ----------------------------------------------------------------------------
+
 
 def test_claude_529_is_retried_and_completes(stack_ready, fault_table):
     with fault_table.row("claude_529") as row:
@@ -179,8 +185,9 @@ def test_claude_429_waits_for_retry_after_then_completes(stack_ready, fault_tabl
         watcher = report(stack_ready)
         observe(row, stack_ready, watcher)
         assert_retried_once_then_completed(row, watcher, "llm_rate_limited")
-        retrying = next(i for i, e in enumerate(watcher.events) if e.get("status") == "retrying") \
-            if reasons(watcher) else None
+        retrying = (
+            next(i for i, e in enumerate(watcher.events) if e.get("status") == "retrying") if reasons(watcher) else None
+        )
         if retrying is not None:
             waited = watcher.arrivals[retrying + 1] - watcher.arrivals[retrying]
             row.expect(waited >= 0.8, f"retried after {waited:.2f}s, before retry-after (1 s)")
@@ -191,16 +198,19 @@ def test_claude_400_fails_at_once_without_retry(stack_ready, fault_table):
         stack_ready.anthropic.set_script([{"status": 400}])
         watcher = report(stack_ready)
         observe(row, stack_ready, watcher)
-        row.expect(end(watcher) == "failed" and error_code(watcher) == "llm_error",
-                   f"ended {end(watcher)} ({error_code(watcher)}), not failed (llm_error)")
+        row.expect(
+            end(watcher) == "failed" and error_code(watcher) == "llm_error",
+            f"ended {end(watcher)} ({error_code(watcher)}), not failed (llm_error)",
+        )
         row.expect(not reasons(watcher), f"retried: {reasons(watcher)}")
         row.expect(len(stack_ready.anthropic.requests()) == 1, "Claude was called more than once")
 
 
 def test_claude_overloaded_mid_stream_restarts_the_output_and_completes(stack_ready, fault_table):
     with fault_table.row("claude_overloaded_mid_stream") as row:
-        stack_ready.anthropic.set_script([{"tokens": 40, "delay_ms": 20, "error_after": 10,
-                                           "error_type": "overloaded_error"}])
+        stack_ready.anthropic.set_script(
+            [{"tokens": 40, "delay_ms": 20, "error_after": 10, "error_type": "overloaded_error"}]
+        )
         watcher = report(stack_ready)
         observe(row, stack_ready, watcher)
         assert_retried_once_then_completed(row, watcher, "llm_overloaded")
@@ -220,8 +230,7 @@ def test_claude_stalled_stream_times_out_and_is_retried(stack_ready, fault_table
         stack_ready.anthropic.set_script([{"tokens": 40, "delay_ms": 20, "stall_after": 10, "stall_s": 30}])
         watcher = report(stack_ready)
         observe(row, stack_ready, watcher, timeout=30)
-        assert_retried_once_then_completed(row, watcher, {"llm_stream_interrupted", "llm_timeout",
-                                                          "llm_unavailable"})
+        assert_retried_once_then_completed(row, watcher, {"llm_stream_interrupted", "llm_timeout", "llm_unavailable"})
 
 
 def test_claude_failing_every_attempt_ends_failed_after_the_retries(stack_ready, fault_table):
@@ -229,27 +238,33 @@ def test_claude_failing_every_attempt_ends_failed_after_the_retries(stack_ready,
         stack_ready.anthropic.set_default({"status": 529})
         watcher = report(stack_ready)
         db = observe(row, stack_ready, watcher)
-        row.expect(end(watcher) == "failed" and error_code(watcher) == "llm_overloaded",
-                   f"ended {end(watcher)} ({error_code(watcher)}), not failed (llm_overloaded)")
+        row.expect(
+            end(watcher) == "failed" and error_code(watcher) == "llm_overloaded",
+            f"ended {end(watcher)} ({error_code(watcher)}), not failed (llm_overloaded)",
+        )
         row.expect(reasons(watcher) == ["llm_overloaded"] * 3, f"retries {reasons(watcher)}, expected 3")
         row.expect(db is not None and db["attempt"] == 4, "the row does not record attempt 4")
 
 
 # --- Fetching ------------------------------------------------------------------------------
 
+
 def check_fetch_failure(row: Row, stack, url: str, code: str, *, retried: bool) -> None:
     watcher = report(stack, tool="summarize_content", parameters={"url": url})
     observe(row, stack, watcher)
-    row.expect(end(watcher) == "failed" and error_code(watcher) == code,
-               f"ended {end(watcher)} ({error_code(watcher)}), not failed ({code})")
+    row.expect(
+        end(watcher) == "failed" and error_code(watcher) == code,
+        f"ended {end(watcher)} ({error_code(watcher)}), not failed ({code})",
+    )
     row.expect(bool(reasons(watcher)) == retried, f"retries: {reasons(watcher)}")
     row.expect(not stack.anthropic.requests(), "Claude was called for a page that was never fetched")
 
 
 def test_fetch_of_the_metadata_address_is_refused(stack_ready, fault_table):
     with fault_table.row("fetch_blocked") as row:
-        check_fetch_failure(row, stack_ready, "http://169.254.169.254/latest/meta-data/", "blocked_address",
-                            retried=False)
+        check_fetch_failure(
+            row, stack_ready, "http://169.254.169.254/latest/meta-data/", "blocked_address", retried=False
+        )
 
 
 def test_fetch_of_a_missing_page_fails_without_retry(stack_ready, fault_table):
@@ -259,11 +274,11 @@ def test_fetch_of_a_missing_page_fails_without_retry(stack_ready, fault_table):
 
 def test_fetch_of_an_unreachable_address_is_retried_then_fails(stack_ready, fault_table):
     with fault_table.row("fetch_unreachable") as row:
-        check_fetch_failure(row, stack_ready, f"http://127.0.0.1:{free_port()}/", "fetch_unavailable",
-                            retried=True)
+        check_fetch_failure(row, stack_ready, f"http://127.0.0.1:{free_port()}/", "fetch_unavailable", retried=True)
 
 
 # --- Cancel and worker loss ------------------------------------------------------------------
+
 
 def test_cancel_mid_stream_ends_cancelled_and_stops_claude(stack_ready, fault_table):
     with fault_table.row("cancel") as row:
@@ -279,6 +294,7 @@ def test_cancel_mid_stream_ends_cancelled_and_stops_claude(stack_ready, fault_ta
 
 def worker_running(stack, execution_id: str):
     """The live worker process whose engine runs the execution (the row names the engine: host:pid:id)."""
+
     def find():
         engine = (stack.row(execution_id) or {}).get("worker") or ""
         pid = int(engine.split(":")[1]) if engine.count(":") == 2 else None
@@ -289,16 +305,27 @@ def worker_running(stack, execution_id: str):
 
 def check_rerun_elsewhere(row: Row, watcher: Watcher, killed_at: float) -> None:
     """The run went on in the other worker: one worker_lost retry, then completed; with the figures."""
-    row.expect(end(watcher) == "completed" and reasons(watcher) == ["worker_lost"],
-               f"ended {end(watcher)} with retry reasons {reasons(watcher)}: not run again after the loss")
+    row.expect(
+        end(watcher) == "completed" and reasons(watcher) == ["worker_lost"],
+        f"ended {end(watcher)} with retry reasons {reasons(watcher)}: not run again after the loss",
+    )
     retry = next((i for i, e in enumerate(watcher.events) if e.get("reason") == "worker_lost"), None)
     if retry is None:
         return
     detected = watcher.arrivals[retry] - killed_at
-    resumed = next((watcher.arrivals[i] - killed_at for i, e in enumerate(watcher.events)
-                    if i > retry and e.get("status") == "running"), None)
-    row.client_saw += f"; loss detected after {detected:.1f} s, running again on the other worker after " \
-                      f"{resumed:.1f} s" if resumed is not None else ""
+    resumed = next(
+        (
+            watcher.arrivals[i] - killed_at
+            for i, e in enumerate(watcher.events)
+            if i > retry and e.get("status") == "running"
+        ),
+        None,
+    )
+    row.client_saw += (
+        f"; loss detected after {detected:.1f} s, running again on the other worker after {resumed:.1f} s"
+        if resumed is not None
+        else ""
+    )
     row.expect(detected <= LOSS_DETECTION_BUDGET_S, f"the loss was detected after {detected:.1f} s")
 
 
@@ -334,8 +361,10 @@ def test_worker_killed_while_running_a_tool_not_safe_to_repeat_fails_worker_lost
         watcher.until(is_delta)
         os.kill(worker_running(stack_ready, watcher.execution_id).popen.pid, signal.SIGKILL)
         observe(row, stack_ready, watcher, timeout=60)
-        row.expect(end(watcher) == "failed" and error_code(watcher) == "worker_lost" and not reasons(watcher),
-                   f"ended {end(watcher)} ({error_code(watcher)}), retries {reasons(watcher)}")
+        row.expect(
+            end(watcher) == "failed" and error_code(watcher) == "worker_lost" and not reasons(watcher),
+            f"ended {end(watcher)} ({error_code(watcher)}), retries {reasons(watcher)}",
+        )
 
 
 @contextmanager
@@ -363,13 +392,21 @@ def test_redis_flushed_mid_stream_restarts_the_log_under_a_new_epoch(stack_ready
 
 # --- Redis and PostgreSQL ------------------------------------------------------------------
 
+
 def outage_probe(stack) -> str:
     """Execute during an outage: the answer must be an error or a close, never silence."""
     deadline = time.monotonic() + OUTAGE_ANSWER_TIMEOUT_S
     try:
         with ws_connect(stack.ws_url, stack.tokens["prober"]) as ws:
-            send(ws, {"type": "execute", "tool": "generate_report", "parameters": {"data": {"probe": 1}},
-                      "use_cache": False})
+            send(
+                ws,
+                {
+                    "type": "execute",
+                    "tool": "generate_report",
+                    "parameters": {"data": {"probe": 1}},
+                    "use_cache": False,
+                },
+            )
             answer = recv(ws, timeout=max(0.1, deadline - time.monotonic()))
             return f"error {answer['code']}" if answer["type"] == "error" else f"unexpected {answer['type']}"
     except ConnectionClosed as exc:
@@ -399,8 +436,10 @@ def fresh_execution_works(stack, *, timeout: float = 20) -> str:
 def prober_leftovers(stack) -> list[str]:
     """Rows created by executes that were answered with an error ("nothing was done")."""
     with stack.connect() as conn:
-        rows = conn.execute("SELECT e.status FROM mcp_tools_toolexecution e JOIN auth_user u ON u.id = e.user_id "
-                            "WHERE u.username = 'prober'").fetchall()
+        rows = conn.execute(
+            "SELECT e.status FROM mcp_tools_toolexecution e JOIN auth_user u ON u.id = e.user_id "
+            "WHERE u.username = 'prober'"
+        ).fetchall()
     return [r["status"] for r in rows]
 
 

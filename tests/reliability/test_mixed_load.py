@@ -16,6 +16,7 @@ streamed text equal to the result's); at the end each row's status must be
 what its client saw, and ``ToolUsageStats`` must have grown by exactly the
 rows' count per tool and status.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -39,11 +40,27 @@ PER_CLIENT = 40
 TOTAL = CLIENTS * PER_CLIENT
 SHARED_REPORT = {"data": {"shared": "cached after the first run"}}
 # The fake API's answers, in rotation (each request takes the next one).
-ROTATION = [{"status": 529}, {}, {}, {"status": 400}, {}, {},
-            {"tokens": 8, "error_after": 3, "error_type": "overloaded_error"}, {}, {}, {"tokens": 8, "drop_after": 3},
-            {}, {}]
-STAT_COLUMNS = ("total_executions", "successful_executions", "failed_executions", "cancelled_executions",
-                "cached_executions")
+ROTATION = [
+    {"status": 529},
+    {},
+    {},
+    {"status": 400},
+    {},
+    {},
+    {"tokens": 8, "error_after": 3, "error_type": "overloaded_error"},
+    {},
+    {},
+    {"tokens": 8, "drop_after": 3},
+    {},
+    {},
+]
+STAT_COLUMNS = (
+    "total_executions",
+    "successful_executions",
+    "failed_executions",
+    "cancelled_executions",
+    "cached_executions",
+)
 
 
 @dataclass
@@ -82,30 +99,38 @@ def run_client(ws_url: str, token: str, first: int, missing_url: str) -> list[Ou
                 event = recv(ws, timeout=120)
                 assert event.get("execution_id") == accepted["execution_id"], event
                 events.append(event)
-            outcomes.append(Outcome(accepted["execution_id"], tool, events[-1]["status"],
-                                    bool(statuses(events, "retrying")), events))
+            outcomes.append(
+                Outcome(
+                    accepted["execution_id"], tool, events[-1]["status"], bool(statuses(events, "retrying")), events
+                )
+            )
     return outcomes
 
 
 def stats_by_tool(stack) -> dict[str, dict[str, int]]:
     with stack.connect() as conn:
-        rows = conn.execute("SELECT t.name, s.* FROM mcp_tools_toolusagestats s "
-                            "JOIN mcp_tools_tool t ON t.id = s.tool_id").fetchall()
+        rows = conn.execute(
+            "SELECT t.name, s.* FROM mcp_tools_toolusagestats s JOIN mcp_tools_tool t ON t.id = s.tool_id"
+        ).fetchall()
     return {row["name"]: {column: row[column] for column in STAT_COLUMNS} for row in rows}
 
 
 def rows_of(stack, ids: list[str]) -> dict[str, dict]:
     with stack.connect() as conn:
-        rows = conn.execute("SELECT e.id::text AS id, e.status, e.cached, e.events, t.name AS tool "
-                            "FROM mcp_tools_toolexecution e JOIN mcp_tools_tool t ON t.id = e.tool_id "
-                            "WHERE e.id = ANY(%s::uuid[])", [ids]).fetchall()
+        rows = conn.execute(
+            "SELECT e.id::text AS id, e.status, e.cached, e.events, t.name AS tool "
+            "FROM mcp_tools_toolexecution e JOIN mcp_tools_tool t ON t.id = e.tool_id "
+            "WHERE e.id = ANY(%s::uuid[])",
+            [ids],
+        ).fetchall()
     return {row["id"]: row for row in rows}
 
 
 def active_count(stack) -> int:
     with stack.connect() as conn:
-        return conn.execute("SELECT count(*) AS n FROM mcp_tools_toolexecution "
-                            "WHERE status IN ('pending', 'running', 'retrying')").fetchone()["n"]
+        return conn.execute(
+            "SELECT count(*) AS n FROM mcp_tools_toolexecution WHERE status IN ('pending', 'running', 'retrying')"
+        ).fetchone()["n"]
 
 
 def expected_stats(rows: list[dict]) -> dict[str, dict[str, int]]:
@@ -114,15 +139,23 @@ def expected_stats(rows: list[dict]) -> dict[str, dict[str, int]]:
     for row in rows:
         counter = grown.setdefault(row["tool"], Counter())
         counter["total_executions"] += 1
-        counter[{"completed": "successful_executions", "failed": "failed_executions",
-                 "cancelled": "cancelled_executions"}.get(row["status"], "not_terminal")] += 1
+        counter[
+            {
+                "completed": "successful_executions",
+                "failed": "failed_executions",
+                "cancelled": "cancelled_executions",
+            }.get(row["status"], "not_terminal")
+        ] += 1
         counter["cached_executions"] += bool(row["cached"])
     return {tool: {column: counter[column] for column in STAT_COLUMNS} for tool, counter in grown.items()}
 
 
 def stats_growth(before: dict, after: dict) -> dict[str, dict[str, int]]:
-    return {tool: {column: after[tool][column] - before.get(tool, {}).get(column, 0) for column in STAT_COLUMNS}
-            for tool in after if any(after[tool][c] != before.get(tool, {}).get(c, 0) for c in STAT_COLUMNS)}
+    return {
+        tool: {column: after[tool][column] - before.get(tool, {}).get(column, 0) for column in STAT_COLUMNS}
+        for tool in after
+        if any(after[tool][c] != before.get(tool, {}).get(c, 0) for c in STAT_COLUMNS)
+    }
 
 
 def test_thousand_mixed_executions_end_with_stats_equal_to_the_rows(stack_ready):
@@ -134,8 +167,10 @@ def test_thousand_mixed_executions_end_with_stats_equal_to_the_rows(stack_ready)
     before = stats_by_tool(stack)
     started = time.monotonic()
     with not_found_server() as missing_url, concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
-        futures = [pool.submit(run_client, stack.ws_url, stack.tokens["loader"], n * PER_CLIENT, missing_url)
-                   for n in range(CLIENTS)]
+        futures = [
+            pool.submit(run_client, stack.ws_url, stack.tokens["loader"], n * PER_CLIENT, missing_url)
+            for n in range(CLIENTS)
+        ]
         outcomes = [outcome for future in futures for outcome in future.result()]
     elapsed = time.monotonic() - started
     rows = rows_of(stack, [o.execution_id for o in outcomes])
@@ -152,23 +187,30 @@ def test_thousand_mixed_executions_end_with_stats_equal_to_the_rows(stack_ready)
     assert seen["completed"] and seen["failed"] and seen["cancelled"] and retried, (seen, retried)
 
 
-def write_load_section(outcomes, seen: Counter, retried: int, growth: dict, expected: dict, broken: list,
-                       elapsed: float) -> None:
+def write_load_section(
+    outcomes, seen: Counter, retried: int, growth: dict, expected: dict, broken: list, elapsed: float
+) -> None:
     cached = sum(bool(o.events[-1].get("cached")) for o in outcomes if o.status == "completed")
-    rows = [[tool, *(f"{growth.get(tool, {}).get(c, 0)} / {expected[tool][c]}" for c in STAT_COLUMNS)]
-            for tool in sorted(expected)]
-    verdict = ("ok: every execution ended once, as its client saw it; the stats equal the rows"
-               if not broken and growth == expected else
-               f"BROKEN: {len(broken)} executions broke the protocol; stats {'equal' if growth == expected else 'differ'}")
-    body = "\n".join([
-        f"{len(outcomes)} executions from {CLIENTS} WebSocket clients in {elapsed:.0f} s: "
-        f"{seen['completed']} completed ({cached} from the cache), {seen['failed']} failed, "
-        f"{seen['cancelled']} cancelled; {retried} were retried on the way.",
-        "",
-        "Counter growth in `ToolUsageStats` / the rows counted by status:",
-        "",
-        table(["Tool", "total", "successful", "failed", "cancelled", "cached"], rows),
-        "",
-        f"Verdict: {verdict}.",
-    ])
+    rows = [
+        [tool, *(f"{growth.get(tool, {}).get(c, 0)} / {expected[tool][c]}" for c in STAT_COLUMNS)]
+        for tool in sorted(expected)
+    ]
+    verdict = (
+        "ok: every execution ended once, as its client saw it; the stats equal the rows"
+        if not broken and growth == expected
+        else f"BROKEN: {len(broken)} executions broke the protocol; stats {'equal' if growth == expected else 'differ'}"
+    )
+    body = "\n".join(
+        [
+            f"{len(outcomes)} executions from {CLIENTS} WebSocket clients in {elapsed:.0f} s: "
+            f"{seen['completed']} completed ({cached} from the cache), {seen['failed']} failed, "
+            f"{seen['cancelled']} cancelled; {retried} were retried on the way.",
+            "",
+            "Counter growth in `ToolUsageStats` / the rows counted by status:",
+            "",
+            table(["Tool", "total", "successful", "failed", "cancelled", "cached"], rows),
+            "",
+            f"Verdict: {verdict}.",
+        ]
+    )
     write_section("load", body, complete=True)

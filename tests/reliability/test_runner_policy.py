@@ -1,4 +1,5 @@
 """Retry policy, time limits, cancel and the reaper, with the real SDK against the fake API."""
+
 from __future__ import annotations
 
 import uuid
@@ -33,10 +34,17 @@ def statuses(execution: ToolExecution) -> list[str]:
     return [e.get("status", e["type"]) for e in execution.events if e["type"] != "execution.delta"]
 
 
-@pytest.mark.parametrize("fault", [
-    {"status": 529}, {"status": 429, "retry_after": "0"}, {"status": 500}, {"tokens": 30, "error_after": 5},
-    {"tokens": 30, "drop_after": 5}, {"tokens": 30, "stall_after": 5, "stall_s": 5},
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 529},
+        {"status": 429, "retry_after": "0"},
+        {"status": 500},
+        {"tokens": 30, "error_after": 5},
+        {"tokens": 30, "drop_after": 5},
+        {"tokens": 30, "stall_after": 5, "stall_s": 5},
+    ],
+)
 def test_transient_failure_is_retried_and_announced_then_completes(tools, alice, claude, fault):
     claude.set_script([fault])
     claude.set_default({"tokens": 12})
@@ -80,7 +88,8 @@ def running_on(user, *, worker: str, attempt: int = 1, queued: bool = True) -> T
     """An execution that a (possibly dead) engine ``worker`` is running, attempt ``attempt``."""
     execution = services.execution_prepare(user=user, tool_name="generate_report", parameters={"data": {"n": 1}})
     ToolExecution.objects.filter(pk=execution.pk).update(
-        status="running", worker=worker, attempt=attempt, celery_task_id=str(uuid.uuid4()) if queued else None)
+        status="running", worker=worker, attempt=attempt, celery_task_id=str(uuid.uuid4()) if queued else None
+    )
     services.writer_for(execution).append([status_event("running", attempt=attempt)], attempt=attempt)
     execution.refresh_from_db()
     return execution
@@ -95,7 +104,10 @@ def test_reaper_runs_again_what_a_dead_engine_was_running_announced_as_a_retry(t
     assert (lost.status, lost.worker, lost.attempt) == ("retrying", "", 1)
     events = get_event_log().read(str(lost.pk)).events
     assert [(e.get("status"), e.get("attempt"), e.get("reason")) for e in events] == [
-        ("pending", None, None), ("running", 1, None), ("retrying", 2, "worker_lost")]
+        ("pending", None, None),
+        ("running", 1, None),
+        ("retrying", 2, "worker_lost"),
+    ]
     assert ToolExecution.objects.get(pk=alive.pk).status == "running"
     # The lost engine, if it was only cut off, can no longer write: a newer attempt announced itself.
     [stale] = services.writer_for(lost).append([status_event("running", attempt=1)], attempt=1)
@@ -103,15 +115,21 @@ def test_reaper_runs_again_what_a_dead_engine_was_running_announced_as_a_retry(t
     assert liveness.reap(free_slots=0) == {}  # nothing twice
 
 
-@pytest.mark.parametrize("case,expected", [("not repeatable", "its tool is not safe to repeat"),
-                                           ("attempts used up", "no attempts left"),
-                                           ("run by run_tool", "manage.py run_tool")])
+@pytest.mark.parametrize(
+    "case,expected",
+    [
+        ("not repeatable", "its tool is not safe to repeat"),
+        ("attempts used up", "no attempts left"),
+        ("run by run_tool", "manage.py run_tool"),
+    ],
+)
 def test_reaper_fails_with_worker_lost_what_must_not_run_again(tools, alice, settings, case, expected):
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "MAX_RETRIES": 3}
     if case == "not repeatable":
         Tool.objects.filter(name="generate_report").update(repeatable=False)
-    execution = running_on(alice, worker="gone:1:dead", attempt=4 if case == "attempts used up" else 1,
-                           queued=case != "run by run_tool")
+    execution = running_on(
+        alice, worker="gone:1:dead", attempt=4 if case == "attempts used up" else 1, queued=case != "run by run_tool"
+    )
     assert liveness.reap(free_slots=0) == {"failed": 1}
     execution.refresh_from_db()
     assert execution.status == "failed" and execution.error_code == "worker_lost"
@@ -130,9 +148,18 @@ def test_reaper_ends_as_cancelled_what_was_asked_to_cancel_when_its_engine_died(
 
 def test_reaper_repairs_a_row_whose_final_write_was_lost(tools, alice):
     execution = running_on(alice, worker="gone:1:dead")
-    get_event_log().append_many([Entry(str(execution.pk), {
-        **completed_event({"report": "r"}, duration_ms=7, cached=False, attempt=1), "execution_id": str(execution.pk)},
-        execution.epoch)])
+    get_event_log().append_many(
+        [
+            Entry(
+                str(execution.pk),
+                {
+                    **completed_event({"report": "r"}, duration_ms=7, cached=False, attempt=1),
+                    "execution_id": str(execution.pk),
+                },
+                execution.epoch,
+            )
+        ]
+    )
     assert liveness.reap(free_slots=0) == {"repaired": 1}
     execution.refresh_from_db()
     assert (execution.status, execution.result, execution.duration_ms) == ("completed", {"report": "r"}, 7)

@@ -6,6 +6,7 @@ Redis is unavailable"), NaN, lone surrogate escapes, U+0000, nesting deeper
 than ``MCP_JSON_MAX_DEPTH``, bodies over ``DATA_UPLOAD_MAX_MEMORY_SIZE``.
 After each, the same client runs a report normally.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ def nested(levels: int) -> str:
 
 
 def execute_frame(data: str, request_id: str = "h1") -> str:
-    return ('{"type": "execute", "tool": "generate_report", "use_cache": false, "request_id": "%s", '
-            '"parameters": {"data": {"x": %s}}}' % (request_id, data))
+    return (
+        '{"type": "execute", "tool": "generate_report", "use_cache": false, "request_id": "%s", '
+        '"parameters": {"data": {"x": %s}}}' % (request_id, data)
+    )
 
 
 # value of parameters.data.x -> whether the frame still parses (so its request_id can be echoed)
@@ -64,8 +67,9 @@ async def run_report(comm) -> dict:
 
 
 @pytest.mark.parametrize("value,parses", HOSTILE_VALUES.values(), ids=HOSTILE_VALUES.keys())
-async def test_websocket_execute_with_hostile_json_is_invalid_json_and_stores_nothing(tools, alice, connect,
-                                                                                   value, parses):
+async def test_websocket_execute_with_hostile_json_is_invalid_json_and_stores_nothing(
+    tools, alice, connect, value, parses
+):
     comm = await connect(alice)
     await comm.send_to(text_data=execute_frame(value))
     error = await receive(comm)
@@ -85,8 +89,10 @@ async def test_websocket_frame_at_the_depth_limit_is_accepted(tools, alice, conn
 
 # --- REST -------------------------------------------------------------------------------------------
 
-def post_body(user, body: bytes, path: str = "/api/tools/generate_report/execute/",
-              content_type: str = "application/json"):
+
+def post_body(
+    user, body: bytes, path: str = "/api/tools/generate_report/execute/", content_type: str = "application/json"
+):
     client = client_for(user)
     client.raise_request_exception = False
     return client.generic("POST", path, body, content_type=content_type)
@@ -140,8 +146,12 @@ MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": 
 def mcp_session(url: str, token: str) -> dict[str, str]:
     """A session opened with plain HTTP, as any client does: the headers its later requests carry."""
     headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
+    }
     response = httpx.post(url, headers=headers, json=initialize, timeout=30)
     assert response.status_code == 200, response.text
     headers["Mcp-Session-Id"] = response.headers["mcp-session-id"]
@@ -152,12 +162,15 @@ def mcp_session(url: str, token: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("value,parses", HOSTILE_VALUES.values(), ids=HOSTILE_VALUES.keys())
-def test_mcp_call_with_hostile_json_is_a_json_rpc_parse_error_before_the_sdk(uvicorn_server, tools, alice,
-                                                                            value, parses):
+def test_mcp_call_with_hostile_json_is_a_json_rpc_parse_error_before_the_sdk(
+    uvicorn_server, tools, alice, value, parses
+):
     url = uvicorn_server.url + "/mcp"
     headers = mcp_session(url, alice.auth_token.key)
-    body = ('{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "generate_report", '
-            '"arguments": {"data": {"x": %s}}}}' % value)
+    body = (
+        '{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "generate_report", '
+        '"arguments": {"data": {"x": %s}}}}' % value
+    )
     response = httpx.post(url, headers=headers, content=body.encode(), timeout=30)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
@@ -170,8 +183,14 @@ def test_mcp_body_over_the_upload_limit_is_413(uvicorn_server, tools, alice, set
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
     url = uvicorn_server.url + "/mcp"
     headers = mcp_session(url, alice.auth_token.key)
-    body = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
-        "name": "generate_report", "arguments": {"data": {"x": "y" * (65 * 1024)}}}})
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "generate_report", "arguments": {"data": {"x": "y" * (65 * 1024)}}},
+        }
+    )
     response = httpx.post(url, headers=headers, content=body.encode(), timeout=30)
     assert response.status_code == 413 and response.json()["error"]["data"]["code"] == "request_too_large"
     assert ToolExecution.objects.count() == 0
@@ -189,14 +208,21 @@ def assert_mcp_call_works(url: str, user) -> None:
 
 # --- Parameters that arrive already parsed (stdio, the CLI) -------------------------------------------
 
-@pytest.mark.parametrize("parameters", [
-    {"data": {"x": float("inf")}}, {"data": {"x": float("nan")}}, {"data": {"\ud800": 1}}, {"data": {"x": "\x00"}},
-    {"data": json.loads(nested(DEPTH))},
-], ids=["infinity", "nan", "surrogate key", "NUL", "too deep"])
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"data": {"x": float("inf")}},
+        {"data": {"x": float("nan")}},
+        {"data": {"\ud800": 1}},
+        {"data": {"x": "\x00"}},
+        {"data": json.loads(nested(DEPTH))},
+    ],
+    ids=["infinity", "nan", "surrogate key", "NUL", "too deep"],
+)
 async def test_service_refuses_parameters_no_database_stores_as_invalid_parameters(tools, alice, parameters):
     with pytest.raises(InvalidParameters) as refused:
-        await sync_to_async(services.execution_prepare)(user=alice, tool_name="generate_report",
-                                                        parameters=parameters)
+        await sync_to_async(services.execution_prepare)(user=alice, tool_name="generate_report", parameters=parameters)
     assert refused.value.details[0]["field"] == "data"
     assert await ToolExecution.objects.acount() == 0
     execution = await sync_to_async(run_now)(alice, "generate_report", REPORT_PARAMETERS)

@@ -6,6 +6,7 @@ both the next wrong and the next *right* password get 429 with
 while other accounts from other addresses, and token-authenticated requests,
 are answered as usual.
 """
+
 from __future__ import annotations
 
 import pytest

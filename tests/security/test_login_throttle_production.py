@@ -5,6 +5,7 @@ The stack runs with the defaults (``LOGIN_FAILURE_LIMIT=10``,
 ``Retry-After``, on the token endpoint and on both login forms; requests with
 an API token are answered as usual meanwhile.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,10 @@ def form_attempt(client: httpx.Client, path: str, username: str, password: str) 
 
 def test_token_endpoint_answers_429_after_ten_wrong_passwords(stack, tools, alice):
     url = f"{stack.http_url}/api/auth/token/"
-    statuses = [httpx.post(url, data={"username": "alice", "password": f"guess-{n}"}, timeout=30).status_code
-                for n in range(LIMIT - 1)]
+    statuses = [
+        httpx.post(url, data={"username": "alice", "password": f"guess-{n}"}, timeout=30).status_code
+        for n in range(LIMIT - 1)
+    ]
     assert statuses == [400] * (LIMIT - 1)
     for password in ("guess", "pw-alice"):
         locked = httpx.post(url, json={"username": "alice", "password": password}, timeout=30)

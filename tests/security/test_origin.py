@@ -5,6 +5,7 @@ the user's session cookie too; only the page's own origin (scheme, host and
 port) and ``CSRF_TRUSTED_ORIGINS`` may use it. Scripts without ``Origin``
 keep working. Driven through ``config.asgi.application`` itself.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -34,8 +35,9 @@ async def session_cookie(user) -> str:
     return f"{django_settings.SESSION_COOKIE_NAME}={client.cookies[django_settings.SESSION_COOKIE_NAME].value}"
 
 
-async def handshake(path: str, *, cookie: str, origin: str | None, host: str = "localhost",
-                    extra: list | None = None) -> tuple[bool, WebsocketCommunicator]:
+async def handshake(
+    path: str, *, cookie: str, origin: str | None, host: str = "localhost", extra: list | None = None
+) -> tuple[bool, WebsocketCommunicator]:
     from config.asgi import application
 
     headers = [(b"host", host.encode()), (b"cookie", cookie.encode())] + (extra or [])
@@ -67,8 +69,9 @@ async def test_a_foreign_origin_is_refused_at_the_handshake_even_with_a_session(
 
 
 async def test_another_port_of_the_same_host_is_foreign(tools, alice):
-    await assert_refused("/ws/executions/", cookie=await session_cookie(alice), origin="http://localhost:8001",
-                         host="localhost:8000")
+    await assert_refused(
+        "/ws/executions/", cookie=await session_cookie(alice), origin="http://localhost:8001", host="localhost:8000"
+    )
 
 
 async def test_all_hosts_allowed_opens_hosts_not_origins(tools, alice, settings):
@@ -81,9 +84,14 @@ async def test_all_hosts_allowed_opens_hosts_not_origins(tools, alice, settings)
 async def test_own_origin_trusted_origins_and_no_origin_are_accepted_and_a_run_works(tools, alice, settings):
     settings.CSRF_TRUSTED_ORIGINS = ["https://app.example.com", "https://*.tools.example.com"]
     cookie = await session_cookie(alice)
-    for host, origin in [("localhost", "http://localhost"), ("localhost:8000", "http://localhost:8000"),
-                         ("localhost:80", "http://localhost"), ("localhost", None),
-                         ("localhost", "https://app.example.com"), ("localhost", "https://eu.tools.example.com")]:
+    for host, origin in [
+        ("localhost", "http://localhost"),
+        ("localhost:8000", "http://localhost:8000"),
+        ("localhost:80", "http://localhost"),
+        ("localhost", None),
+        ("localhost", "https://app.example.com"),
+        ("localhost", "https://eu.tools.example.com"),
+    ]:
         connected, comm = await handshake("/ws/executions/", cookie=cookie, origin=origin, host=host)
         try:
             assert connected, (host, origin)
@@ -115,8 +123,9 @@ async def test_the_proxys_scheme_header_decides_the_own_origins_scheme_when_conf
 async def test_scripts_with_a_token_and_no_origin_keep_working(tools, alice):
     from config.asgi import application
 
-    comm = WebsocketCommunicator(application, "/ws/executions/", headers=[
-        (b"authorization", f"Token {alice.auth_token.key}".encode())])
+    comm = WebsocketCommunicator(
+        application, "/ws/executions/", headers=[(b"authorization", f"Token {alice.auth_token.key}".encode())]
+    )
     try:
         assert (await comm.connect(timeout=10))[0]
         await assert_runs_a_report(comm)
@@ -126,6 +135,7 @@ async def test_scripts_with_a_token_and_no_origin_keep_working(tools, alice):
 
 # --- The event stream ------------------------------------------------------------------------------
 
+
 async def finished_execution(user):
     return await sync_to_async(run_now)(user, "generate_report", REPORT_PARAMETERS)
 
@@ -133,8 +143,9 @@ async def finished_execution(user):
 @pytest.mark.parametrize("origin", REFUSED.values(), ids=REFUSED.keys())
 async def test_event_stream_with_a_session_cookie_refuses_a_foreign_origin(tools, alice, asgi_http, origin):
     execution = await finished_execution(alice)
-    response = await asgi_http.get(f"/api/executions/{execution.pk}/events/",
-                                   headers={"Cookie": await session_cookie(alice), "Origin": origin})
+    response = await asgi_http.get(
+        f"/api/executions/{execution.pk}/events/", headers={"Cookie": await session_cookie(alice), "Origin": origin}
+    )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "permission_denied"
 
@@ -143,8 +154,11 @@ async def test_event_stream_answers_own_origin_no_origin_and_tokens_from_anywher
     execution = await finished_execution(alice)
     url = f"/api/executions/{execution.pk}/events/"
     cookie = await session_cookie(alice)
-    for headers in ({"Cookie": cookie, "Origin": "http://localhost"}, {"Cookie": cookie},
-                    {"Authorization": f"Token {alice.auth_token.key}", "Origin": "https://elsewhere.example"}):
+    for headers in (
+        {"Cookie": cookie, "Origin": "http://localhost"},
+        {"Cookie": cookie},
+        {"Authorization": f"Token {alice.auth_token.key}", "Origin": "https://elsewhere.example"},
+    ):
         response = await asgi_http.get(url, headers=headers)
         assert response.status_code == 200, headers
         events, _ = parse_sse(response.text)

@@ -6,6 +6,7 @@ port or scheme, ``null``, a subdomain, another site — is refused with HTTP
 connect, and a report then runs. A second daphne with ``ALLOWED_HOSTS=*``,
 ``CSRF_TRUSTED_ORIGINS`` and ``SECURE_PROXY_SSL_HEADER`` checks the settings.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -53,20 +54,32 @@ def test_foreign_origins_are_refused_and_the_own_origin_runs_through_daphne(stac
     cookie = session_cookie(alice)
     for path in ("/ws/executions/", "/ws/monitor/"):
         url = stack.ws_url + path
-        for origin in (f"http://127.0.0.1:{int(port) + 1}", f"https://127.0.0.1:{port}", "null",
-                       "https://evil.example"):
+        for origin in (
+            f"http://127.0.0.1:{int(port) + 1}",
+            f"https://127.0.0.1:{port}",
+            "null",
+            "https://evil.example",
+        ):
             assert_refused(url, cookie=cookie, origin=origin)
         assert_refused(f"ws://localhost:{port}{path}", cookie=cookie, origin=f"http://evil.localhost:{port}")
     url = stack.ws_url + "/ws/executions/"
     assert_runs_a_report(url, cookie=cookie, origin=f"http://127.0.0.1:{port}")
-    assert_runs_a_report(url, cookie=f"{settings.SESSION_COOKIE_NAME}=none",
-                         origin=None, extra={"Authorization": f"Token {alice.auth_token.key}"})
+    assert_runs_a_report(
+        url,
+        cookie=f"{settings.SESSION_COOKIE_NAME}=none",
+        origin=None,
+        extra={"Authorization": f"Token {alice.auth_token.key}"},
+    )
 
 
 def test_event_stream_with_the_session_cookie_refuses_a_foreign_origin_through_daphne(stack, tools, alice):
     cookie = session_cookie(alice)
-    ran = httpx.post(f"{stack.http_url}/api/tools/generate_report/execute/", timeout=30,
-                     headers={"Authorization": f"Token {alice.auth_token.key}"}, json={"parameters": REPORT_PARAMETERS})
+    ran = httpx.post(
+        f"{stack.http_url}/api/tools/generate_report/execute/",
+        timeout=30,
+        headers={"Authorization": f"Token {alice.auth_token.key}"},
+        json={"parameters": REPORT_PARAMETERS},
+    )
     url = f"{stack.http_url}/api/executions/{ran.json()['id']}/events/"
     port = stack.http_url.rsplit(":", 1)[1]
     foreign = httpx.get(url, headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{int(port) + 1}"}, timeout=30)
@@ -78,8 +91,13 @@ def test_event_stream_with_the_session_cookie_refuses_a_foreign_origin_through_d
 @pytest.fixture
 def open_daphne(stack) -> Iterator[str]:
     """Another daphne on the same deployment: every Host allowed, one trusted origin, behind a TLS proxy."""
-    with another_daphne(stack, "daphne-open", ALLOWED_HOSTS="*", CSRF_TRUSTED_ORIGINS="https://app.example.com",
-                        SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto") as port:
+    with another_daphne(
+        stack,
+        "daphne-open",
+        ALLOWED_HOSTS="*",
+        CSRF_TRUSTED_ORIGINS="https://app.example.com",
+        SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
+    ) as port:
         yield f"ws://127.0.0.1:{port}"
 
 

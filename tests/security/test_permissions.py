@@ -6,6 +6,7 @@
 staff user without them gets into the admin and sees only their own. The REST
 API, its event stream and MCP are per user for everybody.
 """
+
 from __future__ import annotations
 
 import anyio
@@ -63,6 +64,7 @@ async def ws_answer(connect, user, message: dict) -> dict:
 
 # --- WebSocket: subscribe, cancel, the monitor ---------------------------------------------------------
 
+
 async def test_staff_alone_cannot_subscribe_to_or_cancel_another_users_execution(tools, alice, staff, connect):
     theirs = await sync_to_async(finished)(alice)
     running = await sync_to_async(pending)(alice)
@@ -119,6 +121,7 @@ def test_service_refuses_cancelling_for_staff_without_the_permission(tools, alic
 
 # --- REST and its event stream: per user for everybody ---------------------------------------------------
 
+
 def test_rest_and_event_stream_show_staff_and_operators_only_their_own(tools, alice, staff, operator):
     theirs = finished(alice)
     for user in (staff, operator):
@@ -130,6 +133,7 @@ def test_rest_and_event_stream_show_staff_and_operators_only_their_own(tools, al
 
 
 # --- MCP: every call is the caller's own execution -------------------------------------------------------
+
 
 def test_mcp_calls_of_staff_are_their_own_executions(uvicorn_server, tools, alice, staff):
     finished(alice)
@@ -147,6 +151,7 @@ def test_mcp_calls_of_staff_are_their_own_executions(uvicorn_server, tools, alic
 
 
 # --- The admin ------------------------------------------------------------------------------------------
+
 
 def admin_as(user) -> Client:
     client = Client()
@@ -180,8 +185,9 @@ def test_admin_shows_operators_everyones_executions_and_lets_them_cancel_any(too
     assert {e.pk for e in listing.context["cl"].result_list} == {theirs.pk, running.pk}
     assert admin.get(f"{CHANGELIST}{theirs.pk}/change/").status_code == 200
     assert admin.get("/admin/monitor/").status_code == 200
-    response = admin.post(CHANGELIST, {"action": "cancel_executions", "_selected_action": [str(running.pk)]},
-                          follow=True)
+    response = admin.post(
+        CHANGELIST, {"action": "cancel_executions", "_selected_action": [str(running.pk)]}, follow=True
+    )
     assert "Cancelled 1 execution(s)." in response.content.decode()
     running.refresh_from_db()
     assert running.status == "cancelled"

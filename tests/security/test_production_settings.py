@@ -6,6 +6,7 @@ runs it too). A daphne started that way redirects plain http, sends HSTS,
 marks its cookies Secure, and still serves the page, a login and a
 WebSocket run to clients that came through the proxy.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,11 +27,24 @@ def deploy_check(tmp_path, **extra: str) -> subprocess.CompletedProcess:
     import os
 
     env = {key: value for key, value in os.environ.items() if key not in FOREIGN_ENV and key != "PYTEST_VERSION"}
-    env.update({"DATA_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:6379/0",
-                "DATABASE_URL": "postgres://mcp@127.0.0.1:5432/mcp", "SECRET_KEY": secrets.token_urlsafe(50),
-                "ALLOWED_HOSTS": "tools.example.com", **extra})
-    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    env.update(
+        {
+            "DATA_DIR": str(tmp_path),
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "DATABASE_URL": "postgres://mcp@127.0.0.1:5432/mcp",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "tools.example.com",
+            **extra,
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_check_deploy_is_clean_with_a_production_environment(tmp_path):
@@ -60,15 +74,20 @@ def test_a_daphne_with_https_settings_redirects_sends_hsts_and_secure_cookies_an
             assert "secure" in page.headers["Set-Cookie"].lower()  # the CSRF cookie
             csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
             # The proxy's side is https, so the Secure cookie goes back; httpx, speaking http here, would not send it.
-            login = client.post("/accounts/login/", data={"username": "alice", "password": "pw-alice",
-                                                          "csrfmiddlewaretoken": csrf},
-                                headers={"Referer": f"https://127.0.0.1:{port}/accounts/login/",
-                                         "Cookie": f"csrftoken={page.cookies['csrftoken']}"})
+            login = client.post(
+                "/accounts/login/",
+                data={"username": "alice", "password": "pw-alice", "csrfmiddlewaretoken": csrf},
+                headers={
+                    "Referer": f"https://127.0.0.1:{port}/accounts/login/",
+                    "Cookie": f"csrftoken={page.cookies['csrftoken']}",
+                },
+            )
             assert login.status_code == 302, login.text[:500]
             session = [c for c in login.headers.get_list("Set-Cookie") if c.startswith("sessionid=")]
             assert session and "secure" in session[0].lower() and "httponly" in session[0].lower()
-        with ws_connect(f"ws://127.0.0.1:{port}", alice.auth_token.key,
-                        headers={**proxied, "Origin": f"https://127.0.0.1:{port}"}) as ws:
+        with ws_connect(
+            f"ws://127.0.0.1:{port}", alice.auth_token.key, headers={**proxied, "Origin": f"https://127.0.0.1:{port}"}
+        ) as ws:
             send(ws, {"type": "execute", "tool": "generate_report", "parameters": REPORT_PARAMETERS})
             assert recv(ws)["type"] == "execution.accepted"
             assert recv_until_terminal(ws)[-1]["type"] == "execution.completed"

@@ -7,6 +7,7 @@ never again; no token reaches the server's output (daphne's access log for
 ``?token=`` requests, the embedded worker's httpx lines); ``serve`` listens
 on 127.0.0.1 and warns loudly about anything reachable from outside.
 """
+
 from __future__ import annotations
 
 import io
@@ -39,16 +40,24 @@ class Served:
         self.port = free_port()
         self.output = output
         self.offset = output.stat().st_size if output.exists() else 0
-        self.popen = subprocess.Popen([sys.executable, "manage.py", "serve", "--port", str(self.port), *args],
-                                      cwd=ROOT, env=env, stdout=output.open("ab"), stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        self.popen = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--port", str(self.port), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=output.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.url = f"http://127.0.0.1:{self.port}"
-        wait_until(lambda: http_ok(self.url + "/accounts/login/") or self.popen.poll() is not None, timeout=60,
-                   what="manage.py serve")
+        wait_until(
+            lambda: http_ok(self.url + "/accounts/login/") or self.popen.poll() is not None,
+            timeout=60,
+            what="manage.py serve",
+        )
         assert self.popen.poll() is None, self.text()
 
     def text(self) -> str:
-        return self.output.read_bytes()[self.offset:].decode(errors="replace")
+        return self.output.read_bytes()[self.offset :].decode(errors="replace")
 
     def stop(self) -> str:
         if self.popen.poll() is None:
@@ -73,8 +82,10 @@ def test_serve_keeps_its_files_private_shows_credentials_once_and_logs_no_token(
         # A browser's ways of sending the token: the WebSocket and the event stream take ?token=.
         from websockets.sync.client import connect
 
-        with page_server() as page, connect(f"ws://127.0.0.1:{first.port}/ws/executions/?token={token}",
-                                            open_timeout=10) as ws:
+        with (
+            page_server() as page,
+            connect(f"ws://127.0.0.1:{first.port}/ws/executions/?token={token}", open_timeout=10) as ws,
+        ):
             send(ws, {"type": "execute", "tool": "summarize_content", "parameters": {"url": f"{page}?token={token}"}})
             accepted = recv(ws)
             assert recv_until_terminal(ws)[-1]["type"] == "execution.completed"
@@ -111,9 +122,9 @@ def test_files_left_world_readable_by_older_versions_are_tightened(data_dir):
     env.pop("SECRET_KEY", None)
     subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, check=True, capture_output=True)
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
-    assert {name: stat.S_IMODE((data_dir / name).stat().st_mode) for name in ("secret_key", "demo_password",
-                                                                                "db.sqlite3")} == {
-        "secret_key": 0o600, "demo_password": 0o600, "db.sqlite3": 0o600}
+    assert {
+        name: stat.S_IMODE((data_dir / name).stat().st_mode) for name in ("secret_key", "demo_password", "db.sqlite3")
+    } == {"secret_key": 0o600, "demo_password": 0o600, "db.sqlite3": 0o600}
 
 
 @pytest.mark.django_db
@@ -132,8 +143,10 @@ def test_demo_user_is_an_ordinary_user_unless_asked_and_follows_the_flag(setting
     assert not demo.is_staff and not demo.is_superuser
 
 
-@pytest.mark.parametrize("host,warned", [("127.0.0.1", False), ("::1", False), ("localhost", False),
-                                         ("0.0.0.0", True), ("::", True), ("192.0.2.10", True)])
+@pytest.mark.parametrize(
+    "host,warned",
+    [("127.0.0.1", False), ("::1", False), ("localhost", False), ("0.0.0.0", True), ("::", True), ("192.0.2.10", True)],
+)
 def test_serve_warns_loudly_when_listening_beyond_this_machine(host, warned):
     stderr = io.StringIO()
     ServeCommand(stderr=stderr).warn_if_reachable_from_outside(host)
@@ -152,19 +165,22 @@ def test_serve_listens_on_this_machine_only_by_default():
 TOKEN = "6ff440278f99436283feff54b3bc529274d8da9a"
 
 
-@pytest.mark.parametrize("line", [
-    f'127.0.0.1:5123 - - [07/Dec/2026:10:00:00] "WSCONNECT /ws/executions/?token={TOKEN}" - -',
-    f'"GET /api/executions/1/events/?after_seq=2&token={TOKEN} HTTP/1.1" 200',
-    f"HTTP Request: GET http://example.com/page?token={TOKEN} \"HTTP/1.1 200 OK\"",
-    f"Authorization: Token {TOKEN}",
-    f"Authorization: Bearer {TOKEN}",
-    f"the token is {TOKEN}",
-    "redis://:s3cret-pass@redis.internal:6379/0",
-    "postgres://mcp:s3cret-pass@db.internal/mcp",
-    "{'password': 's3cret-pass', 'username': 'alice'}",
-    "username=alice&password=s3cret-pass",
-    "key sk-ant-api03-abcdefghijklmnop",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        f'127.0.0.1:5123 - - [07/Dec/2026:10:00:00] "WSCONNECT /ws/executions/?token={TOKEN}" - -',
+        f'"GET /api/executions/1/events/?after_seq=2&token={TOKEN} HTTP/1.1" 200',
+        f'HTTP Request: GET http://example.com/page?token={TOKEN} "HTTP/1.1 200 OK"',
+        f"Authorization: Token {TOKEN}",
+        f"Authorization: Bearer {TOKEN}",
+        f"the token is {TOKEN}",
+        "redis://:s3cret-pass@redis.internal:6379/0",
+        "postgres://mcp:s3cret-pass@db.internal/mcp",
+        "{'password': 's3cret-pass', 'username': 'alice'}",
+        "username=alice&password=s3cret-pass",
+        "key sk-ant-api03-abcdefghijklmnop",
+    ],
+)
 def test_redaction_removes_tokens_passwords_and_keys(line):
     cleaned = redact(line)
     assert TOKEN not in cleaned and "s3cret-pass" not in cleaned and "abcdefghijklmnop" not in cleaned
@@ -186,8 +202,15 @@ def test_log_records_are_redacted_in_their_arguments_and_tracebacks():
     assert RedactingFilter().filter(record)
     text = logging.Formatter().format(record)
     assert TOKEN not in text and "s3cret-pass" not in text and "GET /?token=[redacted]" in text
-    access = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
-                               ("127.0.0.1:1", "GET", f"/x?token={TOKEN}", "1.1", 200), None)
+    access = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:1", "GET", f"/x?token={TOKEN}", "1.1", 200),
+        None,
+    )
     assert RedactingFilter(keep_arguments=True).filter(access)
     assert access.args[2] == "/x?token=[redacted]" and access.args[4] == 200
 

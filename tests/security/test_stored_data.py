@@ -6,6 +6,7 @@ rows are written here with raw SQL, as those versions left them; every page
 that shows them answers 200, with the unshowable parts replaced (U+FFFD, the
 number as text, a placeholder below ``MCP_JSON_MAX_DEPTH``).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 DEEP = "[" * 100 + "]" * 100  # beyond MCP_JSON_MAX_DEPTH (64)
 # As SQLite holds them: JSON text with the escapes older versions wrote.
-SQLITE_PARAMETERS = ('{"data": {"k": "\\ud800", "\\udfff": [1], "n": 1e999, "z": "a\\u0000b", "deep": %s}}'
-                     % DEEP)
+SQLITE_PARAMETERS = '{"data": {"k": "\\ud800", "\\udfff": [1], "n": 1e999, "z": "a\\u0000b", "deep": %s}}' % DEEP
 SQLITE_RESULT = '{"report": "half a pair: \\ud83d", "model": "offline", "usage": {"input_tokens": -1e999}}'
 # PostgreSQL's jsonb refuses surrogates and NUL; it keeps 1e999 as a 1000-digit number, and deep nesting.
 POSTGRES_PARAMETERS = '{"data": {"n": 1e999, "deep": %s}}' % DEEP
@@ -40,8 +40,10 @@ def stored_badly(user, parameters: str, result: str) -> ToolExecution:
     events = json.dumps(ToolExecution.objects.get(pk=execution.pk).events)[:-1] + ', {"note": %s}]' % result
     key = execution.pk.hex if connection.vendor == "sqlite" else str(execution.pk)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE mcp_tools_toolexecution SET parameters = %s, result = %s, events = %s WHERE id = %s",
-                       [parameters, result, events, key])
+        cursor.execute(
+            "UPDATE mcp_tools_toolexecution SET parameters = %s, result = %s, events = %s WHERE id = %s",
+            [parameters, result, events, key],
+        )
     return execution
 
 
@@ -82,8 +84,10 @@ def test_sqlite_rows_with_surrogates_nul_infinities_and_deep_nesting_still_rende
     detail = admin.get(f"/admin/mcp_tools/toolexecution/{execution.pk}/change/")
     assert detail.status_code == 200 and "half a pair: \ufffd" in detail.content.decode()
     # And the service answers normally afterwards.
-    assert api.post("/api/tools/generate_report/execute/", {"parameters": REPORT_PARAMETERS},
-                    format="json").status_code == 200
+    assert (
+        api.post("/api/tools/generate_report/execute/", {"parameters": REPORT_PARAMETERS}, format="json").status_code
+        == 200
+    )
 
 
 @pytest.mark.production
@@ -104,6 +108,10 @@ def test_postgresql_rows_with_huge_numbers_and_deep_nesting_still_render_through
     page.force_login(alice)
     response = httpx.get(base + "/", cookies={name: m.value for name, m in page.cookies.items()}, timeout=30)
     assert response.status_code == 200 and history_labels(response.text)
-    ran = httpx.post(f"{base}/api/tools/generate_report/execute/", headers=headers,
-                     json={"parameters": REPORT_PARAMETERS}, timeout=30)
+    ran = httpx.post(
+        f"{base}/api/tools/generate_report/execute/",
+        headers=headers,
+        json={"parameters": REPORT_PARAMETERS},
+        timeout=30,
+    )
     assert ran.status_code == 200 and ran.json()["status"] == "completed"

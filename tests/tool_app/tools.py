@@ -11,6 +11,7 @@ test process (``tests/tools/conftest.py``). One tool per thing the API does:
   output field;
 * ``ops_report`` / ``user_directory``: limited to a group / a permission.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,9 +28,11 @@ class Counted(TypedDict):
 
 
 @tool(description="Count from 1 to n, one line at a time")
-async def count_to(ctx: ToolContext, n: Annotated[int, Field(ge=1, le=100_000, description="Where to stop")] = 3,
-                   gate: Annotated[str, Field(description="A FIFO to read a line from after the first number")] = ""
-                   ) -> Counted:
+async def count_to(
+    ctx: ToolContext,
+    n: Annotated[int, Field(ge=1, le=100_000, description="Where to stop")] = 3,
+    gate: Annotated[str, Field(description="A FIFO to read a line from after the first number")] = "",
+) -> Counted:
     ctx.emit("1\n")
     if gate:
         ctx.emit(await asyncio.to_thread(_read_line, gate))

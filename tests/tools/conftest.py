@@ -5,6 +5,7 @@
 written once runs in both. ``tools_synced`` is for tests that use the test
 process's own engine and database (the embedded default in-process).
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,10 @@ from tests.tools.service import (
 from tests.web.conftest import ui  # noqa: F401  (the browser fixture: the page's tool list)
 
 # The embedded server's own secrets, set in its environment so a test can look for them in a tool's.
-EMBEDDED_SECRETS = {"SECRET_KEY": "embedded-secret-key-for-tools-tests",
-                    "ANTHROPIC_API_KEY": "sk-ant-embedded-tools-tests"}
+EMBEDDED_SECRETS = {
+    "SECRET_KEY": "embedded-secret-key-for-tools-tests",
+    "ANTHROPIC_API_KEY": "sk-ant-embedded-tools-tests",
+}
 # Per-user limit of the embedded server (the production stack's is lifted for load tests; its limit
 # test runs a daphne of its own).
 EMBEDDED_MAX_CONCURRENT = 3
@@ -48,18 +51,30 @@ def tool_http_target() -> Iterator[str]:
 def embedded_service(tmp_path_factory, tool_http_target) -> Iterator[Service]:
     data_dir = tmp_path_factory.mktemp("tools-embedded")
     database = data_dir / "db.sqlite3"
-    settings = {**tool_env(tool_http_target), **EMBEDDED_SECRETS, "DATABASE_URL": f"sqlite:///{database}",
-                "LLM_PROVIDER": "offline", "OFFLINE_DELAY_S": "0.001",
-                "MCP_MAX_CONCURRENT_EXECUTIONS": str(EMBEDDED_MAX_CONCURRENT)}
+    settings = {
+        **tool_env(tool_http_target),
+        **EMBEDDED_SECRETS,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "LLM_PROVIDER": "offline",
+        "OFFLINE_DELAY_S": "0.001",
+        "MCP_MAX_CONCURRENT_EXECUTIONS": str(EMBEDDED_MAX_CONCURRENT),
+    }
     with embedded_serve(data_dir, **settings) as server:
         made = server_manage(server.env, "shell", "-c", CREATE_USERS_COMMAND)
-        yield Service(topology="embedded", http_url=server.http_url, ws_url=server.ws_url, env=server.env,
-                      tokens=tokens_from_output(made), dump_database=sqlite_dump(database))
+        yield Service(
+            topology="embedded",
+            http_url=server.http_url,
+            ws_url=server.ws_url,
+            env=server.env,
+            tokens=tokens_from_output(made),
+            dump_database=sqlite_dump(database),
+        )
 
 
 def server_manage(env: dict[str, str], *args: str) -> str:
-    process = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-                             text=True, timeout=120)
+    process = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert process.returncode == 0, process.stdout + process.stderr
     return process.stdout
 
@@ -74,8 +89,14 @@ def test_tools_installed(settings) -> None:
 @pytest.fixture
 def production_service(stack, test_tools_installed) -> Service:
     sync_tools()
-    return Service(topology="production", http_url=stack.http_url, ws_url=stack.ws_url, env=stack.env,
-                   tokens=create_users(), dump_database=postgres_dump)
+    return Service(
+        topology="production",
+        http_url=stack.http_url,
+        ws_url=stack.ws_url,
+        env=stack.env,
+        tokens=create_users(),
+        dump_database=postgres_dump,
+    )
 
 
 PRODUCTION_MARKS = [pytest.mark.production, pytest.mark.django_db(transaction=True)]

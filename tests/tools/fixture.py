@@ -4,6 +4,7 @@ Both topologies load the same file, with the same ``${VAR}`` values, and the
 same app; the test process and the production stack's processes read them
 from here.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -8,6 +8,7 @@
 One instance serves a whole test session from a thread of the test process
 (``running_target``); the production stack's workers reach it over loopback.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,17 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8", "replace")
         if url.path == "/echo":
-            self.answer(200, {"method": self.command, "path": url.path, "query": url.query,
-                              "args": {k: v[0] for k, v in parse_qs(url.query).items()},
-                              "headers": {"x-tag": self.headers.get("X-Tag")}, "body": body})
+            self.answer(
+                200,
+                {
+                    "method": self.command,
+                    "path": url.path,
+                    "query": url.query,
+                    "args": {k: v[0] for k, v in parse_qs(url.query).items()},
+                    "headers": {"x-tag": self.headers.get("X-Tag")},
+                    "body": body,
+                },
+            )
         elif url.path == "/items":
             self.answer(200, ITEMS)
         elif url.path.startswith("/status/"):
@@ -47,8 +56,9 @@ class _Handler(BaseHTTPRequestHandler):
         text = payload if isinstance(payload, str) else json.dumps(payload)
         data = text.encode()
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8" if isinstance(payload, str)
-                         else "application/json")
+        self.send_header(
+            "Content-Type", "text/plain; charset=utf-8" if isinstance(payload, str) else "application/json"
+        )
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -62,8 +72,9 @@ def running_target() -> Iterator[str]:
     """Serve on a free port of 127.0.0.1 from a thread; yields the base URL (no trailing slash)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
-                              name="tool-http-target")
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="tool-http-target"
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -13,6 +13,7 @@ stored). ``tests/tools/conftest.py`` builds one per topology:
 Both load ``tests/tools/gantz_fixture.yaml`` and the app ``tests.tool_app``.
 The users are the same in both (``create_users``).
 """
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,9 @@ def create_users() -> dict[str, str]:
 
 
 # Run by ``manage.py shell -c`` against the embedded server's database.
-CREATE_USERS_COMMAND = ("import json; from tests.tools.service import create_users; "
-                        "print('TOKENS=' + json.dumps(create_users()))")
+CREATE_USERS_COMMAND = (
+    "import json; from tests.tools.service import create_users; print('TOKENS=' + json.dumps(create_users()))"
+)
 
 
 def tokens_from_output(output: str) -> dict[str, str]:
@@ -74,10 +76,10 @@ def tokens_from_output(output: str) -> dict[str, str]:
 
 @dataclass
 class Service:
-    topology: str                    # "embedded" or "production"
+    topology: str  # "embedded" or "production"
     http_url: str
     ws_url: str
-    env: dict[str, str]              # the server's environment, for manage.py against the same database
+    env: dict[str, str]  # the server's environment, for manage.py against the same database
     tokens: dict[str, str]
     dump_database: Callable[[], str] = field(repr=False)
     # Everything the API answered through ``api()``/``execute_ws``: searched for secrets.
@@ -85,18 +87,28 @@ class Service:
 
     def api(self, username: str) -> httpx.Client:
         """A REST client authenticated as ``username``; every answer body is kept in ``answers``."""
-        return httpx.Client(base_url=self.http_url, timeout=60,
-                            headers={"Authorization": f"Token {self.tokens[username]}"},
-                            event_hooks={"response": [self._keep]})
+        return httpx.Client(
+            base_url=self.http_url,
+            timeout=60,
+            headers={"Authorization": f"Token {self.tokens[username]}"},
+            event_hooks={"response": [self._keep]},
+        )
 
     def _keep(self, response: httpx.Response) -> None:
         response.read()
         self.answers.append(response.text)
 
-    def run_manage(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
-                   ) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**self.env, **(env or {})},
-                              capture_output=True, text=True, timeout=timeout)
+    def run_manage(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def run_tool(self, tool: str, *args: str, user: str = "alice") -> subprocess.CompletedProcess:
         """``manage.py run_tool`` as Gantz runs it, recorded as ``user``."""
@@ -107,8 +119,9 @@ class Service:
         with ws_connect(self.ws_url, self.tokens[username]) as connection:
             yield _KeptConnection(connection, self.answers)
 
-    def execute_ws(self, username: str, tool: str, parameters: dict | None = None, *,
-                   use_cache: bool = False) -> list[dict]:
+    def execute_ws(
+        self, username: str, tool: str, parameters: dict | None = None, *, use_cache: bool = False
+    ) -> list[dict]:
         """Execute over the WebSocket and follow to the end; every message from ``execution.accepted`` on."""
         with self.ws(username) as ws:
             ws.send({"type": "execute", "tool": tool, "parameters": parameters or {}, "use_cache": use_cache})
@@ -117,13 +130,20 @@ class Service:
     @contextmanager
     def admin(self, username: str = "root") -> Iterator[httpx.Client]:
         """A browser-like client logged in to the admin through its login form."""
-        with httpx.Client(base_url=self.http_url, timeout=30, follow_redirects=True,
-                          event_hooks={"response": [self._keep]}) as client:
+        with httpx.Client(
+            base_url=self.http_url, timeout=30, follow_redirects=True, event_hooks={"response": [self._keep]}
+        ) as client:
             client.get("/admin/login/")
-            response = client.post("/admin/login/?next=/admin/", data={
-                "username": username, "password": password_of(username), "next": "/admin/",
-                "csrfmiddlewaretoken": client.cookies["csrftoken"]},
-                headers={"Referer": self.http_url + "/admin/login/"})
+            response = client.post(
+                "/admin/login/?next=/admin/",
+                data={
+                    "username": username,
+                    "password": password_of(username),
+                    "next": "/admin/",
+                    "csrfmiddlewaretoken": client.cookies["csrftoken"],
+                },
+                headers={"Referer": self.http_url + "/admin/login/"},
+            )
             assert response.url.path == "/admin/", f"admin login failed: {response.url}"
             yield client
 
@@ -156,6 +176,7 @@ class _KeptConnection:
 
 # --- Databases as text ----------------------------------------------------------------
 
+
 def sqlite_dump(path: Path) -> Callable[[], str]:
     def dump() -> str:
         import sqlite3
@@ -165,6 +186,7 @@ def sqlite_dump(path: Path) -> Callable[[], str]:
             return "\n".join(connection.iterdump())
         finally:
             connection.close()
+
     return dump
 
 
@@ -181,6 +203,7 @@ def postgres_dump() -> str:
 
 
 # --- Processes ------------------------------------------------------------------------
+
 
 def pids_from(text: str) -> list[int]:
     """The pids a test tool printed (``pid N`` or ``pids N M``)."""

@@ -6,6 +6,7 @@ both topologies, for tools limited both ways and defined both ways: Gantz's
 Users (``service.py``): alice has no access, opsy is in the group ops, viewer
 holds auth.view_user, root is a superuser.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,12 +38,15 @@ def limited_tools_listed(service, username: str) -> dict[str, set[str]]:
     return {"rest": rest & LIMITED, "websocket": websocket & LIMITED, "mcp": mcp & LIMITED}
 
 
-@pytest.mark.parametrize(("username", "visible"), [
-    ("alice", set()),
-    ("opsy", {"ops_script", "ops_report"}),
-    ("viewer", {"perm_http", "user_directory"}),
-    ("root", LIMITED),
-])
+@pytest.mark.parametrize(
+    ("username", "visible"),
+    [
+        ("alice", set()),
+        ("opsy", {"ops_script", "ops_report"}),
+        ("viewer", {"perm_http", "user_directory"}),
+        ("root", LIMITED),
+    ],
+)
 def test_each_listing_shows_a_limited_tool_only_to_who_may_use_it(service, username, visible):
     assert limited_tools_listed(service, username) == {"rest": visible, "websocket": visible, "mcp": visible}
 
@@ -53,8 +57,10 @@ def refusals(service, username: str, tool: str) -> dict[str, str]:
         ws.send({"type": "execute", "tool": tool, "parameters": {}, "request_id": "r"})
         websocket = ws.recv()
     with service.api(username) as api:
-        rest = {path: api.request(method, f"/api/tools/{tool}/{path}", json={})
-                for method, path in (("GET", ""), ("POST", "execute/"), ("POST", "execute_async/"))}
+        rest = {
+            path: api.request(method, f"/api/tools/{tool}/{path}", json={})
+            for method, path in (("GET", ""), ("POST", "execute/"), ("POST", "execute_async/"))
+        }
 
     async def mcp_call():
         async with http_session(service.http_url + "/mcp", service.tokens[username]) as session:
@@ -65,17 +71,29 @@ def refusals(service, username: str, tool: str) -> dict[str, str]:
     assert websocket["type"] == "error" and websocket["request_id"] == "r"
     assert all(answer.json()["error"]["code"] == "not_found" for answer in rest.values())
     assert mcp.is_error and cli.returncode == 2 and cli.stdout == ""
-    return {"websocket": websocket["code"], **{f"rest {path or 'detail'}": str(answer.status_code)
-                                               for path, answer in rest.items()},
-            "mcp": structured(mcp)["error"]["code"], "run_tool": cli.stderr.split(":")[1].strip()}
+    return {
+        "websocket": websocket["code"],
+        **{f"rest {path or 'detail'}": str(answer.status_code) for path, answer in rest.items()},
+        "mcp": structured(mcp)["error"]["code"],
+        "run_tool": cli.stderr.split(":")[1].strip(),
+    }
 
 
 @pytest.mark.parametrize("tool", sorted(LIMITED))
 def test_a_user_without_access_is_answered_as_if_the_tool_did_not_exist(service, tool):
     refused = refusals(service, "alice", tool)
-    assert refused == refusals(service, "alice", "no_such_tool") == {
-        "websocket": "unknown_tool", "rest detail": "404", "rest execute/": "404", "rest execute_async/": "404",
-        "mcp": "unknown_tool", "run_tool": "unknown_tool"}
+    assert (
+        refused
+        == refusals(service, "alice", "no_such_tool")
+        == {
+            "websocket": "unknown_tool",
+            "rest detail": "404",
+            "rest execute/": "404",
+            "rest execute_async/": "404",
+            "mcp": "unknown_tool",
+            "run_tool": "unknown_tool",
+        }
+    )
     with service.api("alice") as api:
         assert api.get("/api/executions/", params={"tool": tool}).json()["results"] == []
 
@@ -100,8 +118,7 @@ def test_users_with_access_use_the_limited_tools_everywhere(service):
 @pytest.mark.production
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("username", "visible"), [("alice", set()), ("opsy", {"ops_script", "ops_report"})])
-def test_the_pages_tool_list_shows_a_limited_tool_only_to_who_may_use_it(production_service, ui, username,
-                                                                           visible):
+def test_the_pages_tool_list_shows_a_limited_tool_only_to_who_may_use_it(production_service, ui, username, visible):
     from django.contrib.auth import get_user_model
 
     from tests.web.helpers import log_in

@@ -1,4 +1,5 @@
 """Failures are clear: what a failing script or http tool looks like to a user, in both topologies."""
+
 from __future__ import annotations
 
 from tests.tools.service import stream_text, within_json
@@ -33,17 +34,21 @@ def test_rest_execute_of_a_failing_script_answers_502_with_the_recorded_executio
 
 def test_a_missing_command_is_a_readable_tool_failed(service):
     end = failed(service.execute_ws("alice", "missing_command"))
-    assert end["error"] == {"code": "tool_failed", "message": "Tool 'missing_command' cannot run: its command "
-                                                             "'no-such-command-for-tests' was not found on the PATH."}
+    assert end["error"] == {
+        "code": "tool_failed",
+        "message": "Tool 'missing_command' cannot run: its command "
+        "'no-such-command-for-tests' was not found on the PATH.",
+    }
 
 
 def test_an_http_status_of_400_or_more_fails_tool_failed_naming_it(service):
     for code in (404, 503):
         messages = service.execute_ws("alice", "http_status", {"code": code})
         end = failed(messages)
-        assert end["error"] == {"code": "tool_failed",
-                                "message": f"Tool 'http_status': ${{TOOL_HTTP_URL}}/status/{{{{code}}}} answered "
-                                           f"HTTP {code}."}
+        assert end["error"] == {
+            "code": "tool_failed",
+            "message": f"Tool 'http_status': ${{TOOL_HTTP_URL}}/status/{{{{code}}}} answered HTTP {code}.",
+        }
         assert end["result"] == {"output": f"status {code}", "status": code}
         assert stream_text(messages) == f"status {code}"
 
@@ -51,7 +56,9 @@ def test_an_http_status_of_400_or_more_fails_tool_failed_naming_it(service):
 def test_an_unreachable_server_is_retried_as_tool_unavailable_then_fails(service):
     messages = service.execute_ws("alice", "http_down")
     end = failed(messages)
-    assert end["error"]["code"] == "tool_unavailable" and "could not reach http://127.0.0.1:1/" in end["error"]["message"]
+    assert (
+        end["error"]["code"] == "tool_unavailable" and "could not reach http://127.0.0.1:1/" in end["error"]["message"]
+    )
     retries = [m for m in messages if m["type"] == "execution.status" and m["status"] == "retrying"]
     assert [m["reason"] for m in retries] == ["tool_unavailable"] * 3 and end["attempt"] == 4
 
@@ -80,4 +87,5 @@ def test_an_http_tool_without_allow_private_reaches_loopback_only_where_the_sett
     else:
         assert failed(messages)["error"] == {
             "code": "blocked_address",
-            "message": "Tool 'http_guarded': refusing ${TOOL_HTTP_URL}/items: its host is not a public address."}
+            "message": "Tool 'http_guarded': refusing ${TOOL_HTTP_URL}/items: its host is not a public address.",
+        }

@@ -2,6 +2,7 @@
 
 Through the whole service, in both topologies (``conftest.py``).
 """
+
 from __future__ import annotations
 
 import json
@@ -65,7 +66,8 @@ def test_the_childs_environment_holds_none_of_the_services_secrets(service):
     child = dict(line.split("=", 1) for line in output.splitlines())
     secrets = {name: service.env[name] for name in SERVICE_SECRETS if service.env.get(name)}
     expected = {"SECRET_KEY", "DATABASE_URL", "ANTHROPIC_API_KEY"} | (
-        {"REDIS_URL"} if service.topology == "production" else set())
+        {"REDIS_URL"} if service.topology == "production" else set()
+    )
     assert set(secrets) == expected  # the worker has them all...
     for name, value in secrets.items():  # ...the tool none of them, under any name
         assert name not in child and value not in child.values()

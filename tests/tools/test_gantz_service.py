@@ -6,6 +6,7 @@ PostgreSQL); see ``conftest.py``. The tools are ``gantz_fixture.yaml``'s,
 the user's side is WebSocket, REST, server-sent events, MCP, ``manage.py
 run_tool`` and the admin.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,9 @@ def test_script_output_streams_while_the_process_runs(service, fifo):
 def test_rest_execute_runs_args_with_defaults_and_the_working_dir(service):
     with service.api("alice") as api:
         greeted = api.post("/api/tools/greet/execute/", json={"parameters": {"name": "Ada"}})
-        custom = api.post("/api/tools/greet/execute/", json={"parameters": {"name": "Ada", "greeting": "Bonjour",
-                                                                            "times": 3}})
+        custom = api.post(
+            "/api/tools/greet/execute/", json={"parameters": {"name": "Ada", "greeting": "Bonjour", "times": 3}}
+        )
         where = api.post("/api/tools/where_am_i/execute/", json={})
     assert greeted.status_code == 200, greeted.text
     assert greeted.json()["result"] == {"output": "Hello, Ada! (1)\n", "exit_code": 0}
@@ -85,8 +87,9 @@ def test_rest_execute_async_then_the_event_stream_and_the_status(service):
 
 def test_http_tools_send_method_url_headers_and_body_and_extract_json(service):
     with service.api("alice") as api:
-        echoed = api.post("/api/tools/http_echo/execute/",
-                          json={"parameters": {"q": "a b&c=d/é", "tag": "t-1"}}).json()["result"]
+        echoed = api.post(
+            "/api/tools/http_echo/execute/", json={"parameters": {"q": "a b&c=d/é", "tag": "t-1"}}
+        ).json()["result"]
         posted = api.post("/api/tools/http_post/execute/", json={"parameters": {"text": 'say "hi"'}}).json()["result"]
         picked = service.execute_ws("alice", "http_pick")
     assert echoed["status"] == 200 and set(echoed) == {"output", "status"}
@@ -153,8 +156,9 @@ def test_the_admin_lists_and_shows_gantz_tools_with_variables_unexpanded(service
     execution_id = completed(service.execute_ws("alice", "token_length"))["execution_id"]
     with service.admin() as admin:
         tools = admin.get("/admin/mcp_tools/tool/", params={"q": "token_length"}).text
-        tool_id = admin.get("/api/tools/token_length/",
-                            headers={"Authorization": f"Token {service.tokens['root']}"}).json()["id"]
+        tool_id = admin.get(
+            "/api/tools/token_length/", headers={"Authorization": f"Token {service.tokens['root']}"}
+        ).json()["id"]
         tool_page = admin.get(f"/admin/mcp_tools/tool/{tool_id}/change/").text
         executions = admin.get("/admin/mcp_tools/toolexecution/", params={"q": execution_id}).text
         execution_page = admin.get(f"/admin/mcp_tools/toolexecution/{execution_id}/change/").text
@@ -238,11 +242,18 @@ def limited_server(service) -> Iterator[tuple[str, int]]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-        cwd=ROOT, env={**service.env, "MCP_MAX_CONCURRENT_EXECUTIONS": "1"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        cwd=ROOT,
+        env={**service.env, "MCP_MAX_CONCURRENT_EXECUTIONS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health/") or process.poll() is not None,
-                   timeout=60, what="the limited daphne")
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{port}/health/") or process.poll() is not None,
+            timeout=60,
+            what="the limited daphne",
+        )
         assert process.poll() is None
         yield f"ws://127.0.0.1:{port}", 1
     finally:

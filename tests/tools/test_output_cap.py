@@ -4,6 +4,7 @@ In this process's engine (the cap is a setting the test lowers); the default
 cap through the whole service is in ``test_gantz_failures.py``. The cap
 counts the output as the JSON it travels in (``mcp_tools/tools/context.py``).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,14 @@ def small_cap(settings, tools_synced):
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "MAX_OUTPUT_BYTES": CAP}
 
 
-@pytest.mark.parametrize(("tool", "parameters", "text"), [
-    ("count_to", {"n": 100}, "".join(f"{i}\n" for i in range(1, 101))),            # Python, ctx.emit
-    ("word_stats", {"text": "é\t" * 40}, "é\n" * 40),                               # Python, a plain def
-    ("lines", {"n": 100}, "".join(f"line {i:06d}\n" for i in range(1, 101))),       # Gantz script
-])
+@pytest.mark.parametrize(
+    ("tool", "parameters", "text"),
+    [
+        ("count_to", {"n": 100}, "".join(f"{i}\n" for i in range(1, 101))),  # Python, ctx.emit
+        ("word_stats", {"text": "é\t" * 40}, "é\n" * 40),  # Python, a plain def
+        ("lines", {"n": 100}, "".join(f"line {i:06d}\n" for i in range(1, 101))),  # Gantz script
+    ],
+)
 def test_output_past_the_cap_ends_the_run_keeping_what_fit(small_cap, alice, tool, parameters, text):
     execution = run_now(alice, tool, parameters)
     kept = within_json(text, CAP)

@@ -5,6 +5,7 @@ app reaches daphne and the workers through ``MCP_EXTRA_APPS`` and
 ``ctx.generate`` talks to the fake Messages API through the real SDK; in the
 embedded default the offline provider answers.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,20 +30,32 @@ def test_the_schemas_come_from_the_type_hints(test_tools_installed):
     count_to = tools["count_to"]
     assert count_to.kind == "python" and count_to.description == "Count from 1 to n, one line at a time"
     assert count_to.parameters_schema == {
-        "type": "object", "additionalProperties": False, "required": [],
+        "type": "object",
+        "additionalProperties": False,
+        "required": [],
         "properties": {
             "n": {"type": "integer", "minimum": 1, "maximum": 100_000, "default": 3, "description": "Where to stop"},
-            "gate": {"type": "string", "default": "",
-                     "description": "A FIFO to read a line from after the first number"},
+            "gate": {
+                "type": "string",
+                "default": "",
+                "description": "A FIFO to read a line from after the first number",
+            },
         },
     }
     assert count_to.output_schema == {
-        "type": "object", "required": ["count", "last", "output"],
-        "properties": {"count": {"type": "integer"}, "last": {"type": "integer"},
-                       "output": {"type": "string", "description": "The streamed output, joined."}},
+        "type": "object",
+        "required": ["count", "last", "output"],
+        "properties": {
+            "count": {"type": "integer"},
+            "last": {"type": "integer"},
+            "output": {"type": "string", "description": "The streamed output, joined."},
+        },
     }
-    assert tools["poem"].output_field == "poem" and tools["poem"].output_schema["required"] == ["poem", "topic",
-                                                                                                  "model"]
+    assert tools["poem"].output_field == "poem" and tools["poem"].output_schema["required"] == [
+        "poem",
+        "topic",
+        "model",
+    ]
     assert tools["word_stats"].parameters_schema["properties"]["text"] == {"type": "string", "minLength": 1}
 
 

@@ -1,4 +1,5 @@
 """gantz.yaml's example http tool, service_health, works offline: it asks the service's own /health/."""
+
 from __future__ import annotations
 
 import json

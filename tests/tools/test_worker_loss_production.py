@@ -8,6 +8,7 @@ repeatable tool again (``retrying``, reason ``worker_lost``) and fails one
 marked ``repeatable: false`` with ``worker_lost``. Each test starts a second
 worker first, so one is left for the rest of the session.
 """
+
 from __future__ import annotations
 
 import os
@@ -69,9 +70,9 @@ def test_a_killed_workers_script_dies_with_it_and_a_repeatable_tool_runs_again(p
 
 
 def test_a_killed_workers_script_dies_with_it_and_a_tool_not_repeatable_fails_worker_lost(
-        production_service, stack, tmp_path):
-    with worker_killed_mid_run(production_service, stack, "until_flag_once", tmp_path / "flag") as (ws, messages,
-                                                                                                     pids):
+    production_service, stack, tmp_path
+):
+    with worker_killed_mid_run(production_service, stack, "until_flag_once", tmp_path / "flag") as (ws, messages, pids):
         wait_until_gone(pids)
         messages += ws.until_terminal(timeout=AFTER_THE_REAPER_S)
     end = messages[-1]

@@ -8,6 +8,7 @@ and Django refuses ORM calls while one runs; ``DJANGO_ALLOW_ASYNC_UNSAFE`` is
 set only while the browser is up (no Django code runs on that loop, the ORM
 calls in a test are ordinary blocking calls).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -19,8 +20,14 @@ from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # How long the page may take to show a state the server reached.
 UI_TIMEOUT_MS = 20_000
 

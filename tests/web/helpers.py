@@ -1,4 +1,5 @@
 """Driving the page like a user: log in, pick a tool, fill the form, read the output."""
+
 from __future__ import annotations
 
 from playwright.sync_api import Locator, Page, expect

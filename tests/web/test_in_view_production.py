@@ -1,5 +1,6 @@
 """The page keeps its bearings: after a run ends, or a History item is replayed, the top bar
 and the top of that execution's card are on screen — on a wide screen and a narrow one."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,13 +17,16 @@ LONG = 600  # words: far taller than either viewport once rendered
 
 def assert_in_view(page, card) -> None:
     """The top bar is wholly on screen and the card's top edge (its title) is visible below it."""
-    boxes = page.evaluate("""(card) => {
+    boxes = page.evaluate(
+        """(card) => {
         const bar = document.querySelector('.topbar').getBoundingClientRect();
         const top = card.getBoundingClientRect();
         const title = card.querySelector('.execution-tool').getBoundingClientRect();
         return {bar: [bar.top, bar.bottom, bar.left, bar.right], card: top.top, title: [title.top, title.bottom],
                 width: innerWidth, height: innerHeight};
-    }""", card.element_handle())
+    }""",
+        card.element_handle(),
+    )
     bar_top, bar_bottom, bar_left, bar_right = boxes["bar"]
     assert bar_top >= 0 and bar_bottom <= boxes["height"] and bar_left >= 0 and bar_right <= boxes["width"], boxes
     assert bar_bottom - 1 <= boxes["card"] and boxes["title"][1] <= boxes["height"], boxes

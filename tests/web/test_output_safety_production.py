@@ -1,5 +1,6 @@
 """Model output is untrusted: HTML in it is shown as text, never run; Markdown
 is rendered, with links only to http(s) addresses."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """The page in a real browser against the production topology: log in, run
 each tool, watch it stream, stop it, lose the connection, reopen history."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,7 +22,8 @@ def running_with_text(card, piece: str) -> None:
     card.page.wait_for_function(
         """([card, piece]) => card.dataset.status === 'running'
                 && card.querySelector('.execution-output').innerText.includes(piece)""",
-        arg=[card.element_handle(), piece])
+        arg=[card.element_handle(), piece],
+    )
 
 
 def test_summarize_content_streams_text_before_completing(stack, tools, alice, ui):
@@ -112,8 +114,9 @@ def test_stop_button_cancels_the_execution(stack, tools, alice, ui):
     expect(card.locator(".execution-status")).to_have_text("Cancelled")
     expect(card.get_by_role("button", name="Stop")).to_be_hidden()
     execution_id = card.get_attribute("data-execution-id")
-    wait_until(lambda: ToolExecution.objects.get(pk=execution_id).status == "cancelled", timeout=10,
-               what="the cancelled row")
+    wait_until(
+        lambda: ToolExecution.objects.get(pk=execution_id).status == "cancelled", timeout=10, what="the cancelled row"
+    )
     assert len(output(card).inner_text()) < len(words(2000))
 
 
@@ -151,13 +154,16 @@ def test_duplicate_and_out_of_order_events_never_reach_the_text(stack, tools, al
     card = run_report(page, '{"k": "dedupe"}')
     running_with_text(card, "w10 ")
     # Frames as a misbehaving server or network path might deliver them, fed to the real socket handler.
-    page.evaluate("""(id) => {
+    page.evaluate(
+        """(id) => {
         const seq = window.__mcp.client.lastSeq(id);
         const frame = (event) => window.__mcp.socket.dispatchEvent(
             new MessageEvent('message', {data: JSON.stringify({execution_id: id, ...event})}));
         frame({type: 'execution.delta', seq: seq, text: 'DUPLICATE '});
         frame({type: 'execution.delta', seq: seq + 5, text: 'FROM THE FUTURE '});
-    }""", card.get_attribute("data-execution-id"))
+    }""",
+        card.get_attribute("data-execution-id"),
+    )
     expect(card).to_have_attribute("data-status", "completed")
     expect(output(card)).to_have_text(words(150).strip())
 

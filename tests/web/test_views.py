@@ -1,4 +1,5 @@
 """The page's HTTP side: login required, the history blob, the safety headers."""
+
 from __future__ import annotations
 
 import json
@@ -68,9 +69,18 @@ async def asgi_get(path: str) -> tuple[int, dict[bytes, bytes], bytes]:
 
     from config.asgi import application
 
-    scope = {"type": "http", "http_version": "1.1", "method": "GET", "path": path, "raw_path": path.encode(),
-             "query_string": b"", "headers": [(b"host", b"localhost")], "scheme": "http",
-             "server": ("localhost", 80), "client": ("127.0.0.1", 5000)}
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"localhost")],
+        "scheme": "http",
+        "server": ("localhost", 80),
+        "client": ("127.0.0.1", 5000),
+    }
     communicator = ApplicationCommunicator(application, scope)
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
     start = await communicator.receive_output(10)
@@ -85,8 +95,14 @@ async def asgi_get(path: str) -> tuple[int, dict[bytes, bytes], bytes]:
 
 
 async def test_the_asgi_app_serves_the_page_modules_without_a_build_step():
-    for name, kind in (("app.js", b"javascript"), ("connection.js", b"javascript"), ("schema-form.js", b"javascript"),
-                       ("execution-view.js", b"javascript"), ("markdown.js", b"javascript"), ("app.css", b"css")):
+    for name, kind in (
+        ("app.js", b"javascript"),
+        ("connection.js", b"javascript"),
+        ("schema-form.js", b"javascript"),
+        ("execution-view.js", b"javascript"),
+        ("markdown.js", b"javascript"),
+        ("app.css", b"css"),
+    ):
         status, headers, body = await asgi_get(f"/static/mcp_tools/{name}")
         assert status == 200, name
         assert kind in headers[b"content-type"] and body, name

@@ -5,6 +5,7 @@ The suite's ``authorization`` scenarios drive our authorization server
 no secret) whose redirect URI is the suite's callback server. Prints JSON:
 ``{"client_id", "username", "password"}`` (a fresh password every run).
 """
+
 import json
 import secrets
 
@@ -27,9 +28,15 @@ class Command(BaseCommand):
         user, _ = get_user_model().objects.get_or_create(username=USERNAME)
         user.set_password(password)
         user.save()
-        Application.objects.update_or_create(client_id=CLIENT_ID, defaults={
-            "name": "MCP conformance suite", "client_type": Application.CLIENT_PUBLIC,
-            "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
-            "redirect_uris": options["redirect_uri"], "client_secret": "", "user": None,
-        })
+        Application.objects.update_or_create(
+            client_id=CLIENT_ID,
+            defaults={
+                "name": "MCP conformance suite",
+                "client_type": Application.CLIENT_PUBLIC,
+                "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
+                "redirect_uris": options["redirect_uri"],
+                "client_secret": "",
+                "user": None,
+            },
+        )
         self.stdout.write(json.dumps({"client_id": CLIENT_ID, "username": USERNAME, "password": password}))

@@ -5,6 +5,7 @@ run here in this process, for cron or by hand. ``--days`` defaults to
 ``MCP_CONFIG['RETENTION_DAYS']`` (env ``MCP_RETENTION_DAYS``, 30). Usage
 statistics are kept: they count executions, not rows.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,9 +22,12 @@ class Command(BaseCommand):
     help = "Delete tool executions older than --days (default: MCP_CONFIG['RETENTION_DAYS'])."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--days", type=int, default=None,
-                            help="Keep executions created in the last DAYS days "
-                                 f"(default {settings.MCP_CONFIG['RETENTION_DAYS']}).")
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=None,
+            help=f"Keep executions created in the last DAYS days (default {settings.MCP_CONFIG['RETENTION_DAYS']}).",
+        )
 
     def handle(self, *args, days: int | None, **options) -> None:
         if days is not None and days < 0:

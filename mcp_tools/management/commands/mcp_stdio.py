@@ -15,6 +15,7 @@ Without ``--user`` the process acts as ``settings.RUN_TOOL_USER`` (created if
 missing, like ``run_tool`` does for Gantz); a user named with ``--user``
 must exist and be active.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,9 @@ class Command(BaseCommand):
     help = "Serve the tools to an MCP client over stdio, acting as one user."
 
     def add_arguments(self, parser):
-        parser.add_argument("--user", default=None,
-                            help=f"Act as this (existing, active) user; default: {settings.RUN_TOOL_USER}.")
+        parser.add_argument(
+            "--user", default=None, help=f"Act as this (existing, active) user; default: {settings.RUN_TOOL_USER}."
+        )
 
     def handle(self, *args, **options):
         user = self.user(options["user"])
@@ -54,8 +56,10 @@ class Command(BaseCommand):
             return tool_user
         named = users.filter(username=username, is_active=True).first()
         if named is None:
-            raise CommandError(f"No active user is named {username!r}; create it first "
-                               "(python manage.py createsuperuser, or the admin).")
+            raise CommandError(
+                f"No active user is named {username!r}; create it first "
+                "(python manage.py createsuperuser, or the admin)."
+            )
         return named
 
 

@@ -20,6 +20,7 @@ its execution ``running`` until a reaper noticed. So a ``Deadline`` watchdog
 cancels the execution a little before that (cancelled, counted as such) and
 the command exits with ``error: timeout: ...``.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -143,8 +144,11 @@ class Command(BaseCommand):
         except (ServiceError, CommandError) as exc:
             self.fail(getattr(exc, "code", "usage"), str(exc), EXIT_USAGE)
         if execution.status != ToolExecution.Status.COMPLETED:
-            self.fail(execution.error_code or execution.status, execution.error or f"Execution {execution.status}.",
-                      EXIT_FAILED)
+            self.fail(
+                execution.error_code or execution.status,
+                execution.error or f"Execution {execution.status}.",
+                EXIT_FAILED,
+            )
         sys.stdout.write(json.dumps(execution.result, ensure_ascii=False) + "\n")
 
     def run(self, options) -> ToolExecution:
@@ -159,8 +163,11 @@ class Command(BaseCommand):
                 finally:
                     stop_engine(grace_s=ENGINE_STOP_GRACE_S)
             if deadline.expired:
-                self.fail("timeout", f"{tool.name} did not finish within its {tool.timeout}s timeout; "
-                          "the execution was cancelled.", EXIT_FAILED)
+                self.fail(
+                    "timeout",
+                    f"{tool.name} did not finish within its {tool.timeout}s timeout; the execution was cancelled.",
+                    EXIT_FAILED,
+                )
         if options["stream"]:
             sys.stderr.write("\n")
         execution.refresh_from_db()

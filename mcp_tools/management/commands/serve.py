@@ -11,6 +11,7 @@ and its password and token are printed once, when they are created; later
 runs say where to find them. The password file is private (0600, in the 0700
 ``DATA_DIR``).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -36,13 +37,17 @@ class Command(BaseCommand):
     help = "Set up (migrate, sync_tools, demo user) and run the service with daphne."
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default="127.0.0.1",
-                            help="Address to listen on (default 127.0.0.1: this machine only).")
+        parser.add_argument(
+            "--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1: this machine only)."
+        )
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-demo-user", action="store_true", help="Do not create the demo user.")
-        parser.add_argument("--demo-admin", action="store_true",
-                            help="Make the demo user a superuser (the admin, the live monitor); without it the "
-                                 "demo user is an ordinary user.")
+        parser.add_argument(
+            "--demo-admin",
+            action="store_true",
+            help="Make the demo user a superuser (the admin, the live monitor); without it the "
+            "demo user is an ordinary user.",
+        )
 
     def handle(self, *args, **options):
         host, port = options["host"], options["port"]
@@ -73,10 +78,13 @@ class Command(BaseCommand):
         if loopback:
             return
         reach = "EVERY network interface of this machine" if wildcard else f"the network behind {host}"
-        self.stderr.write(self.style.WARNING(
-            f"WARNING: listening on {host} makes the service reachable from {reach}, over plain HTTP "
-            f"(passwords and tokens readable on the wire), with the demo user's known password. Use it only on a "
-            f"network you trust; for a real deployment put it behind TLS (README: Production topology)."))
+        self.stderr.write(
+            self.style.WARNING(
+                f"WARNING: listening on {host} makes the service reachable from {reach}, over plain HTTP "
+                f"(passwords and tokens readable on the wire), with the demo user's known password. Use it only on a "
+                f"network you trust; for a real deployment put it behind TLS (README: Production topology)."
+            )
+        )
 
     def show_demo_user(self, base: str, *, admin: bool) -> None:
         username, password, token, created = self.demo_user(admin=admin)
@@ -84,13 +92,20 @@ class Command(BaseCommand):
         role = "superuser" if admin else "ordinary user; --demo-admin makes it a superuser"
         if created:
             self.stdout.write(f"Demo user:  {username} / {password}   token: {token}   ({role})")
-            self.stdout.write("            (shown this once; the password stays in "
-                              f"{password_file}, readable by you only)")
-            self.stdout.write(f"Try:        {python_command()} -m websockets 'ws://{base}/ws/executions/?token={token}'")
+            self.stdout.write(
+                f"            (shown this once; the password stays in {password_file}, readable by you only)"
+            )
+            self.stdout.write(
+                f"Try:        {python_command()} -m websockets 'ws://{base}/ws/executions/?token={token}'"
+            )
         else:
-            self.stdout.write(f"Demo user:  {username} ({role}); password in {password_file}, "
-                              f"token: python manage.py drf_create_token {username}")
-            self.stdout.write(f"Try:        {python_command()} -m websockets 'ws://{base}/ws/executions/?token=<token>'")
+            self.stdout.write(
+                f"Demo user:  {username} ({role}); password in {password_file}, "
+                f"token: python manage.py drf_create_token {username}"
+            )
+            self.stdout.write(
+                f"Try:        {python_command()} -m websockets 'ws://{base}/ws/executions/?token=<token>'"
+            )
 
     def demo_user(self, *, admin: bool) -> tuple[str, str, str, bool]:
         """The demo user (created now or earlier), its password and token, and whether they are new.
