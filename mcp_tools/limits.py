@@ -3,13 +3,15 @@
     limits_check(user)     # RateLimited (with retry_after) when over either limit
 
 The concurrent limit counts the user's active executions (queued or
-running). The per-minute limit is a sliding minute, estimated from two
-counters in the cache (Redis in production): this clock minute's and the last
-one's, weighted by how much of it the sliding minute still covers. One INCR
-and one GET per start; a refused start is not counted. The estimate errs on
-the strict side: at a limit of 1 the next start may wait up to two minutes.
-Waiting in the queue is governed by fair share (``mcp_tools/engine/claims.py``),
-not here.
+running). The per-minute limit is a sliding minute counted per second: one
+cache counter per second in which the user started something (an INCR, atomic
+in Redis), and a start is allowed when this second's and the 59 before it hold
+fewer than the limit. So no 60-second span sees more starts than the limit,
+give or take the second a start fell in (a fixed clock minute would let twice
+the limit through around its boundary); ``retry_after`` is when the oldest
+counted second leaves the window (at most 60 s). A refused start is not
+counted. Waiting in the queue is governed by fair share
+(``mcp_tools/engine/claims.py``), not here.
 """
 
 from __future__ import annotations
@@ -34,37 +36,33 @@ def limits_check(user) -> None:
     _per_minute_check(user, config["RATE_LIMIT_PER_MINUTE"])
 
 
+WINDOW_S = 60
+
+
 def _per_minute_check(user, limit: int) -> None:
-    """A sliding minute, estimated from two fixed ones (the last minute's count, weighted by how
-    much of it is still inside the sliding minute, plus this minute's): a fixed window alone would
-    let 2 × the limit through around a minute's boundary."""
     now = time.time()
-    minute, elapsed = int(now // 60), now % 60
-    key = f"ratelimit:executions:{user.pk}:{minute}"
-    try:  # one round trip once the minute's counter exists (INCR keeps its expiry)
+    second = int(now)
+    key = f"ratelimit:executions:{user.pk}:{second}"
+    try:  # one round trip once this second's counter exists (INCR keeps its expiry)
         count = cache.incr(key)
-    except ValueError:  # the minute's first execution: create the counter
-        count = 1 if cache.add(key, 1, timeout=121) else cache.incr(key)
-    previous = cache.get(f"ratelimit:executions:{user.pk}:{minute - 1}", 0)
-    weight = (60 - elapsed) / 60
-    if previous * weight + count <= limit:
+    except ValueError:  # the second's first start: create the counter
+        count = 1 if cache.add(key, 1, timeout=WINDOW_S + 1) else cache.incr(key)
+    earlier_keys = {f"ratelimit:executions:{user.pk}:{s}": s for s in range(second - WINDOW_S + 1, second)}
+    earlier = {earlier_keys[k]: int(v) for k, v in cache.get_many(list(earlier_keys)).items()}
+    if sum(earlier.values()) + count <= limit:
         return
     cache.decr(key)  # a refused start does not count
     metrics.rate_limited("per_minute")
-    raise RateLimited(
-        f"At most {limit} executions per minute.",
-        retry_after=_seconds_until_room(previous=previous, count=count, limit=limit, elapsed=elapsed),
-    )
+    counts = sorted({**earlier, second: count - 1}.items())
+    raise RateLimited(f"At most {limit} executions per minute.", retry_after=_seconds_until_room(counts, limit, now))
 
 
-def _seconds_until_room(*, previous: int, count: int, limit: int, elapsed: float) -> int:
-    """Seconds until one more start fits the estimate: ``count`` is this minute's starts with the
-    refused one, ``previous`` the last minute's."""
-    if count <= limit:
-        # Room this minute once the last minute's weight has faded enough:
-        # previous * (60 - t) / 60 + count <= limit  <=>  t >= 60 - (limit - count) * 60 / previous
-        return max(1, math.ceil(60 - (limit - count) * 60 / previous - elapsed))
-    # Not this minute. In the next one, this minute's accepted starts are the weighted ones.
-    accepted = count - 1
-    next_minute = 60 - (limit - 1) * 60 / accepted if accepted else 0
-    return max(1, math.ceil(60 - elapsed + max(0.0, next_minute)))
+def _seconds_until_room(counts: list[tuple[int, int]], limit: int, now: float) -> int:
+    """Seconds until one more start fits: the oldest seconds leave the window one by one."""
+    in_window, leaves_at = sum(count for _, count in counts), now + WINDOW_S
+    for second, count in counts:
+        if in_window < limit:
+            break
+        in_window -= count
+        leaves_at = second + WINDOW_S
+    return max(1, math.ceil(leaves_at - now))

@@ -131,7 +131,7 @@ async def test_rate_limited_with_retry_after(tools, alice, connect, settings):
         "rate_limited",
         request_id="x",
     )
-    assert 0 < error["retry_after"] <= 120  # a sliding minute, estimated strictly (mcp_tools/limits.py)
+    assert 0 < error["retry_after"] <= 60  # when the start just made leaves the sliding minute
     assert await ToolExecution.objects.acount() == 1
 
 
