@@ -41,6 +41,8 @@ from ..events.coalesce import Coalescer
 from ..events.outbox import Outbox
 from ..events.publisher import EventListener, ExecutionPublisher
 from ..models import ToolExecution
+from ..providers import get_provider
+from ..tools.registry import load_tools
 from . import liveness
 from .host import RunControl
 
@@ -62,6 +64,7 @@ class Engine:
         self._started = threading.Event()
         self._background: list[asyncio.Task] = []
         self.outbox: Outbox | None = None
+        _load_what_runs_need()
         self._thread = threading.Thread(target=self._serve, name="engine-loop", daemon=True)
         self._thread.start()
         self._started.wait()
@@ -153,6 +156,19 @@ def _in_connection(function: Callable[..., Any], *args: Any, **kwargs: Any) -> A
         return function(*args, **kwargs)
     finally:
         close_old_connections()
+
+
+def _load_what_runs_need() -> None:
+    """Import the LLM SDK and load the tools before the loop takes work, not in the first run.
+
+    On the loop, that first use blocked every run and the heartbeat for seconds on a loaded
+    machine (5.5 s measured in a fault test), long enough for a reaper elsewhere to take this
+    live engine for dead and run its execution again (worker_lost)."""
+    try:
+        get_provider()
+        load_tools()
+    except Exception:  # misconfigured: each run reports it as its own failure
+        logger.warning("Could not prepare the LLM provider or the tools", exc_info=True)
 
 
 _engine: Engine | None = None

@@ -114,10 +114,15 @@ def _mismatches(entry: GantzTool, python: ToolSpec) -> list[Problem]:
 _cache: dict[str, Any] = {}
 
 
-def tool_spec(name: str) -> ToolSpec | None:
-    """The tool named ``name`` in this process (the Gantz file is read once, on first use)."""
+def load_tools() -> None:
+    """Read the Gantz file and import the apps' tools, once per process (until ``forget_loaded_tools``)."""
     if "specs" not in _cache:
         _cache["specs"] = all_tools()
+
+
+def tool_spec(name: str) -> ToolSpec | None:
+    """The tool named ``name`` in this process (the tools are loaded on first use)."""
+    load_tools()
     return _cache["specs"].get(name)
 
 
