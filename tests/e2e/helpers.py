@@ -125,7 +125,8 @@ def ws_connect(
     all_headers = dict(headers or {})
     if token:
         all_headers["Authorization"] = f"Token {token}"
-    return connect(ws_url + path, additional_headers=all_headers, open_timeout=10, max_size=2**22)
+    # legacy=True: a connection the caller closes (or uses in a with), not websockets 17's retrying iterator.
+    return connect(ws_url + path, additional_headers=all_headers, open_timeout=10, max_size=2**22, legacy=True)
 
 
 def send(ws: ClientConnection, message: dict) -> None:
