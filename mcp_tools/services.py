@@ -95,13 +95,15 @@ def _record(*, user, tool_name: Any, parameters: Any, idempotency_key: str | Non
             execution = ToolExecution.objects.create(
                 tool=tool, user=user, parameters=parameters, epoch=epoch, idempotency_key=idempotency_key,
                 celery_task_id=str(uuid.uuid4()) if queued else None)
+            execution.tool, execution.user = tool, user
+            # Before the commit: once other connections see the row, any engine's token may claim it, and
+            # its run must find the log started. If the log cannot be written, no row is left behind.
+            writer_for(execution).create(status_event("pending"))
     except IntegrityError:  # the same key, at the same moment, from another request: that one won
         earlier = execution_for_idempotency_key(user=user, key=idempotency_key, tool=tool, parameters=parameters)
         if earlier is None:
             raise
         return earlier, False
-    execution.tool, execution.user = tool, user
-    writer_for(execution).create(status_event("pending"))
     metrics.execution_started(tool)
     return execution, True
 

@@ -1,12 +1,15 @@
 """The fair-share claim, on the database itself (both topologies' databases: SQLite and PostgreSQL)."""
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
+from django.db import connection
 
 from mcp_tools import services
 from mcp_tools.engine import claims
+from mcp_tools.events import get_event_log
 from mcp_tools.models import ToolExecution
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,3 +42,39 @@ def test_the_next_claim_is_the_oldest_run_of_the_user_with_the_fewest_running(to
 def test_a_recorded_but_unqueued_execution_is_never_claimed_by_a_token(tools, alice):
     services.execution_prepare(user=alice, tool_name="generate_report", parameters={"data": {}})
     assert claims.claim_next(worker="here:1:test") is None
+
+
+@pytest.mark.parametrize("databases", [pytest.param("sqlite, memory log"),
+                                       pytest.param("postgresql, redis log", marks=pytest.mark.production)])
+def test_a_queued_execution_is_never_claimable_before_its_log_holds_pending(tools, alice, monkeypatch, databases):
+    """An engine claims a queued execution as soon as its row is visible to other connections (a token of
+    any execution may claim it): by then its log must hold ``pending`` (seq 1), or the run finds no log,
+    takes it for lost and starts a new epoch. Checked at the worst moment: an engine claims from its own
+    connection just before the log is created."""
+    log = get_event_log()
+    create_log = log.create
+    seen: list[tuple[str | None, int]] = []
+
+    def engine_claims_now(execution_id: str) -> None:
+        try:
+            # Only a row other connections can see is claimable (on SQLite, claiming would wait for the lock).
+            if ToolExecution.objects.filter(claims.QUEUED, pk=execution_id).exists():
+                claimed = claims.claim_next(worker="elsewhere:1:test")
+                seen.append((claimed and str(claimed.pk), log.read(execution_id).last_seq))
+        finally:
+            connection.close()
+
+    def create(entry):
+        engine = threading.Thread(target=engine_claims_now, args=(entry.execution_id,))
+        engine.start()
+        engine.join()
+        return create_log(entry)
+
+    monkeypatch.setattr(log, "create", create)
+    monkeypatch.setattr(services, "execution_send_tokens", lambda executions: None)  # no worker here
+    execution = services.execution_start_uncached(user=alice, tool_name="generate_report", parameters={"data": {}})
+    assert all(last_seq >= 1 for _, last_seq in seen), f"claimed with no event logged: {seen}"
+    if not seen:  # nothing was claimable then; now the execution is, with its log
+        assert claims.claim_next(worker="here:1:test").pk == execution.pk
+    [pending] = log.read(str(execution.pk)).events
+    assert (pending["seq"], pending["type"], pending["status"]) == (1, "execution.status", "pending")
