@@ -7,10 +7,11 @@ import uuid
 import pytest
 from django.db import connection
 
-from mcp_tools import services
+from mcp_tools import outcomes, services
 from mcp_tools.engine import claims
 from mcp_tools.events import get_event_log
 from mcp_tools.models import ToolExecution
+from mcp_tools.results_cache import result_cache_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,3 +79,39 @@ def test_a_queued_execution_is_never_claimable_before_its_log_holds_pending(tool
         assert claims.claim_next(worker="here:1:test").pk == execution.pk
     [pending] = log.read(str(execution.pk)).events
     assert (pending["seq"], pending["type"], pending["status"]) == (1, "execution.status", "pending")
+
+
+@pytest.mark.parametrize("databases", [pytest.param("sqlite, memory log"),
+                                       pytest.param("postgresql, redis log", marks=pytest.mark.production)])
+def test_an_execution_answered_from_the_cache_is_never_claimable(tools, alice, monkeypatch, databases):
+    """An execution the cache answers is not queued: it sends no token, and no engine may claim it while the
+    answer is written. Claimed by another execution's token, it would run a second time beside its cached
+    answer, and that other execution, its token spent, would wait for the reaper's rescue."""
+    result_cache_store("generate_report", {"data": {"cached": 1}}, {"report": "r"}, "r")
+    claimed: list[ToolExecution | None] = []
+
+    def engine_claims_now() -> None:
+        try:
+            claimed.append(claims.claim_next(worker="elsewhere:1:test"))
+        finally:
+            connection.close()
+
+    end_execution = outcomes.end_execution
+
+    def answered(execution, **kwargs):
+        engine = threading.Thread(target=engine_claims_now)
+        engine.start()
+        engine.join()
+        return end_execution(execution, **kwargs)
+
+    tokens: list[ToolExecution] = []
+    monkeypatch.setattr(outcomes, "end_execution", answered)
+    monkeypatch.setattr(services, "execution_send_tokens", tokens.extend)
+    execution = services.execution_start(user=alice, tool_name="generate_report", parameters={"data": {"cached": 1}})
+    execution.refresh_from_db()
+    assert (execution.status, execution.cached, execution.attempt) == ("completed", True, 1)
+    assert claimed == [None] and tokens == []
+    events = get_event_log().read(str(execution.pk)).events
+    assert [(e["type"], e.get("status")) for e in events] == [
+        ("execution.status", "pending"), ("execution.status", "running"), ("execution.delta", None),
+        ("execution.completed", "completed")]
