@@ -111,7 +111,7 @@ def test_two_hundred_concurrent_streams_through_one_worker_process_are_each_exac
     assert rows.count() == STREAMS
     assert rows.filter(status="completed", cached=False, attempt=1, output_tokens=TOKENS).count() == STREAMS
     by_id = {str(row.pk): row for row in rows}
-    for execution_id, messages in zip(ids, outcomes):
+    for execution_id, messages in zip(ids, outcomes, strict=True):
         assert [(e["seq"], e["type"]) for e in by_id[execution_id].events] == [
             (e["seq"], e["type"]) for e in messages[1:]]
     stats = ToolUsageStats.objects.get(tool__name="generate_report")
