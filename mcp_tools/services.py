@@ -8,12 +8,13 @@ the cache)::
     execution = execution_start(user=user, tool_name="generate_report", parameters={"data": {...}})
 
 It checks that the user may use the tool, validates the parameters against
-its JSON Schema, applies the user's limits, records the ``ToolExecution``,
-starts its event log with ``pending`` (seq 1), and then answers from the
-result cache (a cache hit is still an execution: recorded, streamed, counted)
-or puts it in the queue: the row waits as ``pending`` and a Celery message —
-a token — lets a worker engine claim the next execution by fair share
-(``engine/claims.py``). ``manage.py run_tool`` records one with
+its JSON Schema, applies the user's limits, looks the result cache up,
+records the ``ToolExecution`` with its event log started (``pending``, seq 1,
+written before the row's commit makes it claimable), and then answers from
+the cache (a cache hit is still an execution: recorded, streamed, counted,
+but never queued, so no engine can claim it) or puts it in the queue: the
+row waits as ``pending`` and a Celery message — a token — lets a worker
+engine claim the next execution by fair share (``engine/claims.py``). ``manage.py run_tool`` records one with
 ``execution_prepare`` and runs it in its own process.
 
 A request repeated with the same idempotency key gets the execution the
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -55,10 +57,15 @@ def execution_start(
     *, user, tool_name: Any, parameters: Any = None, idempotency_key: str | None = None
 ) -> ToolExecution:
     """Record an execution and answer it from the cache, or queue it."""
-    execution, created = _record(
-        user=user, tool_name=tool_name, parameters=parameters, idempotency_key=idempotency_key, queued=True
-    )
-    if created and not execution_answer_from_cache(execution):
+    request, earlier = _admit(user=user, tool_name=tool_name, parameters=parameters, idempotency_key=idempotency_key)
+    if earlier is not None:
+        return _reattached(earlier)
+    # Looked up before the row exists: an answered execution is never queued, so no engine can claim it.
+    cached = _cache_lookup(request.tool, request.parameters)
+    execution, created = _record(request, celery_task_id=None if cached else _new_task_id())
+    if created and cached is not None:
+        _answer(execution, cached)
+    elif created:
         _enqueue(execution)
     execution.reattached = not created
     return execution
@@ -68,9 +75,10 @@ def execution_start_uncached(
     *, user, tool_name: Any, parameters: Any = None, idempotency_key: str | None = None
 ) -> ToolExecution:
     """Record an execution and queue it, whatever the cache holds."""
-    execution, created = _record(
-        user=user, tool_name=tool_name, parameters=parameters, idempotency_key=idempotency_key, queued=True
-    )
+    request, earlier = _admit(user=user, tool_name=tool_name, parameters=parameters, idempotency_key=idempotency_key)
+    if earlier is not None:
+        return _reattached(earlier)
+    execution, created = _record(request, celery_task_id=_new_task_id())
     if created:
         _enqueue(execution)
     execution.reattached = not created
@@ -79,42 +87,70 @@ def execution_start_uncached(
 
 def execution_prepare(*, user, tool_name: Any, parameters: Any = None) -> ToolExecution:
     """Record an execution that the caller runs itself (``engine.run_here``), outside the queue."""
-    execution, _ = _record(user=user, tool_name=tool_name, parameters=parameters, idempotency_key=None, queued=False)
+    request, _ = _admit(user=user, tool_name=tool_name, parameters=parameters, idempotency_key=None)
+    execution, _ = _record(request, celery_task_id=None)
     return execution
 
 
-def _record(
-    *, user, tool_name: Any, parameters: Any, idempotency_key: str | None, queued: bool
-) -> tuple[ToolExecution, bool]:
-    """The new execution, pending, with its log started; or the earlier one for the same key (False)."""
+@dataclass(frozen=True)
+class _Request:
+    user: Any
+    tool: Tool
+    parameters: dict[str, Any]
+    idempotency_key: str | None
+
+
+def _admit(
+    *, user, tool_name: Any, parameters: Any, idempotency_key: str | None
+) -> tuple[_Request, ToolExecution | None]:
+    """May this user run it, now, with these parameters? Also the execution an earlier request with the
+    same idempotency key started (then the limits do not apply: nothing new starts)."""
     tool = tool_get_usable(user=user, name=tool_name)
     jsonguard.parameters_check(parameters)  # what stdio and the CLI parsed themselves: storable JSON only
     parameters = parameters_validate(tool, {} if parameters is None else parameters)
+    request = _Request(user=user, tool=tool, parameters=parameters, idempotency_key=idempotency_key)
     if idempotency_key is not None:
         earlier = execution_for_idempotency_key(user=user, key=idempotency_key, tool=tool, parameters=parameters)
         if earlier is not None:
-            return earlier, False
+            return request, earlier
     limits_check(user)
-    epoch = new_epoch()
+    return request, None
+
+
+def _new_task_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _record(request: _Request, *, celery_task_id: str | None) -> tuple[ToolExecution, bool]:
+    """The new execution, pending, with its log started; or the earlier one for the same key (False)."""
     try:
         with transaction.atomic():
             execution = ToolExecution.objects.create(
-                tool=tool,
-                user=user,
-                parameters=parameters,
-                epoch=epoch,
-                idempotency_key=idempotency_key,
-                celery_task_id=str(uuid.uuid4()) if queued else None,
+                tool=request.tool,
+                user=request.user,
+                parameters=request.parameters,
+                epoch=new_epoch(),
+                idempotency_key=request.idempotency_key,
+                celery_task_id=celery_task_id,
             )
+            execution.tool, execution.user = request.tool, request.user
+            # Before the commit: once other connections see the row, any engine's token may claim it, and
+            # its run must find the log started. If the log cannot be written, no row is left behind.
+            writer_for(execution).create(status_event("pending"))
     except IntegrityError:  # the same key, at the same moment, from another request: that one won
-        earlier = execution_for_idempotency_key(user=user, key=idempotency_key, tool=tool, parameters=parameters)
+        earlier = execution_for_idempotency_key(
+            user=request.user, key=request.idempotency_key, tool=request.tool, parameters=request.parameters
+        )
         if earlier is None:
             raise
         return earlier, False
-    execution.tool, execution.user = tool, user
-    writer_for(execution).create(status_event("pending"))
-    metrics.execution_started(tool)
+    metrics.execution_started(request.tool)
     return execution, True
+
+
+def _reattached(execution: ToolExecution) -> ToolExecution:
+    execution.reattached = True
+    return execution
 
 
 def writer_for(execution: ToolExecution, *, epoch: str | None = None) -> EventWriter:
@@ -149,20 +185,29 @@ def execution_for_idempotency_key(*, user, key: Any, tool: Tool, parameters: dic
 
 
 def execution_answer_from_cache(execution: ToolExecution) -> bool:
-    """Stream a cached result as a recorded execution's answer; False if the cache has none."""
-    if not execution.tool.cacheable:
-        return False
-    cached: CachedAnswer | None = result_cache_lookup(execution.tool.name, execution.parameters)
-    metrics.cache_looked_up(execution.tool.name, hit=cached is not None)
+    """Stream a cached result as a recorded, unqueued execution's answer; False if the cache has none."""
+    cached = _cache_lookup(execution.tool, execution.parameters)
     if cached is None:
         return False
+    _answer(execution, cached)
+    return True
+
+
+def _cache_lookup(tool: Tool, parameters: dict[str, Any]) -> CachedAnswer | None:
+    if not tool.cacheable:
+        return None
+    cached = result_cache_lookup(tool.name, parameters)
+    metrics.cache_looked_up(tool.name, hit=cached is not None)
+    return cached
+
+
+def _answer(execution: ToolExecution, cached: CachedAnswer) -> None:
     text = cached.text
     events = [status_event("running", attempt=1)]
     events += [delta_event(text[i : i + CACHED_PIECE_CHARS]) for i in range(0, len(text), CACHED_PIECE_CHARS)]
     # No tokens spent: the cached result's own usage is not counted again.
     events.append(completed_event(cached.result, duration_ms=0, cached=True, attempt=1))
     outcomes.end_execution(execution, writer=writer_for(execution), events=events)
-    return True
 
 
 def _enqueue(execution: ToolExecution) -> None:

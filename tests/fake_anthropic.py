@@ -36,6 +36,13 @@ default applies. Keys (all optional):
     drop_after   close the TCP connection abruptly after that many pieces
     stall_after  send nothing for ``stall_s`` seconds (default 30) after that many pieces
     stall_s      see stall_after
+    hold_after   after that many pieces, hold the stream until ``release()`` (``POST
+                 /_control/release``) opens the gate for every held stream; a ``ping`` event
+                 (as the real API sends) every ``ping_s`` (default 1) keeps the client's read
+                 timeout from firing meanwhile. ``requests`` shows ``holding`` while it waits and
+                 the ``pings`` sent;
+                 ``reset()`` closes the gate again
+    ping_s       see hold_after
     stamp        true: each streamed piece is "<index>:<time_ns> " instead, its index and the
                  moment it was written (CLOCK_REALTIME), so a benchmark client on the same
                  machine can time every token end to end (``bench/``); ``tokens`` sets the count
@@ -43,13 +50,13 @@ default applies. Keys (all optional):
 Two ways to use it:
 
 * in-process: ``FakeAnthropic().start()``; ``.url``, ``.set_script()``,
-  ``.set_default()``, ``.requests``, ``.wait_for_requests()``, ``.stop()``;
+  ``.set_default()``, ``.release()``, ``.requests``, ``.wait_for_requests()``, ``.stop()``;
   or the pytest fixture ``fake_anthropic`` below (a fresh server per test).
 * subprocess: ``python -m tests.fake_anthropic --port N`` (0 = a free port; the
   first stdout line is ``listening on http://127.0.0.1:PORT``), controlled over
   HTTP: ``POST /_control/script`` (JSON list), ``POST /_control/default``
   (JSON object), ``GET /_control/requests[?wait=N&timeout=S]``,
-  ``POST /_control/reset``.
+  ``POST /_control/release``, ``POST /_control/reset``.
 """
 
 from __future__ import annotations
@@ -139,6 +146,7 @@ class FakeAnthropic:
         self._requests: list[dict[str, Any]] = []
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
+        self._released = threading.Event()  # the gate of ``hold_after``
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -197,6 +205,11 @@ class FakeAnthropic:
     def reset(self) -> None:
         with self._lock:
             self._script, self._default, self._requests = [], {}, []
+            self._released.clear()
+
+    def release(self) -> None:
+        """Let every stream held by ``hold_after`` (now or later) go on."""
+        self._released.set()
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -300,6 +313,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake.set_default(dict(body or {}))
         elif path == "/_control/reset":
             self.fake.reset()
+        elif path == "/_control/release":
+            self.fake.release()
         elif path == "/v1/messages":
             self._messages(body or {})
             return
@@ -428,6 +443,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ServerDropped()
             if index == behavior.get("stall_after"):
                 self._pause(float(behavior.get("stall_s", 30)))
+            if index == behavior.get("hold_after"):
+                self._hold(float(behavior.get("ping_s", 1)), entry)
             if index == len(pieces):
                 return True
             if index and delay:
@@ -445,6 +462,16 @@ class _Handler(BaseHTTPRequestHandler):
         message = behavior.get("error_message") or f"Fake mid-stream {kind}."
         self._event("error", {"type": "error", "error": {"type": kind, "message": message}})
         self._write_chunk(b"")
+
+    def _hold(self, ping_s: float, entry: dict[str, Any]) -> None:
+        """Wait for the gate; a ping every ``ping_s`` (a client that hung up shows as the ping fails)."""
+        self.fake._update(entry, holding=True, pings=0)
+        while not self.fake._released.wait(ping_s):
+            if self.fake._stopping.is_set():
+                raise ServerDropped()
+            self._event("ping", {"type": "ping"})
+            self.fake._update(entry, pings=entry["pings"] + 1)
+        self.fake._update(entry, holding=False)
 
     def _pause(self, seconds: float) -> None:
         """Wait ``seconds`` unless the client hangs up (or the server stops) first.

@@ -85,6 +85,10 @@ class FakeAnthropicControl:
     def reset(self) -> None:
         self._call("POST", "/_control/reset", {})
 
+    def release(self) -> None:
+        """Let the streams held by a ``hold_after`` behavior go on."""
+        self._call("POST", "/_control/release", {})
+
     def requests(self, *, wait: int = 0, timeout: float = 10) -> list[dict]:
         query = f"?wait={wait}&timeout={timeout}" if wait else ""
         return self._call("GET", "/_control/requests" + query)

@@ -16,6 +16,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from mcp_tools.providers import (
 from mcp_tools.providers.anthropic import AnthropicProvider
 from mcp_tools.providers.offline import SUMMARY_HEADER, split_pieces
 from tests.fake_anthropic import FakeAnthropic, fake_anthropic  # noqa: F401  (fixture)
+from tests.stack import wait_until
 
 API_KEY = "sk-ant-test-0123456789-SECRET"
 MODEL = "claude-sonnet-5-5"
@@ -130,6 +132,27 @@ def test_stall_shorter_than_the_timeout_still_completes(fake_anthropic: FakeAnth
 
     assert "".join(pieces) == "w0 w1 w2 w3 "
     assert stream.usage.output_tokens == 4
+
+
+def test_a_held_stream_outlives_the_read_timeout_on_pings_and_goes_on_when_released(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    fake_anthropic.set_default({"tokens": 4, "hold_after": 2, "ping_s": 0.05})
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        streaming = pool.submit(collect, make_provider(fake_anthropic.url, timeout_s=0.5))
+        try:
+            # Held for twice the read timeout, pings alone on the wire: the SDK ignores them and keeps waiting.
+            wait_until(
+                lambda: any(r.get("pings", 0) >= 20 for r in fake_anthropic.requests), timeout=10, what="20 pings"
+            )
+            assert not streaming.done()
+        finally:
+            fake_anthropic.release()
+        pieces, stream = streaming.result(timeout=10)
+
+    assert "".join(pieces) == "w0 w1 w2 w3 "
+    assert stream.usage.output_tokens == 4
+    assert fake_anthropic.requests[0]["holding"] is False and len(fake_anthropic.requests) == 1
 
 
 # -- AnthropicProvider: errors when the stream opens -----------------------------
