@@ -14,8 +14,9 @@ written before the row's commit makes it claimable), and then answers from
 the cache (a cache hit is still an execution: recorded, streamed, counted,
 but never queued, so no engine can claim it) or puts it in the queue: the
 row waits as ``pending`` and a Celery message — a token — lets a worker
-engine claim the next execution by fair share (``engine/claims.py``). ``manage.py run_tool`` records one with
-``execution_prepare`` and runs it in its own process.
+engine claim the next execution by fair share (``engine/claims.py``).
+``manage.py run_tool`` records one with ``execution_prepare`` and runs it in
+its own process.
 
 A request repeated with the same idempotency key gets the execution the
 first one started (``execution_for_idempotency_key``); that execution comes
