@@ -265,6 +265,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=2 * 60 * 60)
 }
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, except that a worker survives Redis going away while it holds an
+    # unacknowledged token (mcp_tools/engine/broker.py).
+    CELERY_BROKER_TRANSPORT = "mcp_tools.engine.broker:Transport"
 if CELERY_BROKER_URL.startswith("memory://"):
     # The in-memory broker has no blocking read: the worker sleeps this long whenever its queue
     # is empty (kombu's default, 1 s, was most of an embedded execute's wait before "running").
