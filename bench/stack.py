@@ -28,6 +28,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,8 @@ PG_URL = "postgres://postgres@127.0.0.1:5432"
 BENCH_PASSWORD_HASH = "!"  # unusable password: the bench users authenticate by token only
 # The production command, verbatim (README): no -c, no -P.
 WORKER_COMMAND = [sys.executable, "-m", "celery", "-A", "config", "worker"]
+# The engine's pool starts (and beats) just before Celery's consumer connects to the broker.
+WORKER_SETTLE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,18 @@ def redis_server_pid(port: int = 6379) -> int | None:
     for proc in psutil.process_iter(["name", "cmdline"]):
         if (proc.info["name"] or "").startswith("redis-server") and f":{port}" in " ".join(proc.info["cmdline"] or []):
             return proc.pid
+    return None
+
+
+def postgres_pid(port: int = 5432) -> int | None:
+    """The PostgreSQL server's main process (its backends are its children; shared with other runs)."""
+    for proc in psutil.process_iter(["name", "ppid"]):
+        if proc.info["name"] == "postgres":
+            try:
+                if psutil.Process(proc.info["ppid"]).name() != "postgres":
+                    return proc.pid
+            except psutil.Error:
+                continue
     return None
 
 
@@ -229,6 +244,9 @@ class BenchStack:
 
     def start_variant(self, variant: Variant) -> Server:
         env = {**self.base_env(), **variant.env()}
+        # Celery logs at production's level (WARNING): at INFO it writes lines for every
+        # task, CPU that production does not spend. Readiness is read from Redis instead.
+        env.pop("CELERY_LOG_LEVEL", None)
         server = Server(variant)
         try:
             for index in range(variant.servers):
@@ -260,14 +278,22 @@ class BenchStack:
         # (the engine names itself by host, pid and a random part, not by node name).
         worker = spawn(f"{variant.name}-worker{index}", WORKER_COMMAND, env)
         try:
-            wait_until(lambda: "ready." in worker.log() or not worker.alive(), timeout=STARTUP_TIMEOUT_S,
+            wait_until(lambda: self._engine_beats(worker.pid) or not worker.alive(), timeout=STARTUP_TIMEOUT_S,
                        what=f"celery worker {index}")
             if not worker.alive():
                 raise RuntimeError(f"celery worker died:\n{worker.log()[-3000:]}")
+            time.sleep(WORKER_SETTLE_S)
         except BaseException:
             worker.stop()
             raise
         return worker
+
+    def _engine_beats(self, pid: int) -> bool:
+        """The worker's engine has started: its heartbeat key (``engine:<host>:<pid>:<id>``) is in Redis."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        return any(True for _ in client.scan_iter(f"{self.namespace}:*engine:*:{pid}:*", count=1000))
 
     def stop_variant(self, server: Server) -> None:
         for proc in [*server.asgis, *server.workers]:
