@@ -68,8 +68,10 @@ class CpuSampler:
 
 
 def _cpu(proc: psutil.Process) -> float:
+    """User + system time of ``proc``, of its children that have ended (reaped: PostgreSQL's backends,
+    a script tool's process) and of those still running."""
     try:
-        total = sum(proc.cpu_times()[:2])
+        total = sum(proc.cpu_times()[:4])
         for child in proc.children(recursive=True):
             total += sum(child.cpu_times()[:2])
         return total
@@ -91,7 +93,7 @@ def run_case(case: Case, *, stack: BenchStack, server: Server | None, relay_urls
         stack.fake_control("/_control/default", stamp)
     jobs = _jobs(case, stack, server, relay_urls)
     producer: list[subprocess.Popen] = []
-    rss = RssWatch(rss_pids)
+    rss = RssWatch(rss_pids, count_running=server is not None)
 
     def connected(t0: float) -> None:
         if server is None:
@@ -134,9 +136,11 @@ def _cpu_figures(figures: dict, before: dict[str, float], after: dict[str, float
 class RssWatch:
     """Summed RSS of some processes: when started, and the peak until stopped."""
 
-    def __init__(self, pids: tuple[int, ...]) -> None:
+    def __init__(self, pids: tuple[int, ...], count_running: bool = False) -> None:
         self.procs = [psutil.Process(pid) for pid in pids]
         self.before = self.peak = 0
+        self.count_running = count_running and bool(pids)
+        self.peak_running = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -152,8 +156,15 @@ class RssWatch:
         self.before = self.peak = self.read()
 
         def sample() -> None:
-            while not self._stop.wait(0.25):
-                self.peak = max(self.peak, self.read())
+            conn = _running_counter() if self.count_running else None
+            try:
+                while not self._stop.wait(0.25):
+                    self.peak = max(self.peak, self.read())
+                    if conn is not None:
+                        self.peak_running = max(self.peak_running, conn.execute(RUNNING_SQL).fetchone()[0])
+            finally:
+                if conn is not None:
+                    conn.close()
 
         self._thread = threading.Thread(target=sample, daemon=True)
         self._thread.start()
@@ -166,7 +177,22 @@ class RssWatch:
     def figures(self) -> dict:
         if not self.procs or not self.before:
             return {}
-        return {"rss_before_mb": self.before / 2 ** 20, "rss_peak_mb": self.peak / 2 ** 20}
+        figures = {"rss_before_mb": self.before / 2 ** 20, "rss_peak_mb": self.peak / 2 ** 20}
+        if self.count_running:
+            figures["peak_running"] = self.peak_running
+        return figures
+
+
+# Executions being run at this moment (read every 0.25 s during a case: how many streams a worker held at once).
+RUNNING_SQL = "SELECT count(*) FROM mcp_tools_toolexecution WHERE status = 'running'"
+
+
+def _running_counter():
+    import psycopg
+
+    from .stack import DATABASE, PG_URL
+
+    return psycopg.connect(f"{PG_URL}/{DATABASE}", autocommit=True)
 
 
 def run_sdk_case(case: Case, *, stack: BenchStack, sampler: CpuSampler, raw: bool = False) -> dict:

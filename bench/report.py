@@ -104,7 +104,7 @@ def render(results: dict) -> str:
              "CPU in µs per delivered token; *ref* is the relay + producer, or the SDK process):", "",
              "| case | variant | tokens/s (× raw) | keep-up | latency p50 ms (× raw) | p99 ms (× raw) | msgs/s "
              "| tokens/msg | accepted p50/p99 ms | first delta p50/p99 ms | exec/s | lost/reordered "
-             "| CPU µs/token: daphne / worker / ref / Redis / fake API / clients |",
+             "| CPU µs/token: daphne / worker / ref / Redis / PostgreSQL / fake API / clients |",
              "|" + "---|" * 14]
     for case in cases:
         raw = table.get((RAW, case), {})
@@ -123,7 +123,8 @@ def render(results: dict) -> str:
                 f"| {_n(row.get('first_delta_p50_ms'))} / {_n(row.get('first_delta_p99_ms'))} "
                 f"| {_n(row.get('executions_per_s'))} | {row['lost']} / {row['reordered']} "
                 f"| {_n(_us(row, 'asgi'), '{:.0f}')} / {_n(_us(row, 'worker'), '{:.0f}')} / {_n(ref, '{:.0f}')} / "
-                f"{_n(_us(row, 'redis'), '{:.0f}')} / {_n(_us(row, 'fake_api'), '{:.0f}')} / {_n(_us(row, 'clients'), '{:.0f}')} |")
+                f"{_n(_us(row, 'redis'), '{:.0f}')} / {_n(_us(row, 'postgres'), '{:.0f}')} / "
+                f"{_n(_us(row, 'fake_api'), '{:.0f}')} / {_n(_us(row, 'clients'), '{:.0f}')} |")
     lines += ["", *_problems(table), *_ratios(table, cases), *_breakdown(table), *_scaling(table, cases),
               *_memory(results, table), *_deployment(table, results), *_queries(results), "",
               *_targets(table, results)]
@@ -183,7 +184,8 @@ def _breakdown(table: dict) -> list[str]:
              "| process | CPU s | cores | µs/token |", "|---|---|---|---|"]
     total = 0.0
     for name, label in (("worker", "worker (1 process)"), ("asgi", "daphne"), ("redis", "Redis"),
-                        ("fake_api", "fake Messages API"), ("clients", "clients (2 processes)")):
+                        ("postgres", "PostgreSQL"), ("fake_api", "fake Messages API"),
+                        ("clients", "clients (2 processes)")):
         seconds = row.get(f"cpu_{name}_s")
         if seconds is None:
             continue
@@ -216,22 +218,32 @@ def _scaling(table: dict, cases: list[str]) -> list[str]:
     if not any(v != DEFAULT for v, _ in rows):
         return []
     lines = ["**Scaling** (1 → 2 worker processes, then 2 daphne processes too; the same 2 cores):", "",
-             "| variant | 1000x10 keep-up | 1000x10 tok/s | max tok/s | execs exec/s | execs CPU ms/exec daphne + worker |",
-             "|---|---|---|---|---|---|"]
+             "| variant | 1000x10 keep-up | 1000x10 tok/s | 1000x10 first delta p50 ms | max tok/s | execs exec/s "
+             "| execs CPU ms/exec daphne + worker |",
+             "|---|---|---|---|---|---|---|"]
     for variant in SCALING:
         a, m, e = (table.get((variant, c), {}) for c in ("1000x10", "max", "execs"))
         if not (a or m or e):
             continue
         lines.append(f"| {variant} | {_n(a.get('keep_up'), '{:.3f}')} | {_n(a.get('tokens_per_s'), '{:.0f}')} "
+                     f"| {_n(a.get('first_delta_p50_ms'), '{:.0f}')} "
                      f"| {_n(m.get('tokens_per_s'), '{:.0f}')} | {_n(e.get('executions_per_s'))} "
                      f"| {_n(_start_ms(e))} |")
     return [*lines, ""]
 
 
-def _start_ms(row: dict) -> float | None:
-    if not row.get("completed") or row.get("cpu_asgi_s") is None:
+def _start_ms(row: dict, *names: str) -> float | None:
+    names = names or ("asgi", "worker")
+    if not row.get("completed") or any(row.get(f"cpu_{n}_s") is None for n in names):
         return None
-    return (row["cpu_asgi_s"] + row["cpu_worker_s"]) / row["completed"] * 1000
+    return sum(row[f"cpu_{n}_s"] for n in names) / row["completed"] * 1000
+
+
+def _per_stream_kib(idle: dict | None, held: dict) -> float | None:
+    """Worker RSS growth per execution held at once: (peak during the case − idle after warm-up) ÷ peak running."""
+    if not idle or not held.get("rss_peak_mb") or not held.get("peak_running"):
+        return None
+    return (held["rss_peak_mb"] - idle["worker_rss_mb"][0]) / held["peak_running"] * 1024
 
 
 def _memory(results: dict, table: dict) -> list[str]:
@@ -244,10 +256,11 @@ def _memory(results: dict, table: dict) -> list[str]:
                   f"- an idle worker process (started, 10 executions run): {worker:.0f} MiB; "
                   f"daphne: {idle[DEFAULT]['asgi_rss_mb'][0]:.0f} MiB."]
         if held.get("rss_peak_mb"):
-            per = (held["rss_peak_mb"] - held["rss_before_mb"]) / held["executions"] * 1024
-            lines.append(f"- the worker while holding {held['executions']:,.0f} streams (1000x20@1): "
-                         f"{held['rss_before_mb']:.0f} → peak {held['rss_peak_mb']:.0f} MiB, "
-                         f"{per:.0f} KiB per streaming execution.")
+            per = _per_stream_kib(idle[DEFAULT], held)
+            lines.append(f"- the worker during 1000x20@1 ({held['executions']:,.0f} streams; at most "
+                         f"{_n(held.get('peak_running'), '{:,.0f}')} running at once, read every 0.25 s): "
+                         f"{held['rss_before_mb']:.0f} MiB at the start → peak {held['rss_peak_mb']:.0f} MiB; "
+                         f"{_n(per, '{:.0f}')} KiB per running execution over the idle worker.")
         lines.append("")
     lines += ["| server | idle authenticated connections | RSS before → after MiB | KiB per idle connection |",
               "|---|---|---|---|"]
@@ -261,23 +274,27 @@ def _deployment(table: dict, results: dict) -> list[str]:
     """Per 10,000 concurrent streams: processes, cores and memory, from this run's per-token costs."""
     idle = idle_memory(results["runs"]).get(DEFAULT)
     held = table.get((DEFAULT, "1000x20@1"), {})
-    lines = [f"**Per {STREAMS_PLANNED:,} concurrent streams** (arithmetic on this run's figures; worker and daphne "
-             "CPU per delivered token at that rate, Redis per token; no fake API or clients in production):", "",
-             "| rate per stream | from case | worker processes (≤ 1,000 streams each) | worker cores | daphne cores "
-             "| Redis cores | worker memory GiB |", "|---|---|---|---|---|---|---|"]
-    processes = math.ceil(STREAMS_PLANNED / STREAMS_PER_WORKER)
-    memory = None
-    if idle and held.get("rss_peak_mb"):
-        per_stream_mb = (held["rss_peak_mb"] - held["rss_before_mb"]) / held["executions"]
-        memory = (processes * idle["worker_rss_mb"][0] + STREAMS_PLANNED * per_stream_mb) / 1024
+    lines = [f"**Per {STREAMS_PLANNED:,} concurrent streams** (arithmetic on this run's figures: CPU per delivered "
+             "token in the case of that rate, starts included, × 10,000 × the rate; a worker process is one core at "
+             "most, and holds at most 1,000 streams; memory = processes × idle RSS + streams × KiB per running "
+             "execution):", "",
+             "| rate per stream | from case | worker processes | worker cores | daphne cores "
+             "| Redis cores | PostgreSQL cores | worker memory GiB |", "|---|---|---|---|---|---|---|---|"]
+    per_stream = _per_stream_kib(idle, held)
     for rate, case in ((1, "1000x20@1"), (10, "1000x10"), (50, "100x50")):
         row = table.get((DEFAULT, case))
         if not row or not row.get("tokens"):
             continue
         tokens_per_s = STREAMS_PLANNED * rate
-        cores = {n: (row.get(f"cpu_{n}_s") or 0) / row["tokens"] * tokens_per_s for n in ("worker", "asgi", "redis")}
-        lines.append(f"| {rate} tok/s ({tokens_per_s:,} tok/s) | {case} | {max(processes, math.ceil(cores['worker']))} "
-                     f"| {cores['worker']:.1f} | {cores['asgi']:.1f} | {cores['redis']:.2f} | {_n(memory)} |")
+        cores = {n: (row.get(f"cpu_{n}_s") or 0) / row["tokens"] * tokens_per_s
+                 for n in ("worker", "asgi", "redis", "postgres")}
+        processes = max(math.ceil(STREAMS_PLANNED / STREAMS_PER_WORKER), math.ceil(cores["worker"]))
+        memory = None
+        if idle and per_stream is not None:
+            memory = (processes * idle["worker_rss_mb"][0] + STREAMS_PLANNED * per_stream / 1024) / 1024
+        lines.append(f"| {rate} tok/s ({tokens_per_s:,} tok/s) | {case} | {processes} "
+                     f"| {cores['worker']:.1f} | {cores['asgi']:.1f} | {cores['redis']:.2f} | {cores['postgres']:.2f} "
+                     f"| {_n(memory)} |")
     return [*lines, ""]
 
 
@@ -312,6 +329,8 @@ def _targets(table: dict, results: dict) -> list[str]:
          _start_ms(d("execs")), 8, "<="),
         ("start cost (startup: one after another): daphne + worker CPU ms per execution ≤ 8",
          _start_ms(d("startup")), 8, "<="),
+        ("(no target) start cost (execs) with PostgreSQL and Redis too, CPU ms per execution",
+         _start_ms(d("execs"), "asgi", "worker", "postgres", "redis"), None, "info"),
         ("1 stream × 50 tok/s: latency p50 ≤ 1.5 × raw relay's", ratio(d("1x50").get("lat_p50_ms"),
                                                                      raw("1x50").get("lat_p50_ms")), 1.5, "<="),
         ("100 × 50 tok/s: latency p99 ≤ 2 × raw relay's", ratio(d("100x50").get("lat_p99_ms"),
@@ -325,6 +344,9 @@ def _targets(table: dict, results: dict) -> list[str]:
                        sizes[0]["queries"], "=="))
     lines = [f"Targets (issue 19; `{DEFAULT}`: daphne + one `celery -A config worker`):", ""]
     for label, value, goal, op in checks:
+        if op == "info":
+            lines.append(f"- {label}: {_n(value)}")
+            continue
         if value is None or goal is None:
             lines.append(f"- not measured: {label}")
             continue

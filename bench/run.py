@@ -30,7 +30,7 @@ import psutil  # noqa: E402
 
 from bench.cases import Case, CpuSampler, measure_idle_memory, run_case, run_sdk_case  # noqa: E402
 from bench.report import machine, render  # noqa: E402
-from bench.stack import LOG_DIR, ROOT, BenchStack, Proc, Variant, redis_server_pid, spawn, wait_until  # noqa: E402
+from bench.stack import LOG_DIR, ROOT, BenchStack, Proc, Variant, postgres_pid, redis_server_pid, spawn, wait_until  # noqa: E402
 
 logger = logging.getLogger("bench")
 
@@ -38,8 +38,9 @@ FULL_CASES = [
     Case("1x50", streams=1, tokens=200, rate=50, sdk=True),
     Case("startup", streams=1, tokens=10, rate=0, executions=20, relay=False),
     Case("100x50", streams=100, tokens=200, rate=50, ramp_s=1, sdk=True),
-    Case("1000x10", streams=1000, tokens=100, rate=10, ramp_s=5, sdk=True, scale=True),
+    # First of the 1,000-stream cases, so the worker's RSS before it is still that of a lightly used worker.
     Case("1000x20@1", streams=1000, tokens=20, rate=1, ramp_s=5, sdk=True),
+    Case("1000x10", streams=1000, tokens=100, rate=10, ramp_s=5, sdk=True, scale=True),
     Case("max", streams=50, tokens=1000, rate=0, ramp_s=0.2, sdk=True, scale=True),
     Case("execs", streams=20, tokens=10, rate=0, executions=10, relay=False, scale=True),
 ]
@@ -47,8 +48,8 @@ QUICK_CASES = [
     Case("1x50", streams=1, tokens=100, rate=50, sdk=True),
     Case("startup", streams=1, tokens=10, rate=0, executions=5, relay=False),
     Case("100x50", streams=20, tokens=100, rate=50, ramp_s=0.5, sdk=True),
-    Case("1000x10", streams=100, tokens=50, rate=10, ramp_s=1, sdk=True, scale=True),
     Case("1000x20@1", streams=100, tokens=5, rate=1, ramp_s=1, sdk=True),
+    Case("1000x10", streams=100, tokens=50, rate=10, ramp_s=1, sdk=True, scale=True),
     Case("max", streams=10, tokens=500, rate=0, sdk=True, scale=True),
     Case("execs", streams=10, tokens=10, rate=0, executions=5, relay=False, scale=True),
 ]
@@ -247,6 +248,7 @@ def main() -> None:
     stack = BenchStack(redis_db=14).setup(users=max(c.streams for c in cases) + 20)
     sampler = CpuSampler()
     sampler.watch("redis", redis_server_pid())
+    sampler.watch("postgres", postgres_pid())
     sampler.watch("fake_api", stack.fake.pid)
     runs: list[dict] = []
     memory: dict[str, dict] = {}
