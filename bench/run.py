@@ -1,12 +1,13 @@
-"""The relay benchmark: the service next to the raw Redis pub/sub → WebSocket limit.
+"""The engine's benchmark (issue 19): the service next to the bare SDK and the raw relays, in one run.
 
     .venv/bin/python bench/run.py            # full run (~15 min on 2 cores)
-    .venv/bin/python bench/run.py --quick    # small counts, one repeat (development)
+    .venv/bin/python bench/run.py --quick    # small counts (development, ~5 min)
 
 Starts everything itself (PostgreSQL database ``mcp_bench``, Redis database
-14 under a namespace of its own, the fake Messages API, daphne or uvicorn,
-Celery workers, the reference relay), runs every case on every variant,
-interleaved and repeated, and writes ``test-artifacts/bench/report.md`` (the
+14 under a namespace of its own, the fake Messages API, daphne, Celery workers
+started by the production command, the references: ``bench/relay.py``,
+``bench/daphne_relay.py`` under daphne, ``bench/sdk_consumer.py``), runs every
+case on every variant, interleaved when repeated, and writes ``test-artifacts/bench/report.md`` (the
 table for ``docs/benchmarks.md``) and ``results.json`` (every run). Not part
 of the test suite: pytest only collects ``tests/``.
 """
@@ -79,7 +80,8 @@ WARM_UP = Case("warm-up", streams=10, tokens=20, rate=0)
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Token relay benchmark (docs/benchmarks.md).")
     parser.add_argument("--quick", action="store_true", help="small counts, one repeat")
-    parser.add_argument("--repeats", type=int, help="default 3 (full) or 1 (quick)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="every variant runs every case this many times, interleaved (default 1: ~15 min)")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS,
                         help=f"comma list of {', '.join(REFERENCES)}, {', '.join(VARIANTS)}")
     parser.add_argument("--cases", default="", help="comma list of case names (default: all)")
@@ -242,7 +244,7 @@ def main() -> None:
     cases = QUICK_CASES if args.quick else FULL_CASES
     if args.cases:
         cases = [c for c in cases if c.name in args.cases.split(",")]
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats
     variants = [v for v in args.variants.split(",") if v]
     started = time.time()
     stack = BenchStack(redis_db=14).setup(users=max(c.streams for c in cases) + 20)
