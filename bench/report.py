@@ -178,7 +178,6 @@ def _breakdown(table: dict) -> list[str]:
     if not row or not row.get("cpu_window_s"):
         return []
     window = row["cpu_window_s"]
-    offered = row["tokens_expected"] / window  # rough: over the CPU window
     lines = [f"**1,000 × 10 tok/s, CPU breakdown** (service, CPU over the case's {window:.1f} s window; "
              f"µs per delivered token; cores = CPU s ÷ window):", "",
              "| process | CPU s | cores | µs/token |", "|---|---|---|---|"]

@@ -78,7 +78,8 @@ WARM_UP = Case("warm-up", streams=10, tokens=20, rate=0)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="The engine against the bare SDK and the raw relays (docs/benchmarks.md).")
+    parser = argparse.ArgumentParser(
+        description="The engine against the bare SDK and the raw relays (docs/benchmarks.md).")
     parser.add_argument("--quick", action="store_true", help="small counts, one repeat")
     parser.add_argument("--repeats", type=int, default=1,
                         help="every variant runs every case this many times, interleaved (default 1: ~15 min)")

@@ -260,7 +260,7 @@ class BenchStack:
                 asgi = spawn(f"{variant.name}-asgi{index}", args, env)
                 server.ports.append(port)
                 server.asgis.append(asgi)
-                wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health/") or not asgi.alive(),
+                wait_until(lambda port=port, asgi=asgi: http_ok(f"http://127.0.0.1:{port}/health/") or not asgi.alive(),
                            timeout=STARTUP_TIMEOUT_S, what=f"{variant.server} on port {port}")
                 if not asgi.alive():
                     raise RuntimeError(f"{variant.server} died:\n{asgi.log()[-3000:]}")
