@@ -1,6 +1,6 @@
 """The engine's benchmark (issue 19): the service next to the bare SDK and the raw relays, in one run.
 
-    .venv/bin/python bench/run.py            # full run (~15 min on 2 cores)
+    .venv/bin/python bench/run.py            # full run (~10 min on 2 cores)
     .venv/bin/python bench/run.py --quick    # small counts (development, ~5 min)
 
 Starts everything itself (PostgreSQL database ``mcp_bench``, Redis database
@@ -82,7 +82,7 @@ def parse_args() -> argparse.Namespace:
         description="The engine against the bare SDK and the raw relays (docs/benchmarks.md).")
     parser.add_argument("--quick", action="store_true", help="small counts, one repeat")
     parser.add_argument("--repeats", type=int, default=1,
-                        help="every variant runs every case this many times, interleaved (default 1: ~15 min)")
+                        help="every variant runs every case this many times, interleaved (default 1: ~10 min)")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS,
                         help=f"comma list of {', '.join(REFERENCES)}, {', '.join(VARIANTS)}")
     parser.add_argument("--cases", default="", help="comma list of case names (default: all)")
