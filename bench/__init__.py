@@ -1,1 +1,1 @@
-"""The relay benchmark (run by hand: ``.venv/bin/python bench/run.py``); see docs/benchmarks.md."""
+"""The benchmarks (run by hand: ``.venv/bin/python bench/run.py``, ``bench/tools.py``); see docs/benchmarks.md."""

@@ -1,12 +1,13 @@
-"""The relay benchmark: the service next to the raw Redis pub/sub → WebSocket limit.
+"""The engine's benchmark (issue 19): the service next to the bare SDK and the raw relays, in one run.
 
-    .venv/bin/python bench/run.py            # full run (~15 min on 2 cores)
-    .venv/bin/python bench/run.py --quick    # small counts, one repeat (development)
+    .venv/bin/python bench/run.py            # full run (~10 min on 2 cores)
+    .venv/bin/python bench/run.py --quick    # small counts (development, ~5 min)
 
 Starts everything itself (PostgreSQL database ``mcp_bench``, Redis database
-14 under a namespace of its own, the fake Messages API, daphne or uvicorn,
-Celery workers, the reference relay), runs every case on every variant,
-interleaved and repeated, and writes ``test-artifacts/bench/report.md`` (the
+14 under a namespace of its own, the fake Messages API, daphne, Celery workers
+started by the production command, the references: ``bench/relay.py``,
+``bench/daphne_relay.py`` under daphne, ``bench/sdk_consumer.py``), runs every
+case on every variant, interleaved when repeated, and writes ``test-artifacts/bench/report.md`` (the
 table for ``docs/benchmarks.md``) and ``results.json`` (every run). Not part
 of the test suite: pytest only collects ``tests/``.
 """
@@ -26,48 +27,65 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cases import Case, CpuSampler, measure_idle_memory, run_case  # noqa: E402
+import psutil  # noqa: E402
+
+from bench.cases import Case, CpuSampler, measure_idle_memory, run_case, run_sdk_case  # noqa: E402
 from bench.report import machine, render  # noqa: E402
-from bench.stack import LOG_DIR, ROOT, BenchStack, Proc, Variant, redis_server_pid, spawn, wait_until  # noqa: E402
+from bench.stack import LOG_DIR, ROOT, BenchStack, Proc, Variant, postgres_pid, redis_server_pid, spawn, wait_until  # noqa: E402
 
 logger = logging.getLogger("bench")
 
 FULL_CASES = [
-    Case("1x50", streams=1, tokens=200, rate=50),
+    Case("1x50", streams=1, tokens=200, rate=50, sdk=True),
     Case("startup", streams=1, tokens=10, rate=0, executions=20, relay=False),
-    Case("100x50", streams=100, tokens=200, rate=50, ramp_s=1),
-    Case("1000x10", streams=1000, tokens=200, rate=10, ramp_s=5),
-    Case("max", streams=50, tokens=1000, rate=0, ramp_s=0.2),
-    Case("execs", streams=20, tokens=10, rate=0, executions=10, relay=False),
+    Case("100x50", streams=100, tokens=200, rate=50, ramp_s=1, sdk=True),
+    # First of the 1,000-stream cases, so the worker's RSS before it is still that of a lightly used worker.
+    Case("1000x20@1", streams=1000, tokens=20, rate=1, ramp_s=5, sdk=True),
+    Case("1000x10", streams=1000, tokens=100, rate=10, ramp_s=5, sdk=True, scale=True),
+    Case("max", streams=50, tokens=1000, rate=0, ramp_s=0.2, sdk=True, scale=True),
+    Case("execs", streams=20, tokens=10, rate=0, executions=10, relay=False, scale=True),
 ]
 QUICK_CASES = [
-    Case("1x50", streams=1, tokens=100, rate=50),
+    Case("1x50", streams=1, tokens=100, rate=50, sdk=True),
     Case("startup", streams=1, tokens=10, rate=0, executions=5, relay=False),
-    Case("100x50", streams=20, tokens=100, rate=50, ramp_s=0.5),
-    Case("1000x10", streams=100, tokens=50, rate=10, ramp_s=1),
-    Case("max", streams=10, tokens=500, rate=0),
-    Case("execs", streams=10, tokens=10, rate=0, executions=5, relay=False),
+    Case("100x50", streams=20, tokens=100, rate=50, ramp_s=0.5, sdk=True),
+    Case("1000x20@1", streams=100, tokens=5, rate=1, ramp_s=1, sdk=True),
+    Case("1000x10", streams=100, tokens=50, rate=10, ramp_s=1, sdk=True, scale=True),
+    Case("max", streams=10, tokens=500, rate=0, sdk=True, scale=True),
+    Case("execs", streams=10, tokens=10, rate=0, executions=5, relay=False, scale=True),
 ]
 VARIANTS = {
-    "daphne-pubsub": Variant("daphne-pubsub"),
-    "uvicorn-pubsub": Variant("uvicorn-pubsub", server="uvicorn"),
+    # The service as production runs it: daphne + the pub/sub layer, one `celery -A config worker`.
+    "service": Variant("service"),
+    # Scaling: the same with 2 worker processes, and with 2 daphne processes too (clients split by port).
+    "service-2w": Variant("service-2w", workers=2),
+    "service-2d2w": Variant("service-2d2w", workers=2, servers=2),
+    # Other configurations, not in the default set.
+    "uvicorn": Variant("uvicorn", server="uvicorn"),
     "daphne-core": Variant("daphne-core", layer="core"),
-    # The fixed 15 ms window (no load-adaptive widening): for comparison, not in the default set.
     "daphne-fixed": Variant("daphne-fixed", extra_env=(("MCP_COALESCE_DELTAS_PER_S", "0"),)),
 }
-DEFAULT_VARIANTS = "daphne-pubsub,uvicorn-pubsub,daphne-core"
-RAW = "raw-relay"
+# References, measured in the same run: no project code on their path.
+RAW = "raw-relay"  # bench/relay.py: Redis pub/sub → `websockets`
+RAW_DAPHNE = "raw-daphne"  # bench/daphne_relay.py: Redis pub/sub → a bare ASGI app under daphne
+SDK = "sdk"  # bench/sdk_consumer.py: the bare AsyncAnthropic SDK, typed events
+SDK_RAW = "sdk-raw"  # the same, reading the SDK's raw server-sent events
+REFERENCES = (RAW, RAW_DAPHNE, SDK, SDK_RAW)
+DEFAULT_VARIANTS = "raw-relay,raw-daphne,sdk,sdk-raw,service,service-2w,service-2d2w"
+# Variants that run only the scaling cases (Case.scale).
+SCALE_ONLY = {"service-2w", "service-2d2w"}
 WARM_UP = Case("warm-up", streams=10, tokens=20, rate=0)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Token relay benchmark (docs/benchmarks.md).")
+    parser = argparse.ArgumentParser(
+        description="The engine against the bare SDK and the raw relays (docs/benchmarks.md).")
     parser.add_argument("--quick", action="store_true", help="small counts, one repeat")
-    parser.add_argument("--repeats", type=int, help="default 3 (full) or 1 (quick)")
-    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma list of {', '.join(VARIANTS)}")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="every variant runs every case this many times, interleaved (default 1: ~10 min)")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS,
+                        help=f"comma list of {', '.join(REFERENCES)}, {', '.join(VARIANTS)}")
     parser.add_argument("--cases", default="", help="comma list of case names (default: all)")
-    parser.add_argument("--heavy-variants", default="daphne-pubsub,uvicorn-pubsub",
-                        help="variants that also run the 1000-stream case")
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--idle-connections", type=int, help="default 1000 (full) or 200 (quick)")
     parser.add_argument("--coalesce-ms", type=int, help="MCP_COALESCE_MS for every variant")
@@ -75,11 +93,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--deltas-per-s", type=int, help="MCP_COALESCE_DELTAS_PER_S for every variant")
     parser.add_argument("--profile", action="store_true",
                         help="sample the server and workers with py-spy during each case (pip install py-spy)")
+    parser.add_argument("--py-spy", default="", help="the py-spy binary (default: on PATH or beside python)")
     parser.add_argument("--out", default=str(LOG_DIR))
     return parser.parse_args()
 
 
-def start_relay(stack: BenchStack, sampler: CpuSampler) -> tuple[Proc, str]:
+def start_relay(stack: BenchStack, sampler: CpuSampler) -> tuple[Proc, list[str]]:
     from bench.stack import free_port
 
     port = free_port()
@@ -87,18 +106,44 @@ def start_relay(stack: BenchStack, sampler: CpuSampler) -> tuple[Proc, str]:
                                stack.redis_url, "--prefix", f"{stack.namespace}:relay:"], stack.base_env())
     wait_until(lambda: "listening" in proc.log() or not proc.alive(), timeout=30, what="raw relay")
     sampler.watch("relay", proc.pid)
-    return proc, f"ws://127.0.0.1:{port}"
+    return proc, [f"ws://127.0.0.1:{port}"]
+
+
+def start_daphne_relay(stack: BenchStack, sampler: CpuSampler) -> tuple[Proc, list[str]]:
+    """daphne serving bench/daphne_relay.py (no Django): what daphne alone costs per relayed message."""
+    import socket
+
+    from bench.stack import free_port
+
+    def listening() -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    port = free_port()
+    env = {**stack.base_env(), "BENCH_RELAY_REDIS": stack.redis_url, "BENCH_RELAY_PREFIX": f"{stack.namespace}:relay:"}
+    proc = spawn("raw-daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
+                                "bench.daphne_relay:application"], env)
+    wait_until(lambda: listening() or not proc.alive(), timeout=30,
+               what="raw daphne relay")
+    if not proc.alive():
+        raise RuntimeError(f"raw daphne relay died:\n{proc.log()[-3000:]}")
+    sampler.watch("relay", proc.pid)
+    return proc, [f"ws://127.0.0.1:{port}"]
 
 
 def run_variant(name: str, cases: list[Case], args, stack: BenchStack, sampler: CpuSampler) -> dict[str, dict]:
-    """Start one variant (or the raw relay), run its cases, stop it; figures by case name."""
+    """Start one variant (or a reference), run its cases, stop it; figures by case name."""
     results: dict[str, dict] = {}
-    heavy = set(args.heavy_variants.split(","))
-    if name == RAW:
-        relay, url = start_relay(stack, sampler)
+    if name in (SDK, SDK_RAW):
+        for case in (c for c in cases if c.sdk):
+            results[case.name] = run_sdk_case(case, stack=stack, sampler=sampler, raw=name == SDK_RAW)
+            log_case(name, case, results[case.name])
+        return results
+    if name in (RAW, RAW_DAPHNE):
+        relay, urls = (start_relay if name == RAW else start_daphne_relay)(stack, sampler)
         try:
             for case in (c for c in cases if c.relay):
-                results[case.name] = run_case(case, stack=stack, server=None, relay_url=url, sampler=sampler,
+                results[case.name] = run_case(case, stack=stack, server=None, relay_urls=urls, sampler=sampler,
                                               client_processes=args.client_processes)
                 log_case(name, case, results[case.name])
         finally:
@@ -112,20 +157,24 @@ def run_variant(name: str, cases: list[Case], args, stack: BenchStack, sampler: 
         variant = Variant(**{**variant.__dict__,
                              "extra_env": (*variant.extra_env, ("MCP_COALESCE_DELTAS_PER_S", str(args.deltas_per_s)))})
     server = stack.start_variant(variant)
-    sampler.watch("asgi", server.asgi.pid)
+    sampler.watch("asgi", *(a.pid for a in server.asgis))
     sampler.watch("worker", *(w.pid for w in server.workers))
+    worker_pids = tuple(w.pid for w in server.workers)
     try:
         # First use costs (imports, connection pools, query plans) are not what a case measures.
-        run_case(WARM_UP, stack=stack, server=server, relay_url="", sampler=sampler, client_processes=1)
+        run_case(WARM_UP, stack=stack, server=server, relay_urls=[], sampler=sampler, client_processes=1)
+        time.sleep(1)
+        results["_idle"] = {"worker_rss_mb": [psutil.Process(pid).memory_info().rss / 2 ** 20 for pid in worker_pids],
+                            "asgi_rss_mb": [psutil.Process(a.pid).memory_info().rss / 2 ** 20 for a in server.asgis]}
         for case in cases:
-            if case.name == "1000x10" and name not in heavy:
+            if name in SCALE_ONLY and not case.scale:
                 continue
-            with profiled(args, f"{name}-{case.name}", {"asgi": [server.asgi.pid],
-                                                       "worker": [w.pid for w in server.workers]}):
-                results[case.name] = run_case(case, stack=stack, server=server, relay_url="", sampler=sampler,
-                                              client_processes=args.client_processes)
+            with profiled(args, f"{name}-{case.name}", {"asgi": [a.pid for a in server.asgis],
+                                                       "worker": list(worker_pids)}):
+                results[case.name] = run_case(case, stack=stack, server=server, relay_urls=[], sampler=sampler,
+                                              client_processes=args.client_processes, rss_pids=worker_pids)
             log_case(name, case, results[case.name])
-            for proc in [server.asgi, *server.workers]:
+            for proc in [*server.asgis, *server.workers]:
                 if not proc.alive():
                     raise RuntimeError(f"{proc.name} died:\n{proc.log()[-3000:]}")
     finally:
@@ -144,9 +193,9 @@ def profiled(args, label: str, pids: dict[str, list[int]]):
         return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    py_spy = args.py_spy or shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     # --gil: only the thread holding the GIL is sampled, so the stacks show where
-    # Python spends CPU, not where hundreds of threads wait for the GIL.
+    # Python spends CPU, not where the database threads wait.
     samplers = [subprocess.Popen([py_spy, "record", "--pid", str(pid), "--gil", "--rate", "100", "--format", "raw",
                                   "-o", str(out / f"profile-{label}-{role}{i}.txt")],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -196,22 +245,23 @@ def main() -> None:
     cases = QUICK_CASES if args.quick else FULL_CASES
     if args.cases:
         cases = [c for c in cases if c.name in args.cases.split(",")]
-    repeats = args.repeats or (1 if args.quick else 3)
-    variants = [RAW, *[v for v in args.variants.split(",") if v]]
+    repeats = args.repeats
+    variants = [v for v in args.variants.split(",") if v]
     started = time.time()
     stack = BenchStack(redis_db=14).setup(users=max(c.streams for c in cases) + 20)
     sampler = CpuSampler()
     sampler.watch("redis", redis_server_pid())
+    sampler.watch("postgres", postgres_pid())
     sampler.watch("fake_api", stack.fake.pid)
     runs: list[dict] = []
     memory: dict[str, dict] = {}
     try:
         for rep in range(repeats):
             # Interleaved: every variant once per repeat, so a noisy minute hits all of them.
-            for name in (variants if rep % 2 == 0 else [variants[0], *reversed(variants[1:])]):
+            for name in (variants if rep % 2 == 0 else list(reversed(variants))):
                 print(f"repeat {rep + 1}/{repeats}: {name}", flush=True)
                 runs.append({"repeat": rep, "variant": name, "cases": run_variant(name, cases, args, stack, sampler)})
-        for name in sorted({VARIANTS[v].server for v in variants if v != RAW}):
+        for name in sorted({VARIANTS[v].server for v in variants if v in VARIANTS}):
             server = stack.start_variant(Variant(f"{name}-idle", server=name))
             try:
                 memory[name] = measure_idle_memory(server, stack, connections=args.idle_connections

@@ -6,9 +6,13 @@
 * Redis on 127.0.0.1:6379, a dedicated database number and a namespace of its
   own (``REDIS_NAMESPACE``), so other runs on the same Redis are untouched,
 * the benchmark's Messages API (``bench/messages_api.py``, one asyncio loop) as a subprocess,
-* for each *variant* (server × channel layer × coalescing …): an ASGI server
-  process (daphne or uvicorn) and Celery worker processes, restarted per
-  variant because the settings are read from the environment at start::
+* for each *variant* (server × channel layer × processes …): ASGI server
+  processes (daphne or uvicorn; one by default, or two on two ports) and
+  Celery worker processes (one by default, or two), each started with the
+  production command ``python -m celery -A config worker`` (no ``-c``, no
+  ``-P``: the engine's pool and its concurrency of 1,000 are the settings'
+  defaults), restarted per variant because the settings are read from the
+  environment at start::
 
     stack = BenchStack(redis_db=14).setup(users=1000)
     server = stack.start_variant(Variant("daphne-pubsub"))
@@ -24,6 +28,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +46,10 @@ STARTUP_TIMEOUT_S = 60
 DATABASE = "mcp_bench"
 PG_URL = "postgres://postgres@127.0.0.1:5432"
 BENCH_PASSWORD_HASH = "!"  # unusable password: the bench users authenticate by token only
-
+# The production command, verbatim (README): no -c, no -P.
+WORKER_COMMAND = [sys.executable, "-m", "celery", "-A", "config", "worker"]
+# The engine's pool starts (and beats) just before Celery's consumer connects to the broker.
+WORKER_SETTLE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,8 @@ class Variant:
 
     ``server``: daphne | uvicorn; ``layer``: pubsub | core (CHANNEL_LAYER);
     ``coalesce_ms`` / ``coalesce_bytes``: MCP_COALESCE_MS / MCP_COALESCE_BYTES;
-    ``workers`` × ``threads``: Celery worker processes, each a threads pool.
+    ``workers``: Celery worker processes (the production command each);
+    ``servers``: ASGI server processes, each on its own port (clients split between them).
     """
 
     name: str
@@ -58,8 +67,8 @@ class Variant:
     layer: str = "pubsub"
     coalesce_ms: int | None = None
     coalesce_bytes: int | None = None
-    workers: int = 2
-    threads: int = 600
+    workers: int = 1
+    servers: int = 1
     extra_env: tuple[tuple[str, str], ...] = ()
 
     def env(self) -> dict[str, str]:
@@ -88,16 +97,24 @@ class Proc(Process):
 
 @dataclass
 class Server:
-    """A running variant: the ASGI server and its Celery workers."""
+    """A running variant: its ASGI server processes (one port each) and its Celery workers."""
 
     variant: Variant
-    port: int
-    asgi: Proc
+    ports: list[int] = field(default_factory=list)
+    asgis: list[Proc] = field(default_factory=list)
     workers: list[Proc] = field(default_factory=list)
 
     @property
+    def ws_urls(self) -> list[str]:
+        return [f"ws://127.0.0.1:{port}" for port in self.ports]
+
+    @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return self.ws_urls[0]
+
+    @property
+    def asgi(self) -> Proc:
+        return self.asgis[0]
 
 
 def spawn(name: str, args: list[str], env: dict[str, str]) -> Proc:
@@ -114,6 +131,18 @@ def redis_server_pid(port: int = 6379) -> int | None:
     for proc in psutil.process_iter(["name", "cmdline"]):
         if (proc.info["name"] or "").startswith("redis-server") and f":{port}" in " ".join(proc.info["cmdline"] or []):
             return proc.pid
+    return None
+
+
+def postgres_pid(port: int = 5432) -> int | None:
+    """The PostgreSQL server's main process (its backends are its children; shared with other runs)."""
+    for proc in psutil.process_iter(["name", "ppid"]):
+        if proc.info["name"] == "postgres":
+            try:
+                if psutil.Process(proc.info["ppid"]).name() != "postgres":
+                    return proc.pid
+            except psutil.Error:
+                continue
     return None
 
 
@@ -215,19 +244,26 @@ class BenchStack:
 
     def start_variant(self, variant: Variant) -> Server:
         env = {**self.base_env(), **variant.env()}
-        port = free_port()
-        if variant.server == "uvicorn":
-            args = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                    "--port", str(port), "--log-level", "warning", "--no-access-log", "--backlog", "4096"]
-        else:
-            args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-                    "config.asgi:application"]
-        server = Server(variant, port, spawn(f"{variant.name}-asgi", args, env))
+        # Celery logs at production's level (WARNING): at INFO it writes lines for every
+        # task, CPU that production does not spend. Readiness is read from Redis instead.
+        env.pop("CELERY_LOG_LEVEL", None)
+        server = Server(variant)
         try:
-            wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/admin/login/") or not server.asgi.alive(),
-                       timeout=STARTUP_TIMEOUT_S, what=f"{variant.server} on port {port}")
-            if not server.asgi.alive():
-                raise RuntimeError(f"{variant.server} died:\n{server.asgi.log()[-3000:]}")
+            for index in range(variant.servers):
+                port = free_port()
+                if variant.server == "uvicorn":
+                    args = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+                            "--port", str(port), "--log-level", "warning", "--no-access-log", "--backlog", "4096"]
+                else:
+                    args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
+                            "config.asgi:application"]
+                asgi = spawn(f"{variant.name}-asgi{index}", args, env)
+                server.ports.append(port)
+                server.asgis.append(asgi)
+                wait_until(lambda port=port, asgi=asgi: http_ok(f"http://127.0.0.1:{port}/health/") or not asgi.alive(),
+                           timeout=STARTUP_TIMEOUT_S, what=f"{variant.server} on port {port}")
+                if not asgi.alive():
+                    raise RuntimeError(f"{variant.server} died:\n{asgi.log()[-3000:]}")
             for index in range(variant.workers):
                 server.workers.append(self._start_worker(variant, index, env))
         except BaseException:  # a failed or interrupted start-up leaves nothing running
@@ -236,22 +272,29 @@ class BenchStack:
         return server
 
     def _start_worker(self, variant: Variant, index: int, env: dict[str, str]) -> Proc:
-        # The threads pool: a streamed LLM call is I/O-bound and long, so one
-        # process holds many (prefork would need a process per stream).
-        worker = spawn(f"{variant.name}-worker{index}", [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "threads", "-c", str(variant.threads),
-            "-n", f"{self.namespace}-{index}@%h", "--without-mingle", "--without-gossip", "--without-heartbeat",
-            "--loglevel=INFO"], env)
+        # Exactly the production command: pool, concurrency and the rest come from
+        # the settings (the environment above), as the README tells users to run it.
+        # Two workers on one host share a node name; Celery warns about it and works
+        # (the engine names itself by host, pid and a random part, not by node name).
+        worker = spawn(f"{variant.name}-worker{index}", WORKER_COMMAND, env)
         try:
-            wait_until(lambda: "ready." in worker.log() or not worker.alive(), timeout=STARTUP_TIMEOUT_S,
+            wait_until(lambda: self._engine_beats(worker.pid) or not worker.alive(), timeout=STARTUP_TIMEOUT_S,
                        what=f"celery worker {index}")
             if not worker.alive():
                 raise RuntimeError(f"celery worker died:\n{worker.log()[-3000:]}")
+            time.sleep(WORKER_SETTLE_S)
         except BaseException:
             worker.stop()
             raise
         return worker
 
+    def _engine_beats(self, pid: int) -> bool:
+        """The worker's engine has started: its heartbeat key (``engine:<host>:<pid>:<id>``) is in Redis."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        return any(True for _ in client.scan_iter(f"{self.namespace}:*engine:*:{pid}:*", count=1000))
+
     def stop_variant(self, server: Server) -> None:
-        for proc in [server.asgi, *server.workers]:
+        for proc in [*server.asgis, *server.workers]:
             proc.stop()
