@@ -14,6 +14,7 @@ the *schedule*, not against when the fake API managed to write the tokens:
 on a saturated machine the fake API's own pacing slips too
 (``source_keep_up`` is that softer figure).
 """
+
 from __future__ import annotations
 
 import json
@@ -79,8 +80,16 @@ def _cpu(proc: psutil.Process) -> float:
         return 0.0
 
 
-def run_case(case: Case, *, stack: BenchStack, server: Server | None, relay_urls: list[str], sampler: CpuSampler,
-             client_processes: int, rss_pids: tuple[int, ...] = ()) -> dict:
+def run_case(
+    case: Case,
+    *,
+    stack: BenchStack,
+    server: Server | None,
+    relay_urls: list[str],
+    sampler: CpuSampler,
+    client_processes: int,
+    rss_pids: tuple[int, ...] = (),
+) -> dict:
     """Run ``case`` on ``server`` (the service) or, with ``server=None``, on a reference relay
     (``relay_urls``: the raw relay's or the raw daphne relay's ports; clients split between them).
 
@@ -106,8 +115,9 @@ def run_case(case: Case, *, stack: BenchStack, server: Server | None, relay_urls
     window: list[float] = []
     t_wall = time.time()
     try:
-        tally = run_clients(jobs, processes=min(client_processes, len(jobs)), timeout_s=case.timeout_s,
-                            on_connected=connected)
+        tally = run_clients(
+            jobs, processes=min(client_processes, len(jobs)), timeout_s=case.timeout_s, on_connected=connected
+        )
     finally:
         rss.stop()
     after = {**sampler.read(), "clients": tally.cpu_s}
@@ -177,7 +187,7 @@ class RssWatch:
     def figures(self) -> dict:
         if not self.procs or not self.before:
             return {}
-        figures = {"rss_before_mb": self.before / 2 ** 20, "rss_peak_mb": self.peak / 2 ** 20}
+        figures = {"rss_before_mb": self.before / 2**20, "rss_peak_mb": self.peak / 2**20}
         if self.count_running:
             figures["peak_running"] = self.peak_running
         return figures
@@ -198,25 +208,51 @@ def _running_counter():
 def run_sdk_case(case: Case, *, stack: BenchStack, sampler: CpuSampler, raw: bool = False) -> dict:
     """The same stream shapes consumed by the bare SDK in one process (``bench/sdk_consumer.py``)."""
     stack.fake_control("/_control/reset", {})
-    stack.fake_control("/_control/default", {"tokens": case.tokens, "delay_ms": 1000 / case.rate if case.rate else 0,
-                                             "stamp": True})
+    stack.fake_control(
+        "/_control/default", {"tokens": case.tokens, "delay_ms": 1000 / case.rate if case.rate else 0, "stamp": True}
+    )
     before = sampler.read()
     t_go = time.time()
-    out = subprocess.run([sys.executable, "-m", "bench.sdk_consumer", "--base-url", stack.fake_url,
-                          "--streams", str(case.streams), "--tokens", str(case.tokens), "--ramp", str(case.ramp_s),
-                          *(["--raw"] if raw else [])],
-                         cwd=ROOT, capture_output=True, text=True, timeout=case.timeout_s + 60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.sdk_consumer",
+            "--base-url",
+            stack.fake_url,
+            "--streams",
+            str(case.streams),
+            "--tokens",
+            str(case.tokens),
+            "--ramp",
+            str(case.ramp_s),
+            *(["--raw"] if raw else []),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=case.timeout_s + 60,
+    )
     after = sampler.read()
     if out.returncode:
         raise RuntimeError(f"sdk_consumer failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     expected = case.streams * case.tokens
-    figures = {"tokens_expected": expected, "tokens": result["tokens"], "sse_events": result["events"],
-               "executions": case.streams, "completed": case.streams - result["error_count"],
-               "lost": result["lost"], "reordered": result["reordered"], "text_mismatches": 0,
-               "errors": result["error_count"], "error_sample": result["errors"],
-               "lat_p50_ms": result["lat_p50_ms"], "lat_p99_ms": result["lat_p99_ms"],
-               "events_per_token": result["events"] / result["tokens"] if result["tokens"] else None}
+    figures = {
+        "tokens_expected": expected,
+        "tokens": result["tokens"],
+        "sse_events": result["events"],
+        "executions": case.streams,
+        "completed": case.streams - result["error_count"],
+        "lost": result["lost"],
+        "reordered": result["reordered"],
+        "text_mismatches": 0,
+        "errors": result["error_count"],
+        "error_sample": result["errors"],
+        "lat_p50_ms": result["lat_p50_ms"],
+        "lat_p99_ms": result["lat_p99_ms"],
+        "events_per_token": result["events"] / result["tokens"] if result["tokens"] else None,
+    }
     span = (result["last_recv_ns"] - result["first_stamp_ns"]) / 1e9
     if span > 0:
         figures["tokens_per_s"] = result["tokens"] / span
@@ -236,17 +272,46 @@ def _jobs(case: Case, stack: BenchStack, server: Server | None, relay_urls: list
         if server is None:
             jobs.append(Job("relay", url, stream=str(index), offset_s=offset, tokens=case.tokens))
         else:
-            jobs.append(Job("service", url + "/ws/executions/", token=stack.tokens[index],
-                            stream=str(index), offset_s=offset, executions=case.executions, tokens=case.tokens))
+            jobs.append(
+                Job(
+                    "service",
+                    url + "/ws/executions/",
+                    token=stack.tokens[index],
+                    stream=str(index),
+                    offset_s=offset,
+                    executions=case.executions,
+                    tokens=case.tokens,
+                )
+            )
     return jobs
 
 
 def _start_producer(case: Case, stack: BenchStack, t0: float) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "bench.relay", "produce", "--redis", stack.redis_url,
-         "--prefix", f"{stack.namespace}:relay:", "--streams", str(case.streams), "--tokens", str(case.tokens),
-         "--rate", str(case.rate), "--ramp", str(case.ramp_s), "--start-at", str(t0)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "bench.relay",
+            "produce",
+            "--redis",
+            stack.redis_url,
+            "--prefix",
+            f"{stack.namespace}:relay:",
+            "--streams",
+            str(case.streams),
+            "--tokens",
+            str(case.tokens),
+            "--rate",
+            str(case.rate),
+            "--ramp",
+            str(case.ramp_s),
+            "--start-at",
+            str(t0),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def summarize(case: Case, tally: Tally, *, t_go: float) -> dict:
@@ -254,12 +319,20 @@ def summarize(case: Case, tally: Tally, *, t_go: float) -> dict:
     emit_span = (tally.last_stamp_ns - tally.first_stamp_ns) / 1e9
     deliver_span = (tally.last_recv_ns - tally.first_stamp_ns) / 1e9
     figures = {
-        "tokens_expected": expected, "tokens": tally.tokens, "messages": tally.messages,
-        "executions": tally.executions, "completed": tally.completed,
-        "lost": tally.lost_tokens + tally.seq_gaps, "reordered": tally.reordered,
-        "text_mismatches": tally.text_mismatches, "errors": len(tally.errors), "error_sample": tally.errors[:3],
-        "lat_p50_ms": percentile(tally.latencies_ms, 50), "lat_p99_ms": percentile(tally.latencies_ms, 99),
-        "accepted_p50_ms": percentile(tally.accepted_ms, 50), "accepted_p99_ms": percentile(tally.accepted_ms, 99),
+        "tokens_expected": expected,
+        "tokens": tally.tokens,
+        "messages": tally.messages,
+        "executions": tally.executions,
+        "completed": tally.completed,
+        "lost": tally.lost_tokens + tally.seq_gaps,
+        "reordered": tally.reordered,
+        "text_mismatches": tally.text_mismatches,
+        "errors": len(tally.errors),
+        "error_sample": tally.errors[:3],
+        "lat_p50_ms": percentile(tally.latencies_ms, 50),
+        "lat_p99_ms": percentile(tally.latencies_ms, 99),
+        "accepted_p50_ms": percentile(tally.accepted_ms, 50),
+        "accepted_p99_ms": percentile(tally.accepted_ms, 99),
         "first_delta_p50_ms": percentile(tally.first_delta_ms, 50),
         "first_delta_p99_ms": percentile(tally.first_delta_ms, 99),
         "tokens_per_delta": tally.tokens / tally.messages if tally.messages else None,
@@ -300,9 +373,14 @@ def measure_idle_memory(server: Server, stack: BenchStack, *, connections: int, 
         time.sleep(1.0)
         rss["after"] = proc.memory_info().rss
 
-    jobs = [Job("idle", server.ws_url + "/ws/executions/", token=stack.tokens[i % len(stack.tokens)])
-            for i in range(connections)]
+    jobs = [
+        Job("idle", server.ws_url + "/ws/executions/", token=stack.tokens[i % len(stack.tokens)])
+        for i in range(connections)
+    ]
     run_clients(jobs, processes=client_processes, timeout_s=10, on_connected=connected)
-    return {"idle_connections": connections, "rss_before_mb": rss["before"] / 2 ** 20,
-            "rss_after_mb": rss["after"] / 2 ** 20,
-            "kib_per_idle_connection": (rss["after"] - rss["before"]) / connections / 1024}
+    return {
+        "idle_connections": connections,
+        "rss_before_mb": rss["before"] / 2**20,
+        "rss_after_mb": rss["after"] / 2**20,
+        "kib_per_idle_connection": (rss["after"] - rss["before"]) / connections / 1024,
+    }

@@ -14,14 +14,15 @@ index follows the previous one (else lost or reordered). Events tell seq gaps.
 Connections open first (``on_connected(t0)`` is called once all are up), and
 each job starts at ``t0 + offset_s``.
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import multiprocessing
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import websockets
 
@@ -66,8 +67,17 @@ class Tally:
     def merge(self, other: Tally) -> None:
         for name in ("latencies_ms", "accepted_ms", "first_delta_ms", "errors", "pids"):
             getattr(self, name).extend(getattr(other, name))
-        for name in ("tokens", "messages", "executions", "completed", "lost_tokens", "reordered", "seq_gaps",
-                     "text_mismatches", "cpu_s"):
+        for name in (
+            "tokens",
+            "messages",
+            "executions",
+            "completed",
+            "lost_tokens",
+            "reordered",
+            "seq_gaps",
+            "text_mismatches",
+            "cpu_s",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         stamps = [s for s in (self.first_stamp_ns, other.first_stamp_ns) if s]
         self.first_stamp_ns = min(stamps) if stamps else 0
@@ -115,8 +125,17 @@ async def _service(job: Job, ws, t0: float, tally: Tally) -> None:
     await _sleep_until(t0 + job.offset_s)
     for number in range(job.executions):
         sent_ns = time.time_ns()
-        await ws.send(json.dumps({"type": "execute", "tool": "generate_report", "use_cache": False,
-                                  "parameters": {"data": {"job": job.stream, "n": number}}, "request_id": "b"}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "execute",
+                    "tool": "generate_report",
+                    "use_cache": False,
+                    "parameters": {"data": {"job": job.stream, "n": number}},
+                    "request_id": "b",
+                }
+            )
+        )
         tally.executions += 1
         await _one_execution(job, ws, sent_ns, tally)
 
@@ -201,8 +220,15 @@ async def _sleep_until(when: float) -> None:
 async def _connect(job: Job, gate: asyncio.Semaphore):
     headers = {"Authorization": f"Token {job.token}"} if job.token else {}
     async with gate:
-        ws = await websockets.connect(job.url, additional_headers=headers, compression=None, max_size=2 ** 24,
-                                      open_timeout=60, ping_interval=None, max_queue=None)
+        ws = await websockets.connect(
+            job.url,
+            additional_headers=headers,
+            compression=None,
+            max_size=2**24,
+            open_timeout=60,
+            ping_interval=None,
+            max_queue=None,
+        )
         if job.kind == "relay":
             await ws.send(json.dumps({"stream": job.stream}))
             await ws.recv()  # {"type": "ready"}
@@ -229,8 +255,11 @@ async def _process_main(jobs: list[Job], conn, timeout_s: float) -> Tally:
     t0 = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
     cpu_at_go = time.process_time()
     runner = {"service": _service, "relay": _relay, "idle": _idle}
-    tasks = [asyncio.create_task(runner[job.kind](job, ws, t0, tally))
-             for job, ws in zip(jobs, sockets) if not isinstance(ws, BaseException)]
+    tasks = [
+        asyncio.create_task(runner[job.kind](job, ws, t0, tally))
+        for job, ws in zip(jobs, sockets, strict=False)
+        if not isinstance(ws, BaseException)
+    ]
     done, pending = await asyncio.wait(tasks, timeout=timeout_s + max(0.0, t0 - time.time()))
     for task in pending:
         task.cancel()
@@ -239,8 +268,7 @@ async def _process_main(jobs: list[Job], conn, timeout_s: float) -> Tally:
         tally.errors.append(f"timeout: {len(pending)} streams unfinished")
     tally.errors.extend(repr(t.exception()) for t in done if t.exception() is not None)
     tally.cpu_s = time.process_time() - cpu_at_go
-    await asyncio.gather(*(ws.close() for ws in sockets if not isinstance(ws, BaseException)),
-                         return_exceptions=True)
+    await asyncio.gather(*(ws.close() for ws in sockets if not isinstance(ws, BaseException)), return_exceptions=True)
     return tally
 
 
@@ -249,8 +277,9 @@ def _process_entry(jobs: list[Job], conn, timeout_s: float) -> None:
     conn.send(("done", tally))
 
 
-def run_clients(jobs: list[Job], *, processes: int, timeout_s: float,
-                on_connected: Callable[[float], None] | None = None) -> Tally:
+def run_clients(
+    jobs: list[Job], *, processes: int, timeout_s: float, on_connected: Callable[[float], None] | None = None
+) -> Tally:
     """Run the jobs over ``processes`` processes; returns the merged tally.
 
     ``on_connected(t0)`` runs once every connection is open, before ``t0``.
@@ -275,7 +304,7 @@ def run_clients(jobs: list[Job], *, processes: int, timeout_s: float,
     for parent in pipes:
         parent.send(t0)
     total = Tally()
-    for parent, proc in zip(pipes, procs):
+    for parent, proc in zip(pipes, procs, strict=False):
         _, tally = parent.recv()
         total.merge(tally)
         proc.join(30)

@@ -12,6 +12,7 @@ connection that asked for its stream. So daphne's own cost per relayed
 message (its WebSocket protocol, its ASGI queueing) is what this measures,
 the yardstick for the service's daphne CPU per message.
 """
+
 from __future__ import annotations
 
 import asyncio

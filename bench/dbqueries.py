@@ -12,6 +12,7 @@ benchmark's environment; prints one JSON line::
 
     {"10": {"queries": 9, "deltas": 1, ...}, "10000": {"queries": 9, ...}}
 """
+
 from __future__ import annotations
 
 import json
@@ -64,25 +65,34 @@ def every_query():
 
 
 def fake_default(behavior: dict) -> None:
-    request = urllib.request.Request(settings.ANTHROPIC_BASE_URL + "/_control/default", method="POST",
-                                     data=json.dumps(behavior).encode(), headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        settings.ANTHROPIC_BASE_URL + "/_control/default",
+        method="POST",
+        data=json.dumps(behavior).encode(),
+        headers={"content-type": "application/json"},
+    )
     urllib.request.urlopen(request, timeout=30).read()
 
 
 def count(user, tokens: int) -> dict:
     fake_default({"tokens": tokens, "delay_ms": 1})
     with every_query() as counted:
-        execution = services.execution_start_uncached(user=user, tool_name="generate_report",
-                                                      parameters={"data": {"tokens": tokens}})
+        execution = services.execution_start_uncached(
+            user=user, tool_name="generate_report", parameters={"data": {"tokens": tokens}}
+        )
         run_here(str(execution.pk))
     execution = ToolExecution.objects.get(pk=execution.pk)
     kinds: dict[str, int] = {}
     for sql in counted:
         verb = sql.split(None, 1)[0].upper()
         kinds[verb] = kinds.get(verb, 0) + 1
-    return {"queries": len(counted), "by_verb": kinds, "status": execution.status,
-            "output_tokens": execution.output_tokens,
-            "deltas": sum(e["type"] == "execution.delta" for e in execution.events)}
+    return {
+        "queries": len(counted),
+        "by_verb": kinds,
+        "status": execution.status,
+        "output_tokens": execution.output_tokens,
+        "deltas": sum(e["type"] == "execution.delta" for e in execution.events),
+    }
 
 
 def main() -> None:

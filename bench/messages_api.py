@@ -17,6 +17,7 @@ one speaks only what the benchmark asks for, the same way:
 * ``POST /_control/default`` (the behaviour: ``tokens``, ``delay_ms``,
   ``stamp``) and ``POST /_control/reset``, as the test fake has them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,10 @@ class MessagesAPI:
                 head = await reader.readuntil(b"\r\n\r\n")
                 request_line, *header_lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = request_line.split(" ", 2)
-                headers = {k.strip().lower(): v.strip() for k, v in
-                           (line.split(":", 1) for line in header_lines if ":" in line)}
+                headers = {
+                    k.strip().lower(): v.strip()
+                    for k, v in (line.split(":", 1) for line in header_lines if ":" in line)
+                }
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
                 await self.answer(method, path, json.loads(body or b"{}"), writer)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -59,21 +62,36 @@ class MessagesAPI:
             self.behavior = dict(DEFAULT)
             respond_json(writer, 200, {"ok": True})
         else:
-            respond_json(writer, 404, {"type": "error", "error": {"type": "not_found_error",
-                                                                  "message": f"No route {method} {path}."}})
+            respond_json(
+                writer,
+                404,
+                {"type": "error", "error": {"type": "not_found_error", "message": f"No route {method} {path}."}},
+            )
         await writer.drain()
 
     async def stream(self, body: dict, writer: asyncio.StreamWriter) -> None:
         behavior = self.behavior
         tokens, delay_s, stamp = int(behavior["tokens"]), float(behavior["delay_ms"]) / 1000, behavior["stamp"]
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
-                     b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
-        message = {"id": f"msg_bench_{uuid.uuid4().hex[:12]}", "type": "message", "role": "assistant",
-                   "model": body.get("model", "unknown"), "content": [], "stop_reason": None,
-                   "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1}}
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+            b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        message = {
+            "id": f"msg_bench_{uuid.uuid4().hex[:12]}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "unknown"),
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 1, "output_tokens": 1},
+        }
         write_event(writer, "message_start", {"type": "message_start", "message": message})
-        write_event(writer, "content_block_start", {"type": "content_block_start", "index": 0,
-                                                    "content_block": {"type": "text", "text": ""}})
+        write_event(
+            writer,
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        )
         started = time.monotonic()
         for index in range(tokens):
             if delay_s:
@@ -83,13 +101,22 @@ class MessagesAPI:
             elif index % BURST == 0:
                 await asyncio.sleep(0)  # as fast as possible, but every stream gets its turn
             text = f"{index}:{time.time_ns()} " if stamp else f"w{index} "
-            write_event(writer, "content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                        "delta": {"type": "text_delta", "text": text}})
+            write_event(
+                writer,
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+            )
             await writer.drain()  # a client that hung up ends the stream here
         write_event(writer, "content_block_stop", {"type": "content_block_stop", "index": 0})
-        write_event(writer, "message_delta", {"type": "message_delta",
-                                              "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                              "usage": {"output_tokens": tokens}})
+        write_event(
+            writer,
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": tokens},
+            },
+        )
         write_event(writer, "message_stop", {"type": "message_stop"})
         writer.write(b"0\r\n\r\n")
 
@@ -102,13 +129,16 @@ def write_event(writer: asyncio.StreamWriter, name: str, data: dict) -> None:
 def respond_json(writer: asyncio.StreamWriter, status: int, data: dict) -> None:
     payload = json.dumps(data).encode()
     reason = {200: "OK", 404: "Not Found"}[status]
-    writer.write(f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-                 f"content-length: {len(payload)}\r\n\r\n".encode() + payload)
+    writer.write(
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\n\r\n".encode()
+        + payload
+    )
 
 
 async def main(host: str, port: int) -> None:
     api = MessagesAPI()
-    server = await asyncio.start_server(api.serve, host, port, backlog=4096, limit=2 ** 20)
+    server = await asyncio.start_server(api.serve, host, port, backlog=4096, limit=2**20)
     print(f"listening on http://{host}:{server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()

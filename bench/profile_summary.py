@@ -7,6 +7,7 @@ share of samples by *self* frame (the function on top of the stack) and by
 *inclusive* frame (anywhere in the stack, counted once per sample), so a
 profile reads as "x % of this process's CPU was in json.loads".
 """
+
 from __future__ import annotations
 
 import argparse

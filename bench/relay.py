@@ -13,6 +13,7 @@ each message, unchanged, to the client that asked for that stream::
 Client protocol: send ``{"stream": "<id>"}``, get ``{"type": "ready"}``, then
 one text frame per token.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,7 @@ async def serve(port: int, redis_url: str, prefix: str) -> None:
     pubsub = client.pubsub()
     await pubsub.psubscribe(prefix + "*")
     skip = len(prefix)
-    async with websockets.serve(handler, "127.0.0.1", port, compression=None, max_queue=None,
-                                ping_interval=None):
+    async with websockets.serve(handler, "127.0.0.1", port, compression=None, max_queue=None, ping_interval=None):
         print(f"listening on ws://127.0.0.1:{port}", flush=True)
         async for message in pubsub.listen():
             if message["type"] != "pmessage":
@@ -58,8 +58,9 @@ async def serve(port: int, redis_url: str, prefix: str) -> None:
                 await ws.send(message["data"].decode())
 
 
-async def produce(redis_url: str, prefix: str, *, streams: int, tokens: int, rate: float, ramp_s: float,
-                  start_at: float) -> int:
+async def produce(
+    redis_url: str, prefix: str, *, streams: int, tokens: int, rate: float, ramp_s: float, start_at: float
+) -> int:
     """Publish every stream's tokens on schedule (``rate`` 0 = as fast as possible)."""
     client = aioredis.Redis.from_url(redis_url)
     interval = 1.0 / rate if rate else 0.0
@@ -99,8 +100,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.mode == "serve":
         asyncio.run(serve(args.port, args.redis, args.prefix))
     else:
-        count = asyncio.run(produce(args.redis, args.prefix, streams=args.streams, tokens=args.tokens,
-                                    rate=args.rate, ramp_s=args.ramp, start_at=args.start_at or time.time()))
+        count = asyncio.run(
+            produce(
+                args.redis,
+                args.prefix,
+                streams=args.streams,
+                tokens=args.tokens,
+                rate=args.rate,
+                ramp_s=args.ramp,
+                start_at=args.start_at or time.time(),
+            )
+        )
         print(f"published {count} cpu {time.process_time():.3f}", flush=True)
 
 

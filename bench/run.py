@@ -11,6 +11,7 @@ case on every variant, interleaved when repeated, and writes ``test-artifacts/be
 table for ``docs/benchmarks.md``) and ``results.json`` (every run). Not part
 of the test suite: pytest only collects ``tests/``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,20 +80,29 @@ WARM_UP = Case("warm-up", streams=10, tokens=20, rate=0)
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="The engine against the bare SDK and the raw relays (docs/benchmarks.md).")
+        description="The engine against the bare SDK and the raw relays (docs/benchmarks.md)."
+    )
     parser.add_argument("--quick", action="store_true", help="small counts, one repeat")
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="every variant runs every case this many times, interleaved (default 1: ~10 min)")
-    parser.add_argument("--variants", default=DEFAULT_VARIANTS,
-                        help=f"comma list of {', '.join(REFERENCES)}, {', '.join(VARIANTS)}")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="every variant runs every case this many times, interleaved (default 1: ~10 min)",
+    )
+    parser.add_argument(
+        "--variants", default=DEFAULT_VARIANTS, help=f"comma list of {', '.join(REFERENCES)}, {', '.join(VARIANTS)}"
+    )
     parser.add_argument("--cases", default="", help="comma list of case names (default: all)")
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--idle-connections", type=int, help="default 1000 (full) or 200 (quick)")
     parser.add_argument("--coalesce-ms", type=int, help="MCP_COALESCE_MS for every variant")
     parser.add_argument("--coalesce-bytes", type=int, help="MCP_COALESCE_BYTES for every variant")
     parser.add_argument("--deltas-per-s", type=int, help="MCP_COALESCE_DELTAS_PER_S for every variant")
-    parser.add_argument("--profile", action="store_true",
-                        help="sample the server and workers with py-spy during each case (pip install py-spy)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the server and workers with py-spy during each case (pip install py-spy)",
+    )
     parser.add_argument("--py-spy", default="", help="the py-spy binary (default: on PATH or beside python)")
     parser.add_argument("--out", default=str(LOG_DIR))
     return parser.parse_args()
@@ -102,8 +112,22 @@ def start_relay(stack: BenchStack, sampler: CpuSampler) -> tuple[Proc, list[str]
     from bench.stack import free_port
 
     port = free_port()
-    proc = spawn("raw-relay", [sys.executable, "-m", "bench.relay", "serve", "--port", str(port), "--redis",
-                               stack.redis_url, "--prefix", f"{stack.namespace}:relay:"], stack.base_env())
+    proc = spawn(
+        "raw-relay",
+        [
+            sys.executable,
+            "-m",
+            "bench.relay",
+            "serve",
+            "--port",
+            str(port),
+            "--redis",
+            stack.redis_url,
+            "--prefix",
+            f"{stack.namespace}:relay:",
+        ],
+        stack.base_env(),
+    )
     wait_until(lambda: "listening" in proc.log() or not proc.alive(), timeout=30, what="raw relay")
     sampler.watch("relay", proc.pid)
     return proc, [f"ws://127.0.0.1:{port}"]
@@ -121,10 +145,23 @@ def start_daphne_relay(stack: BenchStack, sampler: CpuSampler) -> tuple[Proc, li
 
     port = free_port()
     env = {**stack.base_env(), "BENCH_RELAY_REDIS": stack.redis_url, "BENCH_RELAY_PREFIX": f"{stack.namespace}:relay:"}
-    proc = spawn("raw-daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-                                "bench.daphne_relay:application"], env)
-    wait_until(lambda: listening() or not proc.alive(), timeout=30,
-               what="raw daphne relay")
+    proc = spawn(
+        "raw-daphne",
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-v",
+            "0",
+            "bench.daphne_relay:application",
+        ],
+        env,
+    )
+    wait_until(lambda: listening() or not proc.alive(), timeout=30, what="raw daphne relay")
     if not proc.alive():
         raise RuntimeError(f"raw daphne relay died:\n{proc.log()[-3000:]}")
     sampler.watch("relay", proc.pid)
@@ -143,8 +180,14 @@ def run_variant(name: str, cases: list[Case], args, stack: BenchStack, sampler: 
         relay, urls = (start_relay if name == RAW else start_daphne_relay)(stack, sampler)
         try:
             for case in (c for c in cases if c.relay):
-                results[case.name] = run_case(case, stack=stack, server=None, relay_urls=urls, sampler=sampler,
-                                              client_processes=args.client_processes)
+                results[case.name] = run_case(
+                    case,
+                    stack=stack,
+                    server=None,
+                    relay_urls=urls,
+                    sampler=sampler,
+                    client_processes=args.client_processes,
+                )
                 log_case(name, case, results[case.name])
         finally:
             relay.stop()
@@ -152,10 +195,16 @@ def run_variant(name: str, cases: list[Case], args, stack: BenchStack, sampler: 
         return results
     variant = VARIANTS[name]
     if args.coalesce_ms is not None or args.coalesce_bytes is not None:
-        variant = Variant(**{**variant.__dict__, "coalesce_ms": args.coalesce_ms, "coalesce_bytes": args.coalesce_bytes})
+        variant = Variant(
+            **{**variant.__dict__, "coalesce_ms": args.coalesce_ms, "coalesce_bytes": args.coalesce_bytes}
+        )
     if args.deltas_per_s is not None:
-        variant = Variant(**{**variant.__dict__,
-                             "extra_env": (*variant.extra_env, ("MCP_COALESCE_DELTAS_PER_S", str(args.deltas_per_s)))})
+        variant = Variant(
+            **{
+                **variant.__dict__,
+                "extra_env": (*variant.extra_env, ("MCP_COALESCE_DELTAS_PER_S", str(args.deltas_per_s))),
+            }
+        )
     server = stack.start_variant(variant)
     sampler.watch("asgi", *(a.pid for a in server.asgis))
     sampler.watch("worker", *(w.pid for w in server.workers))
@@ -164,15 +213,25 @@ def run_variant(name: str, cases: list[Case], args, stack: BenchStack, sampler: 
         # First use costs (imports, connection pools, query plans) are not what a case measures.
         run_case(WARM_UP, stack=stack, server=server, relay_urls=[], sampler=sampler, client_processes=1)
         time.sleep(1)
-        results["_idle"] = {"worker_rss_mb": [psutil.Process(pid).memory_info().rss / 2 ** 20 for pid in worker_pids],
-                            "asgi_rss_mb": [psutil.Process(a.pid).memory_info().rss / 2 ** 20 for a in server.asgis]}
+        results["_idle"] = {
+            "worker_rss_mb": [psutil.Process(pid).memory_info().rss / 2**20 for pid in worker_pids],
+            "asgi_rss_mb": [psutil.Process(a.pid).memory_info().rss / 2**20 for a in server.asgis],
+        }
         for case in cases:
             if name in SCALE_ONLY and not case.scale:
                 continue
-            with profiled(args, f"{name}-{case.name}", {"asgi": [a.pid for a in server.asgis],
-                                                       "worker": list(worker_pids)}):
-                results[case.name] = run_case(case, stack=stack, server=server, relay_urls=[], sampler=sampler,
-                                              client_processes=args.client_processes, rss_pids=worker_pids)
+            with profiled(
+                args, f"{name}-{case.name}", {"asgi": [a.pid for a in server.asgis], "worker": list(worker_pids)}
+            ):
+                results[case.name] = run_case(
+                    case,
+                    stack=stack,
+                    server=server,
+                    relay_urls=[],
+                    sampler=sampler,
+                    client_processes=args.client_processes,
+                    rss_pids=worker_pids,
+                )
             log_case(name, case, results[case.name])
             for proc in [*server.asgis, *server.workers]:
                 if not proc.alive():
@@ -196,10 +255,27 @@ def profiled(args, label: str, pids: dict[str, list[int]]):
     py_spy = args.py_spy or shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     # --gil: only the thread holding the GIL is sampled, so the stacks show where
     # Python spends CPU, not where the database threads wait.
-    samplers = [subprocess.Popen([py_spy, "record", "--pid", str(pid), "--gil", "--rate", "100", "--format", "raw",
-                                  "-o", str(out / f"profile-{label}-{role}{i}.txt")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                for role, role_pids in pids.items() for i, pid in enumerate(role_pids)]
+    samplers = [
+        subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--gil",
+                "--rate",
+                "100",
+                "--format",
+                "raw",
+                "-o",
+                str(out / f"profile-{label}-{role}{i}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for role, role_pids in pids.items()
+        for i, pid in enumerate(role_pids)
+    ]
     try:
         yield
     finally:
@@ -214,16 +290,26 @@ def log_case(variant: str, case: Case, figures: dict) -> None:
         value = figures.get(key)
         return "-" if value is None else fmt.format(value)
 
-    print(f"  {variant:15} {case.name:8} tok/s {f('tokens_per_s', '{:.0f}'):>6}  keep-up {f('keep_up', '{:.3f}')}  "
-          f"p50 {f('lat_p50_ms')} p99 {f('lat_p99_ms')} ms  accepted {f('accepted_p50_ms')} first {f('first_delta_p50_ms')}"
-          f"  tok/delta {f('tokens_per_delta')}  lost {figures['lost']} reord {figures['reordered']}"
-          f"  errors {figures['errors']} {figures['error_sample'][:1]}", flush=True)
+    print(
+        f"  {variant:15} {case.name:8} tok/s {f('tokens_per_s', '{:.0f}'):>6}  keep-up {f('keep_up', '{:.3f}')}  "
+        f"p50 {f('lat_p50_ms')} p99 {f('lat_p99_ms')} ms  "
+        f"accepted {f('accepted_p50_ms')} first {f('first_delta_p50_ms')}"
+        f"  tok/delta {f('tokens_per_delta')}  lost {figures['lost']} reord {figures['reordered']}"
+        f"  errors {figures['errors']} {figures['error_sample'][:1]}",
+        flush=True,
+    )
 
 
 def db_queries(stack: BenchStack) -> dict:
     """Queries per execution at 10 and 10,000 tokens (bench/dbqueries.py, in its own process)."""
-    out = subprocess.run([sys.executable, "-m", "bench.dbqueries"], cwd=ROOT, env=stack.base_env(),
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.dbqueries"],
+        cwd=ROOT,
+        env=stack.base_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if out.returncode:
         return {"error": out.stderr[-2000:]}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -258,15 +344,18 @@ def main() -> None:
     try:
         for rep in range(repeats):
             # Interleaved: every variant once per repeat, so a noisy minute hits all of them.
-            for name in (variants if rep % 2 == 0 else list(reversed(variants))):
+            for name in variants if rep % 2 == 0 else list(reversed(variants)):
                 print(f"repeat {rep + 1}/{repeats}: {name}", flush=True)
                 runs.append({"repeat": rep, "variant": name, "cases": run_variant(name, cases, args, stack, sampler)})
         for name in sorted({VARIANTS[v].server for v in variants if v in VARIANTS}):
             server = stack.start_variant(Variant(f"{name}-idle", server=name))
             try:
-                memory[name] = measure_idle_memory(server, stack, connections=args.idle_connections
-                                                   or (200 if args.quick else 1000),
-                                                   client_processes=args.client_processes)
+                memory[name] = measure_idle_memory(
+                    server,
+                    stack,
+                    connections=args.idle_connections or (200 if args.quick else 1000),
+                    client_processes=args.client_processes,
+                )
                 print(f"  idle memory {name}: {memory[name]}", flush=True)
             finally:
                 stack.stop_variant(server)
@@ -274,9 +363,16 @@ def main() -> None:
         print(f"  db queries: {queries}", flush=True)
     finally:
         stack.teardown()
-    results = {"machine": machine(), "args": vars(args), "cases": [c.__dict__ for c in cases], "runs": runs,
-               "memory": memory, "db_queries": queries, "wall_s": time.time() - started,
-               "python": platform.python_version()}
+    results = {
+        "machine": machine(),
+        "args": vars(args),
+        "cases": [c.__dict__ for c in cases],
+        "runs": runs,
+        "memory": memory,
+        "db_queries": queries,
+        "wall_s": time.time() - started,
+        "python": platform.python_version(),
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))

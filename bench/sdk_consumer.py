@@ -16,6 +16,7 @@ go time until the last stream ended (client construction and imports are not
 counted), with ``tokens``, ``events``, the token latencies (stamp → event
 parsed, from the texts kept) and lost / reordered counts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,13 +34,20 @@ import anthropic  # noqa: E402
 from bench.cases import percentile  # noqa: E402
 
 
-async def one_stream(client: anthropic.AsyncAnthropic, index: int, start_at: float, raw: bool,
-                     texts: list[tuple[int, str]], counts: dict[str, int]) -> None:
+async def one_stream(
+    client: anthropic.AsyncAnthropic,
+    index: int,
+    start_at: float,
+    raw: bool,
+    texts: list[tuple[int, str]],
+    counts: dict[str, int],
+) -> None:
     delay = start_at - time.time()
     if delay > 0:
         await asyncio.sleep(delay)
-    stream = await client.messages.create(model="claude-bench", max_tokens=1024, stream=True,
-                                          messages=[{"role": "user", "content": f"stream {index}"}])
+    stream = await client.messages.create(
+        model="claude-bench", max_tokens=1024, stream=True, messages=[{"role": "user", "content": f"stream {index}"}]
+    )
     events = 0
     if raw:
         async for sse in anthropic.AsyncStream.raw_events(stream.response):
@@ -60,9 +68,13 @@ async def main(args: argparse.Namespace) -> dict:
     counts = {"events": 0}
     start_at = args.start_at or time.time() + 0.5
     cpu_before = os.times()
-    results = await asyncio.gather(*(one_stream(client, i, start_at + args.ramp * i / max(args.streams, 1), args.raw,
-                                                per_stream[i], counts) for i in range(args.streams)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(
+            one_stream(client, i, start_at + args.ramp * i / max(args.streams, 1), args.raw, per_stream[i], counts)
+            for i in range(args.streams)
+        ),
+        return_exceptions=True,
+    )
     cpu_after = os.times()
     cpu_s = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
     errors = [repr(r) for r in results if isinstance(r, BaseException)]
@@ -83,10 +95,20 @@ async def main(args: argparse.Namespace) -> dict:
                 last_stamp, last_recv = max(last_stamp, stamp_ns), max(last_recv, recv_ns)
         lost += max(0, args.tokens - expected)
     await client.close()
-    return {"cpu_s": cpu_s, "tokens": tokens, "events": counts["events"], "errors": errors[:3],
-            "error_count": len(errors), "lost": lost, "reordered": reordered,
-            "lat_p50_ms": percentile(latencies, 50), "lat_p99_ms": percentile(latencies, 99),
-            "first_stamp_ns": first_stamp, "last_stamp_ns": last_stamp, "last_recv_ns": last_recv}
+    return {
+        "cpu_s": cpu_s,
+        "tokens": tokens,
+        "events": counts["events"],
+        "errors": errors[:3],
+        "error_count": len(errors),
+        "lost": lost,
+        "reordered": reordered,
+        "lat_p50_ms": percentile(latencies, 50),
+        "lat_p99_ms": percentile(latencies, 99),
+        "first_stamp_ns": first_stamp,
+        "last_stamp_ns": last_stamp,
+        "last_recv_ns": last_recv,
+    }
 
 
 if __name__ == "__main__":

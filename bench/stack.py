@@ -21,6 +21,7 @@
 
 Process output goes to ``test-artifacts/bench/*.log``.
 """
+
 from __future__ import annotations
 
 import json
@@ -120,9 +121,8 @@ class Server:
 def spawn(name: str, args: list[str], env: dict[str, str]) -> Proc:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"{name}.log"
-    log_file = open(log_path, "wb")
-    popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+    log_file = open(log_path, "wb")  # noqa: SIM115 (the process writes to it after we return)
+    popen = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     return Proc(name, popen, log_path)
 
 
@@ -186,17 +186,26 @@ class BenchStack:
 
     def _start_fake(self) -> None:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.fake = subprocess.Popen([sys.executable, "-m", "bench.messages_api", "--port", "0"], cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=open(LOG_DIR / "fake-api.log", "wb"), text=True,
-                                     start_new_session=True)
+        self.fake = subprocess.Popen(
+            [sys.executable, "-m", "bench.messages_api", "--port", "0"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=open(LOG_DIR / "fake-api.log", "wb"),  # noqa: SIM115 (the process writes to it after we return)
+            text=True,
+            start_new_session=True,
+        )
         line = self.fake.stdout.readline().strip()
         if not line.startswith("listening on "):
             raise RuntimeError(f"fake Messages API did not start: {line!r}")
         self.fake_url = line.removeprefix("listening on ")
 
     def fake_control(self, path: str, body: Any) -> None:
-        request = urllib.request.Request(self.fake_url + path, data=json.dumps(body).encode(), method="POST",
-                                         headers={"content-type": "application/json"})
+        request = urllib.request.Request(
+            self.fake_url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"content-type": "application/json"},
+        )
         urllib.request.urlopen(request, timeout=30).read()
 
     def _create_database(self) -> None:
@@ -206,8 +215,13 @@ class BenchStack:
             conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
             conn.execute(f"CREATE DATABASE {DATABASE}")
         for command in (["migrate", "--noinput", "-v", "0"], ["sync_tools"]):
-            subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=self.base_env(), check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "manage.py", *command],
+                cwd=ROOT,
+                env=self.base_env(),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
 
     def _create_users(self, count: int) -> list[str]:
         """``count`` users with DRF tokens, one per benchmark client; returns the keys."""
@@ -218,11 +232,13 @@ class BenchStack:
             cur.executemany(
                 "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, is_staff,"
                 " is_active, date_joined) VALUES (%s, false, %s, '', '', '', false, true, now())",
-                [(BENCH_PASSWORD_HASH, f"bench{i}") for i in range(count)])
+                [(BENCH_PASSWORD_HASH, f"bench{i}") for i in range(count)],
+            )
             cur.executemany(
                 "INSERT INTO authtoken_token (key, user_id, created) "
                 "SELECT %s, id, now() FROM auth_user WHERE username = %s",
-                [(key, f"bench{i}") for i, key in enumerate(tokens)])
+                [(key, f"bench{i}") for i, key in enumerate(tokens)],
+            )
         return tokens
 
     def teardown(self) -> None:
@@ -235,8 +251,11 @@ class BenchStack:
         import redis
 
         client = redis.Redis.from_url(self.redis_url)
-        keys = [k for pattern in (f"{self.namespace}*", f"*{self.namespace}*")
-                for k in client.scan_iter(pattern, count=1000)]
+        keys = [
+            k
+            for pattern in (f"{self.namespace}*", f"*{self.namespace}*")
+            for k in client.scan_iter(pattern, count=1000)
+        ]
         if keys:
             client.delete(*set(keys))
 
@@ -252,16 +271,42 @@ class BenchStack:
             for index in range(variant.servers):
                 port = free_port()
                 if variant.server == "uvicorn":
-                    args = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-                            "--port", str(port), "--log-level", "warning", "--no-access-log", "--backlog", "4096"]
+                    args = [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "config.asgi:application",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--log-level",
+                        "warning",
+                        "--no-access-log",
+                        "--backlog",
+                        "4096",
+                    ]
                 else:
-                    args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-                            "config.asgi:application"]
+                    args = [
+                        sys.executable,
+                        "-m",
+                        "daphne",
+                        "-b",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "-v",
+                        "0",
+                        "config.asgi:application",
+                    ]
                 asgi = spawn(f"{variant.name}-asgi{index}", args, env)
                 server.ports.append(port)
                 server.asgis.append(asgi)
-                wait_until(lambda port=port, asgi=asgi: http_ok(f"http://127.0.0.1:{port}/health/") or not asgi.alive(),
-                           timeout=STARTUP_TIMEOUT_S, what=f"{variant.server} on port {port}")
+                wait_until(
+                    lambda port=port, asgi=asgi: http_ok(f"http://127.0.0.1:{port}/health/") or not asgi.alive(),
+                    timeout=STARTUP_TIMEOUT_S,
+                    what=f"{variant.server} on port {port}",
+                )
                 if not asgi.alive():
                     raise RuntimeError(f"{variant.server} died:\n{asgi.log()[-3000:]}")
             for index in range(variant.workers):
@@ -278,8 +323,11 @@ class BenchStack:
         # (the engine names itself by host, pid and a random part, not by node name).
         worker = spawn(f"{variant.name}-worker{index}", WORKER_COMMAND, env)
         try:
-            wait_until(lambda: self._engine_beats(worker.pid) or not worker.alive(), timeout=STARTUP_TIMEOUT_S,
-                       what=f"celery worker {index}")
+            wait_until(
+                lambda: self._engine_beats(worker.pid) or not worker.alive(),
+                timeout=STARTUP_TIMEOUT_S,
+                what=f"celery worker {index}",
+            )
             if not worker.alive():
                 raise RuntimeError(f"celery worker died:\n{worker.log()[-3000:]}")
             time.sleep(WORKER_SETTLE_S)

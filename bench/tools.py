@@ -23,6 +23,7 @@ One WebSocket client, one execution at a time:
 Writes ``test-artifacts/bench/tools.md`` (the table in docs/benchmarks.md) and
 ``tools.json``; prints the table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,12 @@ class ToolsBenchStack(BenchStack):
     """The benchmark's stack, loading the two tools (and using the offline provider: no LLM here)."""
 
     def base_env(self) -> dict[str, str]:
-        return {**super().base_env(), "GANTZ_CONFIG": str(ROOT / "bench" / "gantz_tools.yaml"),
-                "MCP_EXTRA_APPS": "bench.tool_app", "LLM_PROVIDER": "offline"}
+        return {
+            **super().base_env(),
+            "GANTZ_CONFIG": str(ROOT / "bench" / "gantz_tools.yaml"),
+            "MCP_EXTRA_APPS": "bench.tool_app",
+            "LLM_PROVIDER": "offline",
+        }
 
 
 def parse_args() -> argparse.Namespace:
@@ -67,15 +72,34 @@ def parse_args() -> argparse.Namespace:
 def start_service(stack: BenchStack) -> tuple[Proc, Proc, int]:
     env = stack.base_env()
     port = free_port()
-    asgi = spawn("tools-daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-                                  "config.asgi:application"], env)
-    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/health/") or not asgi.alive(),
-               timeout=STARTUP_TIMEOUT_S, what="daphne")
-    worker = spawn("tools-worker", [sys.executable, "-m", "celery", "-A", "config", "worker", "-n",
-                                    f"{stack.namespace}-tools@%h", "--without-mingle", "--without-gossip",
-                                    "--loglevel=INFO"], env)
-    wait_until(lambda: "ready." in worker.log() or not worker.alive(), timeout=STARTUP_TIMEOUT_S,
-               what="celery worker")
+    asgi = spawn(
+        "tools-daphne",
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", "config.asgi:application"],
+        env,
+    )
+    wait_until(
+        lambda: http_ok(f"http://127.0.0.1:{port}/health/") or not asgi.alive(),
+        timeout=STARTUP_TIMEOUT_S,
+        what="daphne",
+    )
+    worker = spawn(
+        "tools-worker",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-n",
+            f"{stack.namespace}-tools@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel=INFO",
+        ],
+        env,
+    )
+    wait_until(lambda: "ready." in worker.log() or not worker.alive(), timeout=STARTUP_TIMEOUT_S, what="celery worker")
     for proc in (asgi, worker):
         if not proc.alive():
             raise RuntimeError(f"{proc.name} died:\n{proc.log()[-3000:]}")
@@ -110,12 +134,18 @@ def relay_check(ws, tool: str, lines: int) -> dict:
     expected = [f"line {i:06d}" for i in range(1, lines + 1)]
     missing = len(set(expected) - set(received))
     return {
-        "tool": tool, "status": end["type"], "lines_expected": lines, "lines_received": len(received),
-        "lost": missing, "duplicated": len(received) - len(set(received)),
-        "reordered": sum(1 for a, b in zip(received, received[1:]) if a >= b),
-        "seq_gaps": sum(1 for a, b in zip(numbered, numbered[1:]) if b["seq"] != a["seq"] + 1),
+        "tool": tool,
+        "status": end["type"],
+        "lines_expected": lines,
+        "lines_received": len(received),
+        "lost": missing,
+        "duplicated": len(received) - len(set(received)),
+        "reordered": sum(1 for a, b in zip(received, received[1:], strict=False) if a >= b),
+        "seq_gaps": sum(1 for a, b in zip(numbered, numbered[1:], strict=False) if b["seq"] != a["seq"] + 1),
         "joined_equals_result": end["type"] == "execution.completed" and joined == end["result"]["output"],
-        "deltas": len(deltas), "bytes": len(joined.encode()), "seconds": run["completed_s"],
+        "deltas": len(deltas),
+        "bytes": len(joined.encode()),
+        "seconds": run["completed_s"],
     }
 
 
@@ -131,50 +161,74 @@ def startup_block(ws, tool: str, runs: int, worker: psutil.Process, asgi: psutil
     bad = [t["events"][-1] for t in timings if t["events"][-1]["type"] != "execution.completed"]
     if bad:
         raise RuntimeError(f"{tool}: {bad[0]}")
-    return {"first_delta_s": [t["first_delta_s"] for t in timings], "completed_s": [t["completed_s"] for t in timings],
-            "worker_cpu_s": after[0] - before[0], "asgi_cpu_s": after[1] - before[1], "runs": runs}
+    return {
+        "first_delta_s": [t["first_delta_s"] for t in timings],
+        "completed_s": [t["completed_s"] for t in timings],
+        "worker_cpu_s": after[0] - before[0],
+        "asgi_cpu_s": after[1] - before[1],
+        "runs": runs,
+    }
 
 
 def summarize(blocks: list[dict]) -> dict:
     first = [s for block in blocks for s in block["first_delta_s"]]
     done = [s for block in blocks for s in block["completed_s"]]
     runs = sum(block["runs"] for block in blocks)
-    return {"runs": runs, "first_delta_ms_p50": statistics.median(first) * 1000,
-            "completed_ms_p50": statistics.median(done) * 1000,
-            "first_delta_ms_p90": statistics.quantiles(first, n=10)[-1] * 1000,
-            "completed_ms_p90": statistics.quantiles(done, n=10)[-1] * 1000,
-            "worker_cpu_ms_per_run": sum(b["worker_cpu_s"] for b in blocks) / runs * 1000,
-            "asgi_cpu_ms_per_run": sum(b["asgi_cpu_s"] for b in blocks) / runs * 1000}
+    return {
+        "runs": runs,
+        "first_delta_ms_p50": statistics.median(first) * 1000,
+        "completed_ms_p50": statistics.median(done) * 1000,
+        "first_delta_ms_p90": statistics.quantiles(first, n=10)[-1] * 1000,
+        "completed_ms_p90": statistics.quantiles(done, n=10)[-1] * 1000,
+        "worker_cpu_ms_per_run": sum(b["worker_cpu_s"] for b in blocks) / runs * 1000,
+        "asgi_cpu_ms_per_run": sum(b["asgi_cpu_s"] for b in blocks) / runs * 1000,
+    }
 
 
 def render(results: dict) -> str:
     m = results["machine"]
-    rows = [f"Machine: {m['nproc']} cores ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, "
-            f"{m['redis']}; load average at the end {tuple(round(x, 1) for x in m['loadavg_at_end'])}; "
-            f"wall {results['wall_s']:.0f} s.", "",
-            f"**Relay** ({results['args']['lines']:,} lines, one execution, real WebSocket):", "",
-            "| tool | status | lines received | lost | duplicated | reordered | seq gaps | joined = result.output "
-            "| deltas | bytes | seconds |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        f"Machine: {m['nproc']} cores ({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}, "
+        f"{m['redis']}; load average at the end {tuple(round(x, 1) for x in m['loadavg_at_end'])}; "
+        f"wall {results['wall_s']:.0f} s.",
+        "",
+        f"**Relay** ({results['args']['lines']:,} lines, one execution, real WebSocket):",
+        "",
+        "| tool | status | lines received | lost | duplicated | reordered | seq gaps | joined = result.output "
+        "| deltas | bytes | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for relay in results["relay"]:
-        rows.append(f"| {relay['tool']} | {relay['status']} | {relay['lines_received']:,} | {relay['lost']} | "
-                    f"{relay['duplicated']} | {relay['reordered']} | {relay['seq_gaps']} | "
-                    f"{'yes' if relay['joined_equals_result'] else 'NO'} | {relay['deltas']:,} | {relay['bytes']:,} | "
-                    f"{relay['seconds']:.2f} |")
+        rows.append(
+            f"| {relay['tool']} | {relay['status']} | {relay['lines_received']:,} | {relay['lost']} | "
+            f"{relay['duplicated']} | {relay['reordered']} | {relay['seq_gaps']} | "
+            f"{'yes' if relay['joined_equals_result'] else 'NO'} | {relay['deltas']:,} | {relay['bytes']:,} | "
+            f"{relay['seconds']:.2f} |"
+        )
     args = results["args"]
-    rows += ["", f"**Start-up** (n = 1; {args['rounds']} rounds × {args['runs']} runs of each, alternating; "
-                 "medians, p90 in brackets; CPU per execution):", "",
-             "| tool | runs | execute → first delta (ms) | execute → completed (ms) | worker CPU (ms) | daphne CPU (ms) |",
-             "|---|---|---|---|---|---|"]
+    rows += [
+        "",
+        f"**Start-up** (n = 1; {args['rounds']} rounds × {args['runs']} runs of each, alternating; "
+        "medians, p90 in brackets; CPU per execution):",
+        "",
+        "| tool | runs | execute → first delta (ms) | execute → completed (ms) | worker CPU (ms) | daphne CPU (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind, tool in TOOLS.items():
         s = results["startup"][kind]
-        rows.append(f"| {tool} ({kind}) | {s['runs']} | {s['first_delta_ms_p50']:.1f} ({s['first_delta_ms_p90']:.1f}) | "
-                    f"{s['completed_ms_p50']:.1f} ({s['completed_ms_p90']:.1f}) | {s['worker_cpu_ms_per_run']:.1f} | "
-                    f"{s['asgi_cpu_ms_per_run']:.1f} |")
+        rows.append(
+            f"| {tool} ({kind}) | {s['runs']} | {s['first_delta_ms_p50']:.1f} ({s['first_delta_ms_p90']:.1f}) | "
+            f"{s['completed_ms_p50']:.1f} ({s['completed_ms_p90']:.1f}) | {s['worker_cpu_ms_per_run']:.1f} | "
+            f"{s['asgi_cpu_ms_per_run']:.1f} |"
+        )
     script, python = results["startup"]["script"], results["startup"]["python"]
-    rows += ["", f"A script tool adds {script['first_delta_ms_p50'] - python['first_delta_ms_p50']:.1f} ms to the "
-                 f"first delta, {script['completed_ms_p50'] - python['completed_ms_p50']:.1f} ms to completion and "
-                 f"{script['worker_cpu_ms_per_run'] - python['worker_cpu_ms_per_run']:.1f} ms of worker CPU per "
-                 "execution (medians)."]
+    rows += [
+        "",
+        f"A script tool adds {script['first_delta_ms_p50'] - python['first_delta_ms_p50']:.1f} ms to the "
+        f"first delta, {script['completed_ms_p50'] - python['completed_ms_p50']:.1f} ms to completion and "
+        f"{script['worker_cpu_ms_per_run'] - python['worker_cpu_ms_per_run']:.1f} ms of worker CPU per "
+        "execution (medians).",
+    ]
     return "\n".join(rows) + "\n"
 
 
@@ -186,8 +240,12 @@ def main() -> None:
     try:
         asgi, worker, port = start_service(stack)
         worker_process, asgi_process = psutil.Process(worker.pid), psutil.Process(asgi.pid)
-        with connect(f"ws://127.0.0.1:{port}/ws/executions/", additional_headers={
-                "Authorization": f"Token {stack.tokens[0]}"}, max_size=2 ** 24, open_timeout=10) as ws:
+        with connect(
+            f"ws://127.0.0.1:{port}/ws/executions/",
+            additional_headers={"Authorization": f"Token {stack.tokens[0]}"},
+            max_size=2**24,
+            open_timeout=10,
+        ) as ws:
             for tool in TOOLS.values():  # warm-up: imports, connection pools, first process
                 execute(ws, tool, 1)
             relay = [relay_check(ws, tool, args.lines) for tool in RELAYED]
@@ -204,16 +262,23 @@ def main() -> None:
             if proc is not None:
                 proc.stop()
         stack.teardown()
-    results = {"machine": machine(), "args": vars(args), "relay": relay, "wall_s": time.time() - started,
-               "startup": {kind: summarize(kind_blocks) for kind, kind_blocks in blocks.items()}, "blocks": blocks}
+    results = {
+        "machine": machine(),
+        "args": vars(args),
+        "relay": relay,
+        "wall_s": time.time() - started,
+        "startup": {kind: summarize(kind_blocks) for kind, kind_blocks in blocks.items()},
+        "blocks": blocks,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tools.json").write_text(json.dumps(results, indent=1))
     report = render(results)
     (out / "tools.md").write_text(report)
     print(report)
-    if any(r["lost"] or r["duplicated"] or r["reordered"] or r["seq_gaps"] or not r["joined_equals_result"]
-           for r in relay):
+    if any(
+        r["lost"] or r["duplicated"] or r["reordered"] or r["seq_gaps"] or not r["joined_equals_result"] for r in relay
+    ):
         sys.exit("relay check FAILED: see the table")
 
 

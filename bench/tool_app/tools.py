@@ -1,4 +1,5 @@
 """``py_lines(n)``: the same lines as bench/gantz_tools.yaml's ``lines``, written by an in-process Python tool."""
+
 from __future__ import annotations
 
 from mcp_tools.tools import ToolContext, tool
