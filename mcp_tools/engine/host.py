@@ -26,6 +26,7 @@ class Host(Protocol):
     log: EventLog
     config: dict[str, Any]
     runs: dict[str, RunControl]
+    heartbeat: Any  # liveness.Heartbeat (liveness imports this module)
 
     def db(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Awaitable[Any]: ...
 

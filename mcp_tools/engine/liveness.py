@@ -1,7 +1,8 @@
 """Nothing is lost and nothing stays running: heartbeats, the control poll, the reaper.
 
 Every engine renews its key in the cache (``engine:<worker id>``, Redis in
-production) every ``HEARTBEAT_INTERVAL_S``; it expires after
+production) every ``HEARTBEAT_INTERVAL_S``, from a thread of its own (not
+queued behind the loop's work) as long as its loop still comes round; it expires after
 ``HEARTBEAT_STALE_S``. Every row being run names its engine (``worker``). A
 reaper pass takes an engine for dead once its key has been missing for two
 heartbeat intervals in a row (one missing look is not enough: a Redis that
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from datetime import timedelta
 
@@ -59,21 +61,59 @@ def beat(worker_id: str) -> None:
     cache.set(heartbeat_key(worker_id), timezone.now().timestamp(), timeout=settings.MCP_CONFIG["HEARTBEAT_STALE_S"])
 
 
-async def heartbeat_loop(engine: Host) -> None:
-    while True:
+# A loop that has not come round for this long is wedged, not busy: its heartbeat stops.
+LOOP_STALL_S = 60.0
+
+
+class Heartbeat:
+    """This engine's key, renewed by a thread of its own while the engine's loop still comes round.
+
+    Not on the loop, nor through the database threads: with a thousand runs starting, the
+    loop's turn and the queue of database calls took longer than the stale window, and a
+    reaper elsewhere took this live engine for dead (measured in bench/run.py, docs/benchmarks.md).
+    A dead process stops beating at once; a wedged loop (``loop_ticked`` not called for
+    ``LOOP_STALL_S``) stops it too, so its executions still run again elsewhere."""
+
+    def __init__(self, worker_id: str, *, interval_s: float) -> None:
+        self.worker_id = worker_id
+        self.interval_s = interval_s
+        self.loop_ticked_at = time.monotonic()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat_while_running, name="engine-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def loop_ticked(self) -> None:
+        self.loop_ticked_at = time.monotonic()
+
+    def stop(self) -> None:
+        """A clean stop: the key goes at once, so what is left behind runs again without waiting."""
+        self._stopped.set()
+        self._thread.join(self.interval_s + 5)
         try:
-            await engine.db(beat, engine.worker_id)
-        except Exception:  # a cache outage must not stop the runs; the stale window is generous
-            logger.warning("The engine's heartbeat could not be written", exc_info=True)
+            cache.delete(heartbeat_key(self.worker_id))
+        except Exception:
+            logger.warning("The engine's heartbeat could not be removed", exc_info=True)
+
+    def _beat_while_running(self) -> None:
+        while not self._stopped.is_set():
+            stalled_s = time.monotonic() - self.loop_ticked_at
+            try:
+                if stalled_s < LOOP_STALL_S:
+                    beat(self.worker_id)
+                else:
+                    logger.error("The engine's loop has not run for %.0f s; its heartbeat stops", stalled_s)
+            except Exception:  # a cache outage must not stop the runs; the stale window is generous
+                logger.warning("The engine's heartbeat could not be written", exc_info=True)
+            self._stopped.wait(self.interval_s)
+
+
+async def loop_ticker(engine: Host) -> None:
+    """Tell the heartbeat that the loop still comes round."""
+    while True:
+        engine.heartbeat.loop_ticked()
         await asyncio.sleep(engine.config["HEARTBEAT_INTERVAL_S"])
-
-
-async def heartbeat_forget(engine: Host) -> None:
-    """A clean stop: the key goes at once, so what is left behind runs again without waiting."""
-    try:
-        await engine.db(cache.delete, heartbeat_key(engine.worker_id))
-    except Exception:
-        logger.warning("The engine's heartbeat could not be removed", exc_info=True)
 
 
 async def control_loop(engine: Host) -> None:

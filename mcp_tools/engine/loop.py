@@ -9,7 +9,8 @@ pool (``db``), never onto the loop. Beside the runs, three small loops keep the
 service exact:
 
 * heartbeat — this engine's key in the cache, renewed every
-  ``HEARTBEAT_INTERVAL_S``; rows being run carry the engine's ``worker`` id;
+  ``HEARTBEAT_INTERVAL_S`` by a thread of its own while the loop still comes
+  round (``liveness.Heartbeat``); rows being run carry the engine's ``worker`` id;
 * control — every ``CONTROL_POLL_S`` the facts of all running logs in one
   round trip: a cancel asked, an end or a newer attempt elsewhere, a lost log
   stop the run at once even when its tool is silent;
@@ -65,14 +66,16 @@ class Engine:
         self._background: list[asyncio.Task] = []
         self.outbox: Outbox | None = None
         _load_what_runs_need()
+        self.heartbeat = liveness.Heartbeat(self.worker_id, interval_s=self.config["HEARTBEAT_INTERVAL_S"])
         self._thread = threading.Thread(target=self._serve, name="engine-loop", daemon=True)
         self._thread.start()
         self._started.wait()
+        self.heartbeat.start()
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.outbox = Outbox(self.log)
-        for job in (liveness.heartbeat_loop, liveness.control_loop, liveness.reaper_loop):
+        for job in (liveness.loop_ticker, liveness.control_loop, liveness.reaper_loop):
             self._background.append(self.loop.create_task(job(self), name=job.__name__))
         self.loop.call_soon(self._started.set)
         self.loop.run_forever()
@@ -131,6 +134,7 @@ class Engine:
             future.result(grace_s + 10)
         except Exception:
             logger.exception("The engine did not stop cleanly")
+        self.heartbeat.stop()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self._db_pool.shutdown(wait=False, cancel_futures=True)
@@ -146,7 +150,6 @@ class Engine:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        await liveness.heartbeat_forget(self)
 
 
 def _in_connection(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
