@@ -212,7 +212,7 @@ def run_variant(name: str, cases: list[Case], args, stack: BenchStack, sampler: 
     try:
         # First use costs (imports, connection pools, query plans) are not what a case measures.
         run_case(WARM_UP, stack=stack, server=server, relay_urls=[], sampler=sampler, client_processes=1)
-        time.sleep(1)
+        wait_until(lambda: stack.active_executions() == 0, timeout=30, what="the warm-up's executions to end")
         results["_idle"] = {
             "worker_rss_mb": [psutil.Process(pid).memory_info().rss / 2**20 for pid in worker_pids],
             "asgi_rss_mb": [psutil.Process(a.pid).memory_info().rss / 2**20 for a in server.asgis],

@@ -29,7 +29,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,8 +48,6 @@ PG_URL = "postgres://postgres@127.0.0.1:5432"
 BENCH_PASSWORD_HASH = "!"  # unusable password: the bench users authenticate by token only
 # The production command, verbatim (README): no -c, no -P.
 WORKER_COMMAND = [sys.executable, "-m", "celery", "-A", "config", "worker"]
-# The engine's pool starts (and beats) just before Celery's consumer connects to the broker.
-WORKER_SETTLE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -223,6 +220,16 @@ class BenchStack:
                 stdout=subprocess.DEVNULL,
             )
 
+    def active_executions(self) -> int:
+        """Executions not ended yet (waiting or running), in the benchmark's database."""
+        import psycopg
+
+        with psycopg.connect(f"{PG_URL}/{DATABASE}", autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM mcp_tools_toolexecution WHERE status IN ('pending', 'running', 'retrying')"
+            ).fetchone()
+        return row[0] if row else 0
+
     def _create_users(self, count: int) -> list[str]:
         """``count`` users with DRF tokens, one per benchmark client; returns the keys."""
         import psycopg
@@ -330,7 +337,8 @@ class BenchStack:
             )
             if not worker.alive():
                 raise RuntimeError(f"celery worker died:\n{worker.log()[-3000:]}")
-            time.sleep(WORKER_SETTLE_S)
+            # The engine beats just before Celery's consumer connects to the broker; tokens sent
+            # before that wait in the queue, and the variant's warm-up runs to its end either way.
         except BaseException:
             worker.stop()
             raise
