@@ -43,6 +43,21 @@ LOG_DIR = ROOT / "test-artifacts" / "stack"
 STARTUP_TIMEOUT_S = 60
 
 
+def run_manage(
+    env: dict[str, str], *args: str, timeout: float = 120, input: str | None = None
+) -> subprocess.CompletedProcess:
+    """``python manage.py <args>`` in the project with ``env``, output captured."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -167,15 +182,7 @@ class Stack:
     def run_manage(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 120, input: str | None = None
     ) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            input=input,
-        )
+        return run_manage({**self.env, **(env or {})}, *args, timeout=timeout, input=input)
 
     def stop(self) -> None:
         for process in [*self.workers, self.daphne]:

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,7 +30,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.helpers import TERMINAL, recv, send, ws_connect
-from tests.stack import ROOT
+from tests.stack import run_manage
 
 # name: (staff and superuser, groups, permissions as app_label.codename)
 USERS: dict[str, tuple[bool, tuple[str, ...], tuple[str, ...]]] = {
@@ -101,14 +100,7 @@ class Service:
     def run_manage(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return run_manage({**self.env, **(env or {})}, *args, timeout=timeout)
 
     def run_tool(self, tool: str, *args: str, user: str = "alice") -> subprocess.CompletedProcess:
         """``manage.py run_tool`` as Gantz runs it, recorded as ``user``."""
