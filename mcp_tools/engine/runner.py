@@ -134,7 +134,8 @@ class Run(Stoppable):
                 continue
             except LogLost:
                 self._absorb_stop()
-                await self._step(self._new_epoch())
+                with self.replacing_log():  # a cancel still interrupts it; a "lost" is about the old log
+                    await self._step(self._new_epoch())
                 retry = ("event_log_lost", "The live event log was lost.", 0)
                 continue
             except RedisError:

@@ -14,7 +14,8 @@ nothing interrupts it::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import contextlib
+from collections.abc import Awaitable, Iterator
 from typing import TypeVar
 
 from ..errors import ExecutionStopped
@@ -32,6 +33,7 @@ class Stoppable:
         self.stop_reason: str | None = None
         self._cancel_pending = False  # ``stop`` cancelled the task and nobody has taken that back yet
         self.ending = False
+        self.restarting_log = False  # a new epoch is being started: a "lost" stop is about the old one
         self.context: ToolContext | None = None
         self.task: asyncio.Task | None = None
 
@@ -41,6 +43,8 @@ class Stoppable:
         Once the run is ending (its terminal event is on its way) nothing interrupts it."""
         if self.stop_reason is not None or self.ending:
             return
+        if reason == "lost" and self.restarting_log:
+            return  # the control poll saw the old log gone while the new one is being started
         self.stop_reason = reason
         if self.context is not None:
             self.context.stop(reason)
@@ -61,6 +65,15 @@ class Stoppable:
         )
         if reason is not None:
             self.stop(reason)
+
+    @contextlib.contextmanager
+    def replacing_log(self) -> Iterator[None]:
+        """While a new epoch is started, a "lost" stop (the control poll saw the old log gone) is ignored."""
+        self.restarting_log = True
+        try:
+            yield
+        finally:
+            self.restarting_log = False
 
     def _absorb_stop(self) -> None:
         """A stop was handled where it was raised: take back the cancel ``stop`` put on the task."""
