@@ -191,6 +191,12 @@ def dead_engines(workers: set[str], missing_since: dict[str, float] | None) -> l
     return [w for w in missing if now - missing_since.setdefault(w, now) >= grace]
 
 
+def reap_one(execution_id: str) -> str:
+    """What the reaper does for a dead engine's execution, for one whose run broke in a live engine."""
+    execution = ToolExecution.objects.filter(claims.RUNNING, pk=execution_id).select_related("tool", "user").first()
+    return "ended meanwhile" if execution is None else execution_reap(execution)
+
+
 def execution_reap(execution: ToolExecution) -> str:
     """Deal with one execution whose engine is gone; says what was done."""
     execution_id = str(execution.pk)

@@ -43,7 +43,7 @@ from ..results_cache import result_cache_store
 from ..tools.api import ToolSpec
 from ..tools.context import ToolContext
 from ..tools.registry import tool_spec
-from . import claims
+from . import claims, liveness
 from .host import Host
 from .loop import get_engine
 from .pool import defer_until_done
@@ -86,6 +86,9 @@ async def run(engine: Host, execution: ToolExecution, *, listener: EventListener
     engine.runs[job.execution_id] = job
     try:
         await job.run()
+    except Exception:  # a defect, not a tool's failure: the row must not stay running for ever
+        logger.exception("Execution %s broke in the engine; handled as a lost worker's", job.execution_id)
+        await engine.db(liveness.reap_one, job.execution_id)
     finally:
         engine.runs.pop(job.execution_id, None)
 

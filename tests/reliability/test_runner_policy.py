@@ -173,3 +173,27 @@ def test_an_engine_with_room_replaces_tokens_a_broker_lost(tools, alice, setting
     ToolExecution.objects.filter(pk=queued.pk).update(celery_task_id=str(uuid.uuid4()))
     assert liveness.reap(free_slots=0) == {}
     assert liveness.reap(free_slots=5) == {"tokens replaced": 1}
+
+
+@pytest.mark.parametrize("queued", [False, True], ids=["run by its own process", "queued"])
+def test_a_run_that_breaks_in_the_engine_is_ended_or_run_again_never_left_running(tools, alice, monkeypatch, queued):
+    """A defect in the engine (an exception no rule expects) is handled as a lost worker's run, at once."""
+    from mcp_tools.engine import runner
+
+    prepare = services.execution_start_uncached if queued else services.execution_prepare
+    execution = prepare(user=alice, tool_name="generate_report", parameters={"data": {"a": 1}})
+
+    async def broken(self):
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(runner.Run, "run", broken)
+    runner.run_here(str(execution.pk))
+
+    execution.refresh_from_db()
+    events = get_event_log().read(str(execution.pk)).events
+    if queued:  # repeatable and queued: back in the queue as a new attempt, announced
+        assert (execution.status, execution.worker) == ("retrying", "")
+        assert (events[-1]["status"], events[-1]["reason"]) == ("retrying", "worker_lost")
+    else:  # run_tool's own process runs it: it cannot go back to a queue
+        assert (execution.status, execution.error_code) == ("failed", "worker_lost")
+        assert events[-1]["type"] == "execution.failed"
