@@ -16,6 +16,19 @@ from tests.conftest import assert_contiguous, run_now, streamed_text
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def tokens(monkeypatch) -> list[ToolExecution]:
+    """The Celery tokens the reaper sends, recorded instead of sent.
+
+    An embedded worker started by an earlier test in this process is still
+    consuming: a real token would have it claim the execution while the test
+    reads the state the reaper left (it did, once, in CI).
+    """
+    sent: list[ToolExecution] = []
+    monkeypatch.setattr(liveness, "execution_send_tokens", sent.extend)
+    return sent
+
+
 @pytest.fixture
 def claude(fake_anthropic, settings):
     settings.LLM_PROVIDER = "anthropic"
@@ -95,11 +108,12 @@ def running_on(user, *, worker: str, attempt: int = 1, queued: bool = True) -> T
     return execution
 
 
-def test_reaper_runs_again_what_a_dead_engine_was_running_announced_as_a_retry(tools, alice):
+def test_reaper_runs_again_what_a_dead_engine_was_running_announced_as_a_retry(tools, alice, tokens):
     lost = running_on(alice, worker="gone:1:dead")
     cache.set(liveness.heartbeat_key("here:2:alive"), 1, timeout=60)
     alive = running_on(alice, worker="here:2:alive")
     assert liveness.reap(free_slots=0) == {"requeued": 1}
+    assert [str(e.pk) for e in tokens] == [str(lost.pk)]
     lost.refresh_from_db()
     assert (lost.status, lost.worker, lost.attempt) == ("retrying", "", 1)
     events = get_event_log().read(str(lost.pk)).events
@@ -166,17 +180,20 @@ def test_reaper_repairs_a_row_whose_final_write_was_lost(tools, alice):
     assert ToolUsageStats.objects.get(tool__name="generate_report").successful_executions == 1
 
 
-def test_an_engine_with_room_replaces_tokens_a_broker_lost(tools, alice, settings):
+def test_an_engine_with_room_replaces_tokens_a_broker_lost(tools, alice, settings, tokens):
     settings.MCP_CONFIG = {**settings.MCP_CONFIG, "PENDING_RESCUE_S": 0}
     services.execution_prepare(user=alice, tool_name="generate_report", parameters={"data": {}})  # not queued
     queued = services.execution_prepare(user=alice, tool_name="generate_report", parameters={"data": {"q": 1}})
     ToolExecution.objects.filter(pk=queued.pk).update(celery_task_id=str(uuid.uuid4()))
     assert liveness.reap(free_slots=0) == {}
     assert liveness.reap(free_slots=5) == {"tokens replaced": 1}
+    assert [str(e.pk) for e in tokens] == [str(queued.pk)]
 
 
 @pytest.mark.parametrize("queued", [False, True], ids=["run by its own process", "queued"])
-def test_a_run_that_breaks_in_the_engine_is_ended_or_run_again_never_left_running(tools, alice, monkeypatch, queued):
+def test_a_run_that_breaks_in_the_engine_is_ended_or_run_again_never_left_running(
+    tools, alice, monkeypatch, tokens, queued
+):
     """A defect in the engine (an exception no rule expects) is handled as a lost worker's run, at once."""
     from mcp_tools.engine import runner
 
@@ -194,6 +211,8 @@ def test_a_run_that_breaks_in_the_engine_is_ended_or_run_again_never_left_runnin
     if queued:  # repeatable and queued: back in the queue as a new attempt, announced
         assert (execution.status, execution.worker) == ("retrying", "")
         assert (events[-1]["status"], events[-1]["reason"]) == ("retrying", "worker_lost")
+        assert [str(e.pk) for e in tokens] == [str(execution.pk)]
     else:  # run_tool's own process runs it: it cannot go back to a queue
         assert (execution.status, execution.error_code) == ("failed", "worker_lost")
         assert events[-1]["type"] == "execution.failed"
+        assert tokens == []
