@@ -218,14 +218,8 @@ class Run(Stoppable):
         event = completed_event(
             result, duration_ms=self._duration_ms(), cached=False, attempt=self.attempt, **_usage(self.spent)
         )
-        if await self._end(event) and spec.cacheable:
-            await self.engine.db(
-                result_cache_store,
-                self.execution.tool.name,
-                self.execution.parameters,
-                result,
-                result[spec.output_field],
-            )
+        entry = (self.execution.tool.name, self.execution.parameters, result, result[spec.output_field])
+        await self._end(event, cache=entry if spec.cacheable else None)
 
     async def _fail(self, error: BaseException) -> None:
         code = getattr(error, "code", "internal_error")
@@ -241,12 +235,15 @@ class Run(Stoppable):
             )
         )
 
-    async def _end(self, event: Event) -> bool:
-        """The one ending: log the terminal event, write row and stats from it, send it. Not interruptible."""
+    async def _end(self, event: Event, *, cache: tuple[str, dict, dict, str] | None = None) -> bool:
+        """The one ending: log the terminal event, write row and stats from it, send it. Not interruptible.
+        A completed result to ``cache`` is stored first: whoever hears "completed" finds it cached."""
         self.ending = True
         self._absorb_stop()
 
         async def record(numbered: Event) -> None:
+            if cache is not None:
+                await self.engine.db(result_cache_store, *cache)
             snapshot = await self.engine.log.aread(self.execution_id)
             await self.engine.db(
                 outcomes.record_end,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from mcp_tools.models import ToolExecution, ToolUsageStats
@@ -56,6 +58,31 @@ async def test_second_identical_execute_is_answered_from_cache_and_still_recorde
     stats = await ToolUsageStats.objects.aget(tool__name="generate_report")
     assert (stats.total_executions, stats.cached_executions) == (2, 1)
     assert (await ToolExecution.objects.aget(pk=accepted["execution_id"])).cached is True
+
+
+async def test_whoever_hears_completed_finds_the_result_cached_however_slow_the_cache(
+    tools, alice, connect, monkeypatch
+):
+    """The result is stored before the terminal event goes out (it used to be stored after: a client
+    that asked again the moment it heard ``completed`` missed the cache and ran the tool twice)."""
+    from mcp_tools.engine import runner
+
+    store = runner.result_cache_store
+
+    def slow_store(*args):
+        time.sleep(0.5)  # a slow cache (fault injection, not a wait): the store must still come first
+        store(*args)
+
+    monkeypatch.setattr(runner, "result_cache_store", slow_store)
+    comm = await connect(alice)
+    await send(comm, REPORT)
+    await receive(comm)
+    await receive_until_terminal(comm)
+    await send(comm, REPORT)
+    await receive(comm)
+    assert (await receive_until_terminal(comm))[-1]["cached"] is True
+    stats = await ToolUsageStats.objects.aget(tool__name="generate_report")
+    assert (stats.total_executions, stats.cached_executions) == (2, 1)
 
 
 async def test_an_execute_repeated_with_its_idempotency_key_reattaches_to_the_same_execution(tools, alice, connect):
