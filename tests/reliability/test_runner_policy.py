@@ -18,13 +18,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def tokens(monkeypatch) -> list[ToolExecution]:
-    """The Celery tokens the reaper sends, recorded instead of sent.
+    """The Celery tokens sent (on enqueue, and by the reaper), recorded instead of sent.
 
     An embedded worker started by an earlier test in this process is still
     consuming: a real token would have it claim the execution while the test
-    reads the state the reaper left (it did, once, in CI).
+    reads the state it expects (it did, twice, in CI: the enqueue's token).
     """
     sent: list[ToolExecution] = []
+    monkeypatch.setattr(services, "execution_send_tokens", sent.extend)
     monkeypatch.setattr(liveness, "execution_send_tokens", sent.extend)
     return sent
 
@@ -211,7 +212,7 @@ def test_a_run_that_breaks_in_the_engine_is_ended_or_run_again_never_left_runnin
     if queued:  # repeatable and queued: back in the queue as a new attempt, announced
         assert (execution.status, execution.worker) == ("retrying", "")
         assert (events[-1]["status"], events[-1]["reason"]) == ("retrying", "worker_lost")
-        assert [str(e.pk) for e in tokens] == [str(execution.pk)]
+        assert [str(e.pk) for e in tokens] == [str(execution.pk)] * 2  # the enqueue's, the requeue's
     else:  # run_tool's own process runs it: it cannot go back to a queue
         assert (execution.status, execution.error_code) == ("failed", "worker_lost")
         assert events[-1]["type"] == "execution.failed"
