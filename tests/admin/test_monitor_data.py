@@ -84,11 +84,16 @@ def test_runs_are_counted_per_minute_by_state_over_the_last_hour(database, tools
 
 
 def test_the_day_window_folds_minutes_into_quarter_hours(database, tools, alice):
-    for minutes_ago in (16 * 60, 16 * 60 + 1, 30):
-        run("generate_report", alice, status="completed", minutes_ago=minutes_ago)
+    # A quarter hour 16 h back, from its start: two runs inside it, one a minute before it, one
+    # 30 min ago. (Fixed minutes ago would straddle a boundary whenever NOW is on one, e.g. 18:00.)
+    quarter = NOW.replace(minute=NOW.minute // 15 * 15, second=0) - timedelta(hours=16)
+    moments = [quarter + timedelta(minutes=1), quarter + timedelta(minutes=14), quarter - timedelta(minutes=1)]
+    for at in [*moments, NOW - timedelta(minutes=30)]:
+        run("generate_report", alice, status="completed", minutes_ago=(NOW - at).total_seconds() / 60)
     runs = selectors.monitor_charts(window="day", now=NOW)["runs"]
     assert len(runs["t"]) == 96 and all(b - a == 900 for a, b in zip(runs["t"], runs["t"][1:], strict=False))
-    assert sorted(count for count in runs["completed"] if count) == [1, 2]
+    assert runs["completed"][runs["t"].index(int(quarter.timestamp()))] == 2
+    assert sorted(count for count in runs["completed"] if count) == [1, 1, 2]
 
 
 def test_duration_percentiles_per_tool_use_fresh_completed_runs_only(database, tools, alice):
