@@ -46,10 +46,6 @@ def queue(http_url: str, token: str, data: dict, count: int) -> list[str]:
     return ids
 
 
-# "As soon as one of A's ends": the claim that follows an ending, give or take the broker's hop.
-PROMPTLY_S = 1.0
-
-
 def check_fair(
     started: dict[str, datetime | None],
     ended: dict[str, datetime | None],
@@ -60,9 +56,11 @@ def check_fair(
     a_started = [started[i] for i in a_ids if started[i] is not None]
     assert started[b_id] is not None, "B's run never started"
     first_end = min(ended[i] for i in a_ids if started[i] is not None and ended[i] is not None)
-    # B started as soon as one of A's runs ended (a tie at that moment goes to A's older run, then B),
-    # not behind A's queue.
-    assert (started[b_id] - first_end).total_seconds() <= PROMPTLY_S, (started[b_id], first_end)
+    # B's was the claim that followed the first of A's endings (a tie at that moment may go to A's older
+    # run, then B), not one behind A's queue. An order of claims, not a wall-clock bound: how fast the
+    # claim follows is the benchmarks' business (bench/), and a loaded machine must not fail this.
+    assert started[b_id] >= first_end, (started[b_id], first_end)
+    assert sum(first_end <= moment < started[b_id] for moment in a_started) <= 1, (started[b_id], a_started)
     assert sum(moment < started[b_id] for moment in a_started) <= int(SLOTS) + 1, (started[b_id], a_started)
     # A's own runs started in the order A asked for them.
     assert a_started == sorted(a_started)

@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.db.backends.signals import connection_created
 
+from mcp_tools.engine.loop import stop_engine
 from mcp_tools.models import ToolExecution
 from tests.conftest import run_now
 
@@ -53,6 +54,9 @@ def queries_for_one_execution(fake_anthropic, settings, alice, tokens: int) -> i
     # Paced (1 ms apart), so the run stores many deltas (an unpaced burst would be
     # merged into a few big ones) and the count shows writes do not follow them.
     fake_anthropic.set_default({"tokens": tokens, "delay_ms": 1})
+    # An engine made before these settings (the embedded worker makes one for any token) keeps its
+    # own reaper interval: start afresh, with this one.
+    stop_engine(grace_s=5)
     with every_query() as counted:
         execution = run_now(alice, "generate_report", {"data": {"tokens": tokens}})
     assert execution.status == ToolExecution.Status.COMPLETED
