@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,4 +40,9 @@ def result_cache_lookup(tool_name: str, parameters: dict[str, Any]) -> CachedAns
 
 
 def result_cache_store(tool_name: str, parameters: dict[str, Any], result: dict[str, Any], text: str) -> None:
-    cache.set(cache_key(tool_name, parameters), {"result": result, "text": text}, settings.MCP_CONFIG["CACHE_TTL"])
+    """Store a completed result. A cache that cannot be written is logged, never raised: the cache is an
+    optimisation, and the store comes just before the execution's ending is recorded (engine/runner.py)."""
+    try:
+        cache.set(cache_key(tool_name, parameters), {"result": result, "text": text}, settings.MCP_CONFIG["CACHE_TTL"])
+    except Exception:
+        logger.warning("The result of a %s execution could not be cached", tool_name, exc_info=True)

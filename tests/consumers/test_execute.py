@@ -85,6 +85,31 @@ async def test_whoever_hears_completed_finds_the_result_cached_however_slow_the_
     assert (stats.total_executions, stats.cached_executions) == (2, 1)
 
 
+async def test_a_cache_that_cannot_be_written_changes_nothing_but_the_next_answer(tools, alice, connect, monkeypatch):
+    """The store comes just before the row's ending: a failing cache must not hold that ending up."""
+    from mcp_tools import results_cache
+
+    class Down:
+        def get(self, *args, **kwargs):
+            return None
+
+        def set(self, *args, **kwargs):
+            raise ConnectionError("the cache is down")
+
+    monkeypatch.setattr(results_cache, "cache", Down())
+    comm = await connect(alice)
+    await send(comm, REPORT)
+    accepted = await receive(comm)
+    assert (await receive_until_terminal(comm))[-1]["type"] == "execution.completed"
+    assert (await ToolExecution.objects.aget(pk=accepted["execution_id"])).status == "completed"
+    monkeypatch.undo()
+    await send(comm, REPORT)
+    await receive(comm)
+    assert (await receive_until_terminal(comm))[-1]["cached"] is False  # nothing was cached: it ran again
+    stats = await ToolUsageStats.objects.aget(tool__name="generate_report")
+    assert (stats.total_executions, stats.successful_executions, stats.cached_executions) == (2, 2, 0)
+
+
 async def test_an_execute_repeated_with_its_idempotency_key_reattaches_to_the_same_execution(tools, alice, connect):
     first = await connect(alice)
     message = {
