@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 
+from mcp_tools.events import get_event_log
 from mcp_tools.models import ToolExecution
 from tests.mcp.helpers import ROOT
 from tests.stack import wait_until
@@ -108,11 +109,16 @@ def test_typescript_sdk_runs_a_task_to_its_result_and_cancels_another(uvicorn_se
     settings.OFFLINE_DELAY_S = 0.05
     cancelled = typescript(tmp_path, "task-cancel", url, token)
     assert cancelled == {"kind": "task", "taskId": cancelled["taskId"], "outcome": "cancelled"}
-    wait_until(
-        lambda: ToolExecution.objects.get(pk=cancelled["taskId"]).status == "cancelled",
-        timeout=20,
-        what="the execution cancelled",
-    )
+    try:
+        wait_until(
+            lambda: ToolExecution.objects.get(pk=cancelled["taskId"]).status == "cancelled",
+            timeout=20,
+            what="the execution cancelled",
+        )
+    except TimeoutError as timed_out:  # seen once in 12 full runs, not reproduced: say where it stood
+        row = ToolExecution.objects.filter(pk=cancelled["taskId"]).values("status", "worker", "attempt").get()
+        facts = get_event_log().facts(cancelled["taskId"])
+        raise AssertionError(f"{timed_out}; row {row}; log {facts}") from timed_out
 
 
 @pytest.mark.django_db(transaction=True)
