@@ -69,6 +69,15 @@ class Progress:
         self.first.set()
 
 
+def claude_held(settings, fake_anthropic) -> None:
+    """Runs call the fake Claude, whose streams hold after two pieces ("w0 w1 ") until closed: only a
+    cancel can end them. A cancel test must not bet on a run outlasting the cancel's trip (a 1.4 s
+    offline report once ended completed first, on a loaded machine)."""
+    settings.LLM_PROVIDER, settings.ANTHROPIC_API_KEY = "anthropic", "test-key"
+    settings.ANTHROPIC_BASE_URL = fake_anthropic.url
+    fake_anthropic.set_default({"tokens": 20, "hold_after": 2, "ping_s": 0.05})
+
+
 async def call_and_cancel(session: ClientSession, tool: str, arguments: dict, progress: Progress) -> None:
     """Start a call, wait for its first progress notification, then cancel it as a client does."""
 

@@ -12,7 +12,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from mcp_tools.mcp.asgi import mcp_http
 from mcp_tools.models import ToolExecution, ToolUsageStats
-from tests.mcp.helpers import Progress, call_and_cancel, http_session, structured
+from tests.mcp.helpers import Progress, call_and_cancel, claude_held, http_session, structured
 from tests.stack import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -81,8 +81,8 @@ def test_calls_refused_before_an_execution_starts_are_tool_errors_with_their_cod
     assert ToolExecution.objects.count() == len(accepted)  # only the accepted calls became executions
 
 
-def test_cancelling_a_call_cancels_the_execution(uvicorn_server, tools, alice, settings):
-    settings.OFFLINE_DELAY_S = 0.05
+def test_cancelling_a_call_cancels_the_execution(uvicorn_server, tools, alice, settings, fake_anthropic):
+    claude_held(settings, fake_anthropic)
     progress = Progress()
 
     async def scenario():

@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 
 from mcp_tools.models import ToolExecution
 from tests.mcp import tasks_client
-from tests.mcp.helpers import structured
+from tests.mcp.helpers import claude_held, structured
 from tests.mcp.tasks_client import TasksClient
 from tests.stack import wait_until
 
@@ -64,9 +64,9 @@ def test_a_client_with_the_extension_gets_a_task_whose_id_is_the_execution(uvico
 
 @pytest.mark.django_db(transaction=True)
 def test_a_working_task_shows_its_text_so_far_and_tasks_cancel_cancels_the_execution(
-    uvicorn_server, tools, alice, settings
+    uvicorn_server, tools, alice, settings, fake_anthropic
 ):
-    settings.OFFLINE_DELAY_S = 0.05
+    claude_held(settings, fake_anthropic)
 
     async def scenario():
         async with modern_client(uvicorn_server.url + "/mcp", alice.auth_token.key, TasksClient()) as client:
@@ -75,8 +75,8 @@ def test_a_working_task_shows_its_text_so_far_and_tasks_cancel_cancels_the_execu
             )
             task_id = created.task_id
             with anyio.fail_after(30):
-                while not (state := await tasks_client.get(client.session, task_id)).status_message.startswith("#"):
-                    pass  # each poll is a round trip: working, then the report's first words
+                while not (state := await tasks_client.get(client.session, task_id)).status_message.startswith("w0 w1"):
+                    pass  # each poll is a round trip: working, then the first words (then it holds)
             await tasks_client.cancel(client.session, task_id)
             with anyio.fail_after(30):
                 while (ended := await tasks_client.get(client.session, task_id)).status != "cancelled":
