@@ -1,8 +1,11 @@
-"""The app: at start-up, find every app's tools and check the Gantz file."""
+"""The app: at start-up, find every app's tools and check the Gantz file and the SQLite version."""
 
 from __future__ import annotations
 
+import sqlite3
+
 from django.apps import AppConfig
+from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import autodiscover_modules
 
@@ -20,6 +23,7 @@ class McpToolsConfig(AppConfig):
 
         autodiscover_modules("tools")
         checks.register(check_gantz_file)
+        checks.register(check_sqlite_version)
         redact.install()
 
 
@@ -40,3 +44,21 @@ def check_gantz_file(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             for problem in exc.problems
         ]
     return []
+
+
+# The fair-share claim is one ``UPDATE … RETURNING`` statement (``engine/claims.py``).
+SQLITE_NEEDED = (3, 35)
+
+
+def check_sqlite_version(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """``manage.py check`` (and ``migrate``): a SQLite database needs SQLite 3.35 or newer."""
+    uses_sqlite = any(db["ENGINE"].endswith("sqlite3") for db in settings.DATABASES.values())
+    if not uses_sqlite or sqlite3.sqlite_version_info >= SQLITE_NEEDED:
+        return []
+    return [
+        checks.Error(
+            f"SQLite {sqlite3.sqlite_version} is too old: the embedded default needs SQLite 3.35 or newer.",
+            hint="Use a Python built with a newer SQLite, or set DATABASE_URL to PostgreSQL.",
+            id="mcp_tools.E002",
+        )
+    ]

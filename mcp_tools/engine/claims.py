@@ -4,7 +4,7 @@ Fair share. A queued execution is a row with status ``pending`` (or
 ``retrying`` after a lost worker) and no worker; each Celery message is only
 a *token* that lets one worker slot run one of them. ``claim_next`` picks, at
 the moment a slot is free, the oldest waiting execution of the user with the
-fewest running ones, and claims it in one conditional UPDATE::
+fewest running ones, and claims it, all in one conditional UPDATE (``CLAIM_SQL``)::
 
     users waiting (oldest first) ──▶ fewest running ──▶ that user's oldest ──▶ UPDATE … WHERE still unclaimed
 
@@ -21,9 +21,10 @@ on PostgreSQL), so the running counts a claim reads are the ones it acts on.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Min, Q, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -45,10 +46,15 @@ def claim_next(*, worker: str) -> ToolExecution | None:
     One claim at a time, across every worker: two slots freed at the same moment
     must not both count the users' running executions before either claims, or
     both would pick the same busy user (PostgreSQL: a transaction-scoped advisory
-    lock; SQLite: its write lock, taken when the transaction begins)."""
+    lock; SQLite: its write lock, taken when the transaction begins). The lock is
+    held for one statement; the claimed row is read after it is released."""
     with transaction.atomic():
         _one_claim_at_a_time()
-        return _claim_fairly(worker=worker)
+        execution_id = _claim_fairly(worker=worker)
+    if execution_id is None:
+        return None
+    logger.debug("Claimed %s by fair share", execution_id)
+    return _claimed(execution_id)
 
 
 # The advisory lock's key: any constant of our own ("mcp-claim").
@@ -61,43 +67,54 @@ def _one_claim_at_a_time() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
 
 
-def _claim_fairly(*, worker: str) -> ToolExecution | None:
-    waiting = list(
-        ToolExecution.objects.filter(QUEUED)
-        .values("user_id")
-        .annotate(oldest=Min("created_at"))
-        .order_by("oldest")[:CANDIDATE_USERS]
-    )
-    if not waiting:
-        return None
-    if len(waiting) > 1:
-        running = {
-            row["user_id"]: row["n"]
-            for row in ToolExecution.objects.filter(RUNNING, user_id__in=[w["user_id"] for w in waiting])
-            .values("user_id")
-            .annotate(n=Count("pk"))
-        }
-        waiting.sort(key=lambda w: (running.get(w["user_id"], 0), w["oldest"]))
-    for candidate in waiting:
-        execution = _claim_oldest_of(candidate["user_id"], worker=worker)
-        if execution is not None:
-            logger.debug("Claimed %s of user %s (waiting users: %s)", execution.pk, candidate["user_id"], waiting)
-            return execution
-    return None
-
-
 # How many waiting users one claim considers (the ones waiting longest); bounds the work per claim.
 CANDIDATE_USERS = 200
 
+# The whole choice in one statement (SQLite 3.35+ and PostgreSQL): waiting users, oldest first;
+# their running counts; the one with the fewest; that user's oldest queued run, claimed if it is
+# still waiting. The WAITING and RUNNING conditions here are the Q objects above, spelled in SQL.
+# If the chosen row stopped waiting after the statement looked (a cancel committed in between, on
+# PostgreSQL), nothing is claimed and the token is done: that row no longer needs its own token,
+# so every execution still waiting keeps one.
+CLAIM_SQL = """
+WITH waiting AS (
+    SELECT user_id, MIN(created_at) AS oldest FROM {table}
+    WHERE status IN (%(pending)s, %(retrying)s) AND worker = '' AND celery_task_id IS NOT NULL
+    GROUP BY user_id ORDER BY oldest LIMIT %(candidates)s
+), running AS (
+    SELECT user_id, COUNT(*) AS n FROM {table}
+    WHERE status IN (%(running)s, %(retrying)s) AND worker <> '' AND user_id IN (SELECT user_id FROM waiting)
+    GROUP BY user_id
+), pick AS (
+    SELECT waiting.user_id FROM waiting LEFT JOIN running ON running.user_id = waiting.user_id
+    ORDER BY COALESCE(running.n, 0), waiting.oldest LIMIT 1
+)
+UPDATE {table}
+SET status = %(running)s, worker = %(worker)s, attempt = attempt + 1, started_at = COALESCE(started_at, %(now)s)
+WHERE id = (
+    SELECT id FROM {table}
+    WHERE status IN (%(pending)s, %(retrying)s) AND worker = '' AND celery_task_id IS NOT NULL
+      AND user_id = (SELECT user_id FROM pick)
+    ORDER BY created_at LIMIT 1
+) AND status IN (%(pending)s, %(retrying)s) AND worker = ''
+RETURNING id
+"""
 
-def _claim_oldest_of(user_id: int, *, worker: str) -> ToolExecution | None:
-    pk = (
-        ToolExecution.objects.filter(QUEUED, user_id=user_id)
-        .order_by("created_at")
-        .values_list("pk", flat=True)
-        .first()
-    )
-    return None if pk is None else claim(str(pk), worker=worker)
+
+def _claim_fairly(*, worker: str) -> str | None:
+    """The claimed execution's id; None if nothing waits."""
+    parameters: dict[str, Any] = {
+        "pending": Status.PENDING,
+        "retrying": Status.RETRYING,
+        "running": Status.RUNNING,
+        "candidates": CANDIDATE_USERS,
+        "worker": worker,
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL.format(table=ToolExecution._meta.db_table), parameters)
+        row = cursor.fetchone()
+    return None if row is None else str(row[0])
 
 
 def claim(execution_id: str, *, worker: str) -> ToolExecution | None:
@@ -109,8 +126,10 @@ def claim(execution_id: str, *, worker: str) -> ToolExecution | None:
         attempt=F("attempt") + 1,
         started_at=Coalesce(F("started_at"), Value(timezone.now())),
     )
-    if not claimed:
-        return None
+    return _claimed(execution_id) if claimed else None
+
+
+def _claimed(execution_id: str) -> ToolExecution:
     execution = ToolExecution.objects.select_related("tool", "user").get(pk=execution_id)
     metrics.execution_claimed(execution)
     return execution
