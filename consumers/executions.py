@@ -28,7 +28,7 @@ from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from mcp_tools import metrics, selectors, services
-from mcp_tools.delivery import Subscriptions
+from mcp_tools.delivery import Subscriptions, until_next_poll
 from mcp_tools.errors import InvalidMessage, QueueUnavailable, RateLimited, ServiceError
 from mcp_tools.events import Event, Snapshot
 
@@ -128,7 +128,7 @@ class ExecutionConsumer(AsyncWebsocketConsumer):
         If the event store is unreachable, say so and close (4011): the client reconnects and resubscribes."""
         config = settings.MCP_CONFIG
         while True:
-            await asyncio.sleep(config["DELIVERY_POLL_S"])
+            await asyncio.sleep(until_next_poll())
             subscriptions = self.subscriptions
             if subscriptions is None:
                 return

@@ -12,8 +12,11 @@ live here and nowhere else:
    from the feed is skipped).
 3. **No gaps.** A live event beyond ``delivered + 1`` means the channel layer
    lost something: the gap is read from the log first.
-4. **Idle poll.** A cursor that heard nothing for ``DELIVERY_POLL_S`` reads the
-   log, so even a lost *last* event arrives, one poll late.
+4. **Idle poll.** A cursor that heard nothing live for ``DELIVERY_POLL_S`` asks
+   how far its log has got and reads it if it moved on, so even a lost *last*
+   event arrives, a poll or two late. Every connection polls on the same clock
+   tick and the process asks for all of them in one round trip
+   (``mcp_tools/log_heads.py``).
 5. **Epochs.** Events carry the log's epoch. If it changes (the live log was
    lost and started again), the cursor delivers ``execution.reset`` and then
    the new epoch's events from seq 1: the client drops what it had, never a
@@ -35,8 +38,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import metrics
-from .events import TERMINAL_TYPES, Event, Snapshot, execution_group, get_event_log
+from . import log_heads, metrics
+from .events import TERMINAL_TYPES, Event, Head, Snapshot, execution_group, get_event_log
 from .selectors import execution_row_ended, stored_events
 
 Send = Callable[[Event], Awaitable[None]]
@@ -93,7 +96,6 @@ class Cursor:
 
     def from_log(self, snapshot: Snapshot) -> list[Event]:
         """The events to send from a read of the log (``read_events(after_seq=cursor.delivered)``)."""
-        self.heard_at = time.monotonic()
         if self.ended or not snapshot.epoch:
             return []
         if self.epoch is not None and snapshot.epoch != self.epoch:
@@ -123,7 +125,20 @@ class Cursor:
         return out
 
     def quiet(self) -> bool:
+        """Nothing heard live for a poll period: the idle poll asks how far the log has got."""
         return time.monotonic() - self.heard_at >= settings.MCP_CONFIG["DELIVERY_POLL_S"]
+
+    def behind(self, head: Head) -> bool:
+        """Whether the log must be read: it holds events not delivered yet, started again, or is gone
+        (expired into the row)."""
+        return not head.epoch or (self.epoch is not None and head.epoch != self.epoch) or head.last_seq > self.delivered
+
+
+def until_next_poll() -> float:
+    """Seconds to the next idle-poll tick: every connection of the process polls at the same moments,
+    so their questions leave together."""
+    period = settings.MCP_CONFIG["DELIVERY_POLL_S"]
+    return period - time.monotonic() % period
 
 
 async def catch_up(cursor: Cursor) -> list[Event]:
@@ -184,10 +199,15 @@ class Subscriptions:
             await self._deliver(cursor, await catch_up(cursor) if events is None else events)
 
     async def poll(self) -> None:
-        """Read the log for every cursor that heard nothing for a while."""
+        """Read the log of every quiet cursor whose log moved on (asked with every other connection's)."""
         async with self.lock:
-            for cursor in [c for c in self.cursors.values() if c.quiet()]:
-                await self._deliver(cursor, await catch_up(cursor))
+            quiet = [c for c in self.cursors.values() if c.quiet()]
+            if not quiet:
+                return
+            heads = await log_heads.ask([c.execution_id for c in quiet])
+            for cursor in quiet:
+                if cursor.behind(heads[cursor.execution_id]):
+                    await self._deliver(cursor, await catch_up(cursor))
 
     async def close(self) -> None:
         for execution_id in list(self.cursors):

@@ -13,7 +13,7 @@ Delivery — following an execution from a connection — is ``mcp_tools/deliver
 """
 
 from .backends import EventLog, get_event_log
-from .log import Appended, Entry, Refused, Snapshot, new_epoch
+from .log import Appended, Entry, Head, Refused, Snapshot, new_epoch
 from .schema import (
     MONITOR_GROUP,
     MONITOR_TYPES,
@@ -36,6 +36,7 @@ __all__ = [
     "Entry",
     "Event",
     "EventLog",
+    "Head",
     "Refused",
     "Snapshot",
     "cancelled_event",

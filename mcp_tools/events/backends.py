@@ -37,6 +37,7 @@ from .log import (
     Appended,
     Entry,
     Facts,
+    Head,
     Refused,
     Snapshot,
     create_args,
@@ -173,6 +174,19 @@ class RedisEventLog:
         for execution_id in execution_ids:
             pipe.hmget(keys(self.prefix, execution_id)[1], *FACT_FIELDS)
         return {e: _facts(r) for e, r in zip(execution_ids, await pipe.execute(), strict=True)}
+
+    async def aheads(self, execution_ids: list[str]) -> dict[str, Head]:
+        """How far each log has got, in one round trip (the idle poll asks so before reading a log)."""
+        pipe = self._aclient().pipeline(transaction=True)
+        for execution_id in execution_ids:
+            entries_key, facts_key = keys(self.prefix, execution_id)
+            pipe.llen(entries_key)
+            pipe.hget(facts_key, "epoch")
+        replies = await pipe.execute()
+        return {
+            execution_id: Head(epoch=_text(epoch), last_seq=int(length))
+            for execution_id, length, epoch in zip(execution_ids, replies[::2], replies[1::2], strict=True)
+        }
 
     async def apublish(self, payloads: list[tuple[str, str]]) -> None:
         pipe = self._aclient().pipeline(transaction=False)
@@ -354,6 +368,11 @@ class MemoryEventLog:
 
     async def afacts(self, execution_ids: list[str]) -> dict[str, Facts]:
         return {execution_id: self.facts(execution_id) for execution_id in execution_ids}
+
+    async def aheads(self, execution_ids: list[str]) -> dict[str, Head]:
+        with self._lock:
+            logs = {execution_id: self._logs.get(execution_id) for execution_id in execution_ids}
+            return {e: Head() if log is None else Head(log.epoch, len(log.entries)) for e, log in logs.items()}
 
     async def aexpire(self, execution_id: str, ttl_s: int) -> None:
         self.expire(execution_id, ttl_s)

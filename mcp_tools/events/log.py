@@ -93,6 +93,14 @@ class Facts:
     attempt: int = 0
 
 
+@dataclass(frozen=True)
+class Head:
+    """How far a log has got: its epoch ("" if there is no log) and its last seq."""
+
+    epoch: str = ""
+    last_seq: int = 0
+
+
 @dataclass
 class Snapshot:
     """What the log holds after some seq: the events (with seq and epoch), the epoch, the last seq."""

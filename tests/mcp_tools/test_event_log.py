@@ -9,7 +9,7 @@ from django.conf import settings
 
 from mcp_tools.events import Entry, completed_event, status_event
 from mcp_tools.events.backends import MemoryEventLog, RedisEventLog
-from mcp_tools.events.log import Refused
+from mcp_tools.events.log import Head, Refused
 
 
 @pytest.fixture(
@@ -71,3 +71,13 @@ def test_an_expiring_log_stays_readable_until_its_time_is_up(log):
     log.create(_entry(str(uuid.uuid4()), status_event("pending")))  # the memory log sweeps as logs are created
     assert log.read(kept).last_seq == 2 and log.facts(kept).ended
     assert log.read(gone).last_seq == 0 and not log.facts(gone).ended
+
+
+async def test_heads_say_how_far_each_log_has_got_in_one_question(log):
+    """The idle poll's question (``aheads``): each log's epoch and last seq; a missing log has neither."""
+    written, missing = str(uuid.uuid4()), str(uuid.uuid4())
+    log.create(_entry(written, status_event("pending")))
+    log.append_many([_entry(written, status_event("running"))])
+    heads = await log.aheads([written, missing])
+    assert heads == {written: Head(epoch="e1", last_seq=2), missing: Head()}
+    assert await log.aheads([]) == {}
