@@ -109,7 +109,17 @@ class ToolExecution(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "-created_at"]), models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["status", "created_at"]),
+            # A user's active executions, however long their history: the fair-share claim counts them
+            # per candidate, the concurrency limit counts them per start (ACTIVE_STATUSES, spelled out).
+            models.Index(
+                fields=["user", "created_at"],
+                condition=models.Q(status__in=["pending", "running", "retrying"]),
+                name="execution_active_by_user",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "idempotency_key"],

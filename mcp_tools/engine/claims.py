@@ -71,8 +71,14 @@ def _one_claim_at_a_time() -> None:
 CANDIDATE_USERS = 200
 
 # The whole choice in one statement (SQLite 3.35+ and PostgreSQL): waiting users, oldest first;
-# their running counts; the one with the fewest; that user's oldest queued run, claimed if it is
-# still waiting. The WAITING and RUNNING conditions here are the Q objects above, spelled in SQL.
+# the one with the fewest running executions; that user's oldest queued run, claimed if it is still
+# waiting. The WAITING and RUNNING conditions here are the Q objects above, spelled in SQL.
+#
+# Each candidate's running count is a correlated subquery: one probe of the partial index of active
+# executions by user (``execution_active_by_user``) per candidate, whatever the table's statistics
+# say. As a join of two grouped CTEs, PostgreSQL chose its plan from statistics taken before a burst
+# of waiting rows and rescanned a user's whole history per candidate (docs/benchmarks.md).
+#
 # If the chosen row stopped waiting after the statement looked (a cancel committed in between, on
 # PostgreSQL), nothing is claimed and the token is done: that row no longer needs its own token,
 # so every execution still waiting keeps one.
@@ -81,13 +87,14 @@ WITH waiting AS (
     SELECT user_id, MIN(created_at) AS oldest FROM {table}
     WHERE status IN (%(pending)s, %(retrying)s) AND worker = '' AND celery_task_id IS NOT NULL
     GROUP BY user_id ORDER BY oldest LIMIT %(candidates)s
-), running AS (
-    SELECT user_id, COUNT(*) AS n FROM {table}
-    WHERE status IN (%(running)s, %(retrying)s) AND worker <> '' AND user_id IN (SELECT user_id FROM waiting)
-    GROUP BY user_id
 ), pick AS (
-    SELECT waiting.user_id FROM waiting LEFT JOIN running ON running.user_id = waiting.user_id
-    ORDER BY COALESCE(running.n, 0), waiting.oldest LIMIT 1
+    SELECT user_id FROM waiting
+    ORDER BY (
+        SELECT COUNT(*) FROM {table} AS running
+        WHERE running.user_id = waiting.user_id AND running.status IN (%(running)s, %(retrying)s)
+          AND running.worker <> ''
+    ), oldest
+    LIMIT 1
 )
 UPDATE {table}
 SET status = %(running)s, worker = %(worker)s, attempt = attempt + 1, started_at = COALESCE(started_at, %(now)s)

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
+from django.db.models import Q
 
 from mcp_tools import apps, outcomes, services
 from mcp_tools.engine import claims
@@ -177,3 +178,10 @@ def test_a_sqlite_too_old_for_the_claim_is_refused_by_the_checks_with_a_clear_er
     monkeypatch.setattr(apps.sqlite3, "sqlite_version", "3.34.1")
     with pytest.raises(SystemCheckError, match=r"SQLite 3\.34\.1 is too old: the embedded default needs SQLite 3\.35"):
         call_command("check")
+
+
+def test_the_index_the_claim_probes_holds_exactly_the_active_executions():
+    """``execution_active_by_user`` spells ACTIVE_STATUSES out (a model's Meta cannot name them): kept equal here."""
+    [index] = [i for i in ToolExecution._meta.indexes if i.name == "execution_active_by_user"]
+    assert index.condition == Q(status__in=list(ToolExecution.ACTIVE_STATUSES))
+    assert index.fields == ["user", "created_at"]
