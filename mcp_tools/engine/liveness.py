@@ -124,8 +124,9 @@ async def control_loop(engine: Host) -> None:
         if not runs:
             continue
         asked_epochs = {execution_id: run.publisher.epoch for execution_id, run in runs.items()}
+        known = {execution_id: (asked_epochs[execution_id], run.attempt) for execution_id, run in runs.items()}
         try:
-            facts = await engine.log.afacts(list(runs))
+            facts = await engine.log.afacts_news(known)
         except Exception:
             logger.warning("The control poll could not read the event log", exc_info=True)
             continue

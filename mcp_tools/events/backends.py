@@ -34,6 +34,7 @@ from .log import (
     APPEND_LUA,
     CANCEL_LUA,
     CREATE_LUA,
+    NEWS_LUA,
     Appended,
     Entry,
     Facts,
@@ -43,6 +44,7 @@ from .log import (
     create_args,
     decode,
     encode,
+    has_news,
     keys,
 )
 from .schema import TERMINAL_TYPES
@@ -168,12 +170,16 @@ class RedisEventLog:
         raw, length, (epoch, ended) = await pipe.execute()
         return _snapshot(raw, length, epoch, ended, after_seq)
 
-    async def afacts(self, execution_ids: list[str]) -> dict[str, Facts]:
-        """The facts of each log, in one round trip."""
-        pipe = self._aclient().pipeline(transaction=False)
-        for execution_id in execution_ids:
-            pipe.hmget(keys(self.prefix, execution_id)[1], *FACT_FIELDS)
-        return {e: _facts(r) for e, r in zip(execution_ids, await pipe.execute(), strict=True)}
+    async def afacts_news(self, known: dict[str, tuple[str, int]]) -> dict[str, Facts]:
+        """For the control poll, one script for every run: the facts of each log that tell its run
+        something (``log.has_news``), given what each run knows, ``{execution_id: (epoch, attempt)}``."""
+        execution_ids = list(known)
+        if not execution_ids:
+            return {}
+        facts_keys = [keys(self.prefix, execution_id)[1] for execution_id in execution_ids]
+        args = [value for execution_id in execution_ids for value in known[execution_id]]
+        [reply] = await self._arun([("news", facts_keys, args)])
+        return {execution_ids[int(reply[i]) - 1]: _facts(reply[i + 1 : i + 5]) for i in range(0, len(reply), 5)}
 
     async def aheads(self, execution_ids: list[str]) -> dict[str, Head]:
         """How far each log has got, in one round trip (the idle poll asks so before reading a log)."""
@@ -233,7 +239,7 @@ def _facts(reply: Sequence[bytes | str | None]) -> Facts:
     return Facts(epoch=_text(reply[0]), ended=bool(reply[1]), cancel_asked=bool(reply[2]), attempt=int(reply[3] or 0))
 
 
-SCRIPTS = {"append": APPEND_LUA, "create": CREATE_LUA, "cancel": CANCEL_LUA}
+SCRIPTS = {"append": APPEND_LUA, "create": CREATE_LUA, "cancel": CANCEL_LUA, "news": NEWS_LUA}
 
 
 def _sha(text: str) -> str:
@@ -366,8 +372,9 @@ class MemoryEventLog:
                 return Facts()
             return Facts(epoch=log.epoch, ended=log.ended, cancel_asked=log.cancel, attempt=log.attempt)
 
-    async def afacts(self, execution_ids: list[str]) -> dict[str, Facts]:
-        return {execution_id: self.facts(execution_id) for execution_id in execution_ids}
+    async def afacts_news(self, known: dict[str, tuple[str, int]]) -> dict[str, Facts]:
+        facts = {execution_id: self.facts(execution_id) for execution_id in known}
+        return {e: f for e, f in facts.items() if has_news(f, epoch=known[e][0], attempt=known[e][1])}
 
     async def aheads(self, execution_ids: list[str]) -> dict[str, Head]:
         with self._lock:

@@ -184,6 +184,31 @@ return 1
 """
 
 
+# The control poll's question for many runs at once (KEYS: their facts hashes; ARGV: each run's epoch
+# and attempt, in KEYS' order): the facts of every log that tells its run something (``has_news``,
+# spelled in Lua), flat: the run's index (from 1), epoch, ended, cancel, attempt.
+NEWS_LUA = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local f = redis.call('HMGET', key, 'epoch', 'ended', 'cancel', 'attempt')
+  if f[1] ~= ARGV[2 * i - 1] or f[2] or f[3] or tonumber(f[4] or 0) > tonumber(ARGV[2 * i]) then
+    out[#out + 1] = i
+    out[#out + 1] = f[1] or ''
+    out[#out + 1] = f[2] and '1' or ''
+    out[#out + 1] = f[3] and '1' or ''
+    out[#out + 1] = f[4] or '0'
+  end
+end
+return out
+"""
+
+
+def has_news(facts: Facts, *, epoch: str, attempt: int) -> bool:
+    """Whether a log's facts tell the run writing under ``epoch`` as ``attempt`` something: its log is
+    gone or replaced, it ended, a newer attempt wrote, or a cancel was asked."""
+    return facts.epoch != epoch or facts.ended or facts.cancel_asked or facts.attempt > attempt
+
+
 def create_args(entry: Entry) -> list[Any]:
     args: list[Any] = [encode(entry.event), entry.epoch]
     if entry.publish is not None:

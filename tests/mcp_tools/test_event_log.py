@@ -9,7 +9,7 @@ from django.conf import settings
 
 from mcp_tools.events import Entry, completed_event, status_event
 from mcp_tools.events.backends import MemoryEventLog, RedisEventLog
-from mcp_tools.events.log import Head, Refused
+from mcp_tools.events.log import Facts, Head, Refused
 
 
 @pytest.fixture(
@@ -81,3 +81,22 @@ async def test_heads_say_how_far_each_log_has_got_in_one_question(log):
     heads = await log.aheads([written, missing])
     assert heads == {written: Head(epoch="e1", last_seq=2), missing: Head()}
     assert await log.aheads([]) == {}
+
+
+async def test_the_control_poll_hears_only_the_logs_that_tell_their_run_something(log):
+    """``afacts_news``: given each run's epoch and attempt, the facts of the logs that say the run must
+    stop (ended, a newer attempt, a cancel, another epoch or none); a quiet log says nothing."""
+    quiet, ended, newer, cancelled, replaced, gone = (str(uuid.uuid4()) for _ in range(6))
+    for eid in (quiet, ended, newer, cancelled, replaced):
+        log.create(_entry(eid, status_event("pending")))
+        log.append_many([_entry(eid, status_event("running", attempt=1), attempt=1)])
+    log.append_many([_entry(ended, completed_event({}, duration_ms=1, cached=False, attempt=1), attempt=1)])
+    log.append_many([_entry(newer, status_event("running", attempt=2), attempt=2)])
+    assert log.request_cancel(cancelled)
+    known = {eid: ("e1", 1) for eid in (quiet, ended, newer, cancelled, gone)} | {replaced: ("e0", 1)}
+    news = await log.afacts_news(known)
+    assert set(news) == {ended, newer, cancelled, replaced, gone}
+    assert news[ended].ended and news[newer].attempt == 2 and news[cancelled].cancel_asked
+    assert news[replaced].epoch == "e1" and news[gone] == Facts()
+    assert await log.afacts_news({quiet: ("e1", 2)}) == {}  # the run is ahead of the log: nothing to hear
+    assert await log.afacts_news({}) == {}

@@ -37,7 +37,7 @@ async def test_the_control_poll_does_not_stop_a_run_that_started_a_new_log_while
     polled = asyncio.Event()
 
     class Log:
-        async def afacts(self, execution_ids):
+        async def afacts_news(self, known):
             if polled.is_set():
                 return {"e1": Facts(epoch="new")}
             publisher.epoch = "new"  # the run replaced its log while the poll was reading
