@@ -17,6 +17,8 @@ on a saturated machine the fake API's own pacing slips too
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import statistics
 import subprocess
@@ -73,11 +75,16 @@ def _cpu(proc: psutil.Process) -> float:
     a script tool's process) and of those still running."""
     try:
         total = sum(proc.cpu_times()[:4])
-        for child in proc.children(recursive=True):
-            total += sum(child.cpu_times()[:2])
-        return total
+        children = proc.children(recursive=True)
     except psutil.Error:
         return 0.0
+    for child in children:
+        # A child that ended since it was listed is left out of this reading only (its time moves to the
+        # parent's reaped children's once reaped); it used to make the whole reading 0, and a case's
+        # PostgreSQL CPU negative.
+        with contextlib.suppress(psutil.Error):
+            total += sum(child.cpu_times()[:2])
+    return total
 
 
 def run_case(
