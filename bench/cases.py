@@ -18,7 +18,6 @@ on a saturated machine the fake API's own pacing slips too
 from __future__ import annotations
 
 import contextlib
-
 import json
 import statistics
 import subprocess

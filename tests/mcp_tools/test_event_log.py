@@ -93,7 +93,7 @@ async def test_the_control_poll_hears_only_the_logs_that_tell_their_run_somethin
     log.append_many([_entry(ended, completed_event({}, duration_ms=1, cached=False, attempt=1), attempt=1)])
     log.append_many([_entry(newer, status_event("running", attempt=2), attempt=2)])
     assert log.request_cancel(cancelled)
-    known = {eid: ("e1", 1) for eid in (quiet, ended, newer, cancelled, gone)} | {replaced: ("e0", 1)}
+    known = dict.fromkeys((quiet, ended, newer, cancelled, gone), ("e1", 1)) | {replaced: ("e0", 1)}
     news = await log.afacts_news(known)
     assert set(news) == {ended, newer, cancelled, replaced, gone}
     assert news[ended].ended and news[newer].attempt == 2 and news[cancelled].cancel_asked
