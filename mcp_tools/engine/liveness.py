@@ -123,8 +123,7 @@ async def control_loop(engine: Host) -> None:
         runs = dict(engine.runs)
         if not runs:
             continue
-        asked_epochs = {execution_id: run.publisher.epoch for execution_id, run in runs.items()}
-        known = {execution_id: (asked_epochs[execution_id], run.attempt) for execution_id, run in runs.items()}
+        known = {execution_id: (run.publisher.epoch, run.attempt) for execution_id, run in runs.items()}
         try:
             facts = await engine.log.afacts_news(known)
         except Exception:
@@ -132,8 +131,9 @@ async def control_loop(engine: Host) -> None:
             continue
         for execution_id, fact in facts.items():
             run = runs[execution_id]
-            if fact.epoch != asked_epochs[execution_id]:
-                if run.publisher.epoch == asked_epochs[execution_id]:  # else it started a new log meanwhile
+            asked_epoch = known[execution_id][0]
+            if fact.epoch != asked_epoch:
+                if run.publisher.epoch == asked_epoch:  # else it started a new log meanwhile
                     run.stop("lost")
             elif fact.ended:
                 run.stop("ended")
